@@ -1,0 +1,360 @@
+"""The two contracts every backend implements, the plain data they exchange, and their errors.
+
+Nothing here imports Textual, ``console`` or ``widgets``: a backend is usable from a script, a test or
+the headless CLI without the TUI (``tests/unit/test_import_hygiene.py`` checks it).
+
+A *router* decides which colour receives traffic (HAProxy, a Kubernetes Service, the simulator). A
+*metrics source* measures each colour (Prometheus, the simulator). Both are built once per service
+from that service's config table, and both are synchronous: the console calls them from worker
+threads with a deadline (``console.guard``), never from the UI's event loop.
+
+The three verbs mean the same to an operator on every router:
+
+* **switch** ``to``: new requests go to ``to``, atomically; in-flight requests on the old colour finish.
+* **drain** ``colour``: ``colour`` gets no new requests; its in-flight ones finish; it stays deployed.
+* **ready** ``colour``: undo a drain.
+
+What each verb does *mechanically* is written in each backend's class docstring and in the README.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, ClassVar
+
+
+class Colour(str, Enum):
+    """One of the two environments."""
+
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Colour:
+        return Colour.GREEN if self is Colour.BLUE else Colour.BLUE
+
+    def __str__(self) -> str:  # f"{colour}" reads "blue", not "Colour.BLUE"
+        return self.value
+
+    @classmethod
+    def parse(cls, text: str) -> Colour:
+        """``"blue"`` / ``"Green"`` -> Colour; raises ValueError naming the two choices."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown colour {text!r}: expected 'blue' or 'green'") from None
+
+
+COLOURS: tuple[Colour, Colour] = (Colour.BLUE, Colour.GREEN)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plain data. Frozen: a worker hands these to the UI thread, which never copies defensively.
+
+
+@dataclass(frozen=True)
+class ColourMetrics:
+    """What one colour is doing, as measured once.
+
+    ``None`` means *no data* (no series, not measured by this source). A value can also be absent
+    for a reason a person should read ("no traffic" when the rate is 0 and error % is 0/0): that goes
+    in ``notes``.
+
+    Attributes:
+        rate: requests per second.
+        error_pct: 5xx responses as a percentage of all responses (0..100).
+        latency_ms: a latency figure in milliseconds; which one is in ``latency_stat``.
+        latency_stat: ``"p99"`` for a real 99th percentile, or for instance ``"avg of last 1024"``
+            when the only source is HAProxy's average. The UI prints it beside the figure.
+        sessions: requests (or connections) in flight right now.
+        notes: short human reasons for missing values, keyed by metric name.
+    """
+
+    rate: float | None = None
+    error_pct: float | None = None
+    latency_ms: float | None = None
+    sessions: float | None = None
+    latency_stat: str = "p99"
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    METRICS: ClassVar[tuple[str, ...]] = ("rate", "error_pct", "latency_ms", "sessions")
+
+    def value(self, metric: str) -> float | None:
+        v = getattr(self, metric)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        return float(v)
+
+    def merged_over(self, base: ColourMetrics | None) -> ColourMetrics:
+        """These values, with gaps filled from ``base`` (router-side figures under Prometheus ones)."""
+        if base is None:
+            return self
+        filled: dict[str, Any] = {}
+        for name in self.METRICS:
+            if self.value(name) is None and base.value(name) is not None:
+                filled[name] = getattr(base, name)
+                if name == "latency_ms":
+                    filled["latency_stat"] = base.latency_stat
+        notes = {**base.notes, **self.notes}
+        for name in filled:
+            notes.pop(name, None)
+        return replace(self, notes=notes, **filled)
+
+
+class ServerStatus(str, Enum):
+    UP = "UP"
+    DOWN = "DOWN"
+    DRAIN = "DRAIN"
+    MAINT = "MAINT"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server (HAProxy server, Kubernetes pod, simulated instance) behind a colour."""
+
+    name: str
+    status: ServerStatus
+    weight: int | None = None
+    sessions: int | None = None
+    check: str | None = None  # health-check result as the router words it, e.g. "L7OK"
+
+    @property
+    def healthy(self) -> bool:
+        """Able to take traffic if asked to (DRAIN counts: a ready undoes it)."""
+        return self.status in (ServerStatus.UP, ServerStatus.DRAIN)
+
+
+@dataclass(frozen=True)
+class ColourState:
+    """What the router says about one colour.
+
+    Attributes:
+        colour: which colour.
+        servers: the servers behind it, in the router's order.
+        draining: the colour receives no new requests (drained by an operator).
+        weight: share of new traffic in percent (0..100), or None if the router does not split.
+        version: the release this colour runs, when the router knows it (image tag, label).
+        metrics: what the router itself measures for this colour (HAProxy's stats, the simulator),
+            or None. A metrics source's figures take precedence; these fill the gaps.
+        detail: backend-specific facts worth showing, e.g. {"backend": "green-backend"}.
+    """
+
+    colour: Colour
+    servers: tuple[ServerState, ...] = ()
+    draining: bool = False
+    weight: int | None = None
+    version: str | None = None
+    metrics: ColourMetrics | None = None
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def healthy_servers(self) -> int:
+        return sum(1 for s in self.servers if s.healthy)
+
+
+@dataclass(frozen=True)
+class RouterState:
+    """The router's answer to "where does traffic go now?", read in one go.
+
+    Attributes:
+        live: the colour that receives new requests, or None when the router points at neither
+            (a map value naming an unknown backend, a selector matching no colour).
+        colours: one ColourState per colour.
+        fingerprint: an opaque token that changes whenever the routing changes (a map value, a
+            resourceVersion); used to notice changes made outside the console.
+        detail: backend-specific facts for the header, e.g. {"map": "/etc/haproxy/backend.map"}.
+    """
+
+    live: Colour | None
+    colours: Mapping[Colour, ColourState]
+    fingerprint: str = ""
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    def colour(self, colour: Colour) -> ColourState:
+        return self.colours.get(colour) or ColourState(colour)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: used by the audit log ("before" / "after") and ``status --json``."""
+        return {
+            "live": self.live.value if self.live else None,
+            "colours": {
+                c.value: {
+                    "draining": s.draining,
+                    "weight": s.weight,
+                    "version": s.version,
+                    "servers": {sv.name: sv.status.value for sv in s.servers},
+                }
+                for c, s in self.colours.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What the console hands every backend it builds.
+
+    Attributes:
+        service: the service's name from config (for labels and messages).
+        clock: ``() -> float`` seconds since the epoch; injected so tests and the simulator never
+            sleep. Backends that talk to real systems may ignore it.
+        timeout: seconds a single call may take; backends pass it to their client libraries.
+        seed: seed for anything random (the simulator).
+    """
+
+    service: str
+    clock: Any = None
+    timeout: float = 2.0
+    seed: int | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # one world shared by router + metrics
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors. Every message is for a person under pressure: what is wrong, then what to do.
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises on purpose. ``str(err)`` is shown as-is to the user."""
+
+
+class ConfigError(BackendError):
+    """The backend's options are wrong (a missing key, a bad value). Raised while building."""
+
+
+class Unreachable(BackendError):
+    """The router or metrics source could not be reached (socket missing, connection refused)."""
+
+
+class BackendTimeout(Unreachable):
+    """A call did not answer within its deadline."""
+
+
+class PermissionDenied(BackendError):
+    """Reached, but not allowed to do this (socket level, RBAC)."""
+
+
+class ActionRefused(BackendError):
+    """A verb was refused before anything changed (preflight: unhealthy target, no-op, ...)."""
+
+
+class Conflict(BackendError):
+    """Someone else changed the router between our read and our write; nothing was written."""
+
+
+class VerifyFailed(BackendError):
+    """The write was sent but the read-back does not show what was asked."""
+
+
+class Unsupported(BackendError):
+    """This router does not implement that ability (e.g. weighted split)."""
+
+
+class QueryError(BackendError):
+    """A metrics query was rejected (bad PromQL); the message carries the source's own words."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Contracts.
+
+
+class Router(abc.ABC):
+    """Moves traffic between the two colours of one service.
+
+    Implementations are built with ``Router(options, context)`` where ``options`` is the service's
+    ``[service.router]`` table without ``kind``. Build must not do network I/O that can hang; the
+    first ``state()`` is where an unreachable router shows up.
+
+    Optional abilities are declared with class flags and default methods that raise ``Unsupported``
+    (the console hides the keys of an ability a router lacks).
+    """
+
+    #: the ``kind`` this class is registered under (for messages and the header)
+    kind: ClassVar[str] = "?"
+    #: ``set_weights`` is implemented (a weighted canary split is configured)
+    SUPPORTS_WEIGHTS: ClassVar[bool] = False
+
+    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
+        self.options = dict(options)
+        self.context = context
+
+    @property
+    def supports_weights(self) -> bool:
+        """Per instance: a router class may support weights only when a split is configured."""
+        return self.SUPPORTS_WEIGHTS
+
+    @abc.abstractmethod
+    def state(self) -> RouterState:
+        """Read the whole routing state in one go.
+
+        Returns:
+            The live colour, each colour's servers, weights and router-side metrics.
+        Raises:
+            Unreachable: the router cannot be reached (the message says where and why).
+            PermissionDenied: reached but not allowed to read.
+        """
+
+    @abc.abstractmethod
+    def switch(self, to: Colour) -> RouterState:
+        """Send all new traffic to ``to``, atomically, and return the state read back afterwards.
+
+        Raises:
+            Unreachable, PermissionDenied, Conflict: nothing (or not everything) was written.
+            ActionRefused: the router itself refuses (e.g. the target backend does not exist).
+        """
+
+    @abc.abstractmethod
+    def drain(self, colour: Colour) -> RouterState:
+        """Stop new traffic to ``colour``; its in-flight requests finish. Returns the read-back."""
+
+    @abc.abstractmethod
+    def ready(self, colour: Colour) -> RouterState:
+        """Undo a drain of ``colour``. Returns the read-back."""
+
+    def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
+        """Split new traffic by percent (the two values add up to 100). Returns the read-back.
+
+        Raises:
+            Unsupported: this router (or this configuration) has no weighted split.
+        """
+        raise Unsupported(f"the {self.kind} router has no weighted split configured")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release sockets, threads or clients. Called once when the console exits."""
+
+
+class MetricsSource(abc.ABC):
+    """Measures both colours of one service.
+
+    Built with ``MetricsSource(options, context)``; ``options`` is ``[service.metrics]`` minus ``kind``.
+    """
+
+    kind: ClassVar[str] = "?"
+
+    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
+        self.options = dict(options)
+        self.context = context
+
+    @abc.abstractmethod
+    def sample(self) -> Mapping[Colour, ColourMetrics]:
+        """Measure both colours now: one query per metric, covering every colour.
+
+        Returns:
+            A ColourMetrics per colour (missing values are None with a note saying why).
+        Raises:
+            Unreachable: the source cannot be reached or did not answer in time.
+            QueryError: the source rejected a query (its own error text in the message).
+        """
+
+    def describe(self) -> Mapping[str, str]:
+        """The exact queries (or method) behind each metric, for the "why did it fire" view."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients. Called once when the console exits."""

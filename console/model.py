@@ -1,0 +1,223 @@
+"""Pure domain types of the console: what one poll saw, what the alarms make of it, the bake window.
+
+Imports nothing from Textual, ``widgets`` or any concrete backend: the headless CLI, the recorder and
+the tests use these without a screen. Everything is frozen: a worker thread builds a ``Frame`` and
+hands it to the UI thread, which only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from backends.base import COLOURS, Colour, ColourMetrics, RouterState
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll of one service: the router's state and each colour's metrics.
+
+    Attributes:
+        service: the service's name.
+        time: when the poll finished (clock seconds).
+        router: the router's state, or None if it could not be read this time.
+        router_error: why the router could not be read (shown in the UI), else None.
+        router_time: when the router was last read successfully (this poll or an earlier one).
+        metrics: per colour, the merged figures (metrics source over router-side figures).
+        metrics_error: why the metrics source failed this time, else None.
+        metrics_time: when metrics were last read successfully.
+        external_change: a description when the routing changed and the console did not do it.
+    """
+
+    service: str
+    time: float
+    router: RouterState | None = None
+    router_error: str | None = None
+    router_time: float | None = None
+    metrics: Mapping[Colour, ColourMetrics] = field(default_factory=dict)
+    metrics_error: str | None = None
+    metrics_time: float | None = None
+    external_change: str | None = None
+
+    def colour_metrics(self, colour: Colour) -> ColourMetrics:
+        return self.metrics.get(colour) or ColourMetrics()
+
+    @property
+    def live(self) -> Colour | None:
+        return self.router.live if self.router else None
+
+    def data_time(self) -> float | None:
+        """The older of the two last-success times: how old the figures on screen are."""
+        times = [t for t in (self.router_time, self.metrics_time) if t is not None]
+        return min(times) if times else None
+
+
+class Level(IntEnum):
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """One rule on one colour, after this poll.
+
+    Attributes:
+        rule: the rule's name, e.g. "error_pct".
+        metric: the metric it watches.
+        colour: the colour it watches.
+        level: the level it is at now (fired levels persist until cleared with the margin).
+        value: the latest value (None when there is no data).
+        threshold: the threshold of the level it is at (or the warning one when OK).
+        since: when the current level started (clock seconds), or when the breach started while
+            pending.
+        pending: a breach is under way but has not lasted ``for`` seconds yet.
+        message: one line for the banner and the log.
+    """
+
+    rule: str
+    metric: str
+    colour: Colour
+    level: Level
+    value: float | None
+    threshold: float | None
+    since: float | None = None
+    pending: Level = Level.OK
+    message: str = ""
+
+    @property
+    def firing(self) -> bool:
+        return self.level > Level.OK
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    """A change of level, for the action log and the bell."""
+
+    time: float
+    alarm: AlarmState
+    previous: Level
+
+    @property
+    def raised(self) -> bool:
+        return self.alarm.level > self.previous
+
+
+@dataclass(frozen=True)
+class AlarmReport:
+    states: tuple[AlarmState, ...] = ()
+    events: tuple[AlarmEvent, ...] = ()
+
+    def for_colour(self, colour: Colour) -> tuple[AlarmState, ...]:
+        return tuple(a for a in self.states if a.colour == colour)
+
+    def level(self, colour: Colour | None = None, metric: str | None = None) -> Level:
+        levels = [
+            a.level
+            for a in self.states
+            if (colour is None or a.colour == colour) and (metric is None or a.metric == metric)
+        ]
+        return max(levels, default=Level.OK)
+
+    @property
+    def firing(self) -> tuple[AlarmState, ...]:
+        return tuple(
+            sorted((a for a in self.states if a.firing), key=lambda a: (-a.level, a.colour, a.rule))
+        )
+
+
+class BakeVerdict(IntEnum):
+    NONE = 0  # no switch seen yet
+    BAKING = 1
+    PASSED = 2
+    FAILED = 3
+
+
+@dataclass(frozen=True)
+class BakeState:
+    """The bake window that starts at each switch.
+
+    Attributes:
+        verdict: where the window stands.
+        colour: the colour being baked (the one switched to).
+        started: when the switch happened (clock seconds).
+        duration: the window's length in seconds.
+        reason: why it failed (the alarm that fired), else "".
+    """
+
+    verdict: BakeVerdict = BakeVerdict.NONE
+    colour: Colour | None = None
+    started: float | None = None
+    duration: float = 0.0
+    reason: str = ""
+
+    def remaining(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        return max(0.0, self.started + self.duration - now)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Everything the UI draws after one poll: the snapshot and what the alarm engine made of it."""
+
+    snapshot: Snapshot
+    alarms: AlarmReport
+    bake: BakeState
+    last_switch: float | None = None  # when the live colour last changed (clock seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of one line of ``bluegreen status --watch --json`` and of a recording."""
+        snap = self.snapshot
+        return {
+            "time": snap.time,
+            "service": snap.service,
+            "live": snap.live.value if snap.live else None,
+            "router": snap.router.summary() if snap.router else None,
+            "router_error": snap.router_error,
+            "router_age": _age(snap.time, snap.router_time),
+            "metrics_error": snap.metrics_error,
+            "metrics_age": _age(snap.time, snap.metrics_time),
+            "external_change": snap.external_change,
+            "metrics": {
+                c.value: {
+                    "rate": m.value("rate"),
+                    "error_pct": m.value("error_pct"),
+                    "latency_ms": m.value("latency_ms"),
+                    "latency_stat": m.latency_stat,
+                    "sessions": m.value("sessions"),
+                    "notes": dict(m.notes),
+                }
+                for c in COLOURS
+                for m in [snap.colour_metrics(c)]
+            },
+            "alarms": [
+                {
+                    "rule": a.rule,
+                    "colour": a.colour.value,
+                    "level": a.level.label,
+                    "value": a.value,
+                    "threshold": a.threshold,
+                    "message": a.message,
+                }
+                for a in self.alarms.states
+                if a.firing
+            ],
+            "bake": {
+                "verdict": self.bake.verdict.name.lower(),
+                "colour": self.bake.colour.value if self.bake.colour else None,
+                "remaining": round(self.bake.remaining(snap.time), 1),
+                "reason": self.bake.reason,
+            },
+            "last_switch": self.last_switch,
+        }
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(max(0.0, now - then), 3)
