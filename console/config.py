@@ -1,0 +1,205 @@
+"""The console's configuration: a TOML file of services, validated into typed settings.
+
+Layering, lowest first: built-in defaults, the TOML file, environment variables (``BLUEGREEN_CONFIG``,
+``BLUEGREEN_AUDIT_LOG``), then command-line flags (applied by ``console.cli``).
+
+A bad file never produces a traceback: ``load()`` raises ``ConfigFileError`` whose message names the
+file, the key (``service[0].alarms.error_pct.critical``), what was found and what was expected. The
+CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from backends.base import COLOURS, Colour
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ENV_CONFIG = "BLUEGREEN_CONFIG"
+ENV_AUDIT_LOG = "BLUEGREEN_AUDIT_LOG"
+
+METRIC_NAMES = ("rate", "error_pct", "latency_ms", "sessions")
+
+
+class ConfigFileError(Exception):
+    """A configuration problem a person must fix; the message says where and how."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AlarmRuleConfig(_Strict):
+    """One threshold rule. The table's key names the rule; ``metric`` defaults to that key."""
+
+    metric: Literal["rate", "error_pct", "latency_ms", "sessions"] | None = None
+    direction: Literal["above", "below"] = "above"
+    warning: float | None = None
+    critical: float | None = None
+    for_seconds: float = Field(default=5.0, ge=0, alias="for")
+    clear_for_seconds: float | None = Field(default=None, ge=0, alias="clear_for")
+    margin: float = Field(default=0.2, ge=0, lt=1)
+    colours: tuple[Colour, ...] = COLOURS
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> AlarmRuleConfig:
+        if self.warning is None and self.critical is None:
+            raise ValueError("a rule needs 'warning', 'critical' or both")
+        if self.warning is not None and self.critical is not None:
+            worse = self.critical >= self.warning if self.direction == "above" else self.critical <= self.warning
+            if not worse:
+                raise ValueError(
+                    f"'critical' ({self.critical}) must be {'above' if self.direction == 'above' else 'below'} "
+                    f"'warning' ({self.warning}) for a rule that fires {self.direction} its thresholds"
+                )
+        return self
+
+
+# Defaults from the field: error % > 5 and p99 > 1000 ms are critical, with a warning level below.
+DEFAULT_ALARMS: dict[str, dict[str, Any]] = {
+    "error_pct": {"warning": 2.0, "critical": 5.0},
+    "latency_ms": {"warning": 500.0, "critical": 1000.0},
+}
+
+
+class BackendConfig(BaseModel):
+    """``[service.router]`` / ``[service.metrics]``: ``kind`` plus the backend's own options.
+
+    The options are validated by the backend itself when it is built (``console.runtime``).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ServiceConfig(_Strict):
+    name: str = Field(min_length=1)
+    router: BackendConfig
+    metrics: BackendConfig | None = None
+    poll_interval: float = Field(default=1.0, gt=0, le=3600)
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    bake_seconds: float = Field(default=300.0, ge=0)
+    stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
+    alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict)
+
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _merge_default_alarms(cls, value: Any) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            return value  # let pydantic report the type
+        merged: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_ALARMS.items()}
+        for key, rule in value.items():
+            if isinstance(rule, Mapping) and key in merged:
+                merged[key] = {**merged[key], **rule}
+            else:
+                merged[key] = rule
+        return merged
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds one backend call may take: the configured timeout, else the poll interval
+        capped to [1, 5] seconds."""
+        if self.timeout is not None:
+            return self.timeout
+        return min(5.0, max(1.0, self.poll_interval))
+
+
+class ConsoleConfig(_Strict):
+    audit_log: Path | None = None
+    service: list[ServiceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ConsoleConfig:
+        seen: set[str] = set()
+        for s in self.service:
+            if s.name in seen:
+                raise ValueError(f"two services are named {s.name!r}; names must be unique")
+            seen.add(s.name)
+        return self
+
+    def pick(self, name: str | None) -> ServiceConfig:
+        """The service called ``name``, or the first one."""
+        if name is None:
+            return self.service[0]
+        for s in self.service:
+            if s.name == name:
+                return s
+        names = ", ".join(repr(s.name) for s in self.service)
+        raise ConfigFileError(f"no service named {name!r} in the config; services: {names}")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    where = _where(loc)
+    kind = err["type"]
+    found = err.get("input")
+    if kind == "missing":
+        return f"{where}: missing; this key is required"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key (found {found!r}); check its spelling against the README's config reference"
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    if isinstance(found, (dict, list)):
+        return f"{where}: {msg}"
+    return f"{where}: found {found!r}; expected {msg[0].lower() + msg[1:]}" if msg else where
+
+
+def from_mapping(data: Mapping[str, Any], source: str = "<config>") -> ConsoleConfig:
+    """Validate an already parsed mapping (the demo builds one in code)."""
+    try:
+        return ConsoleConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigFileError(f"{source}: invalid configuration:\n  {problems}") from None
+
+
+def load(path: str | os.PathLike[str] | None) -> ConsoleConfig:
+    """Read and validate a config file (``path``, else ``$BLUEGREEN_CONFIG``)."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG)
+    if not path:
+        raise ConfigFileError(
+            "no config file: pass --config FILE (or set BLUEGREEN_CONFIG); "
+            "`bluegreen demo` needs none"
+        )
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(f"{p}: no such file; check the path given to --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"{p}: cannot read it: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{p}: not valid TOML: {exc}") from None
+    cfg = from_mapping(data, str(p))
+    if cfg.audit_log is not None and not cfg.audit_log.is_absolute():
+        cfg = cfg.model_copy(update={"audit_log": (p.parent / cfg.audit_log).resolve()})
+    return cfg
