@@ -1,0 +1,212 @@
+"""The Kubernetes router's client plumbing: connecting, deadlines, reads, conditional patches.
+
+The ``kubernetes`` package arrives as an argument (the router imports it when it is built), so this
+module imports nothing heavy either.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backends._k8s_support import KubeOptions, Target, selector_of, translate
+from backends.base import COLOURS, BackendTimeout, Colour, ConfigError, Conflict
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one read sees: the objects behind a RouterState."""
+
+    service: Any
+    preview: Any | None
+    deployments: Mapping[Colour, Any]
+    pods: Mapping[Colour, list[Any]]  # the pods the Service would select for each colour
+    slices: list[Any]  # EndpointSlices of the live and preview Services
+
+
+class KubeApi:
+    """One ApiClient per router, a per-call deadline, and every error translated."""
+
+    def __init__(self, o: KubeOptions, client: Any, config: Any) -> None:
+        self.o = o
+        self._client_mod, self._config_mod = client, config
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._apis: tuple[Any, Any, Any] | None = None
+        self._client: Any = None
+        self.host = o.host or "(from kubeconfig)"
+
+    def connect(self) -> tuple[Any, Any, Any]:
+        """(CoreV1Api, AppsV1Api, DiscoveryV1Api), loading the configuration on first use."""
+        with self._lock:
+            if self._apis is None:
+                client, o = self._client_mod, self.o
+                cfg = client.Configuration()
+                try:
+                    if o.host:
+                        cfg.host = o.host
+                        if o.token:
+                            cfg.api_key = {"BearerToken": o.token}
+                            cfg.api_key_prefix = {"BearerToken": "Bearer"}
+                    elif o.in_cluster:
+                        self._config_mod.load_incluster_config(client_configuration=cfg)
+                    else:
+                        path = os.path.expanduser(o.kubeconfig) if o.kubeconfig else None
+                        self._config_mod.load_kube_config(
+                            config_file=path,
+                            context=o.context,
+                            client_configuration=cfg,
+                            persist_config=False,
+                        )
+                except Exception as exc:  # ConfigException, a bad file, a failing exec plugin
+                    where = f"kubeconfig {o.kubeconfig or '$KUBECONFIG or ~/.kube/config'}"
+                    where += f", context {o.context!r}" if o.context else ""
+                    how = "in-cluster" if o.in_cluster else where
+                    raise ConfigError(
+                        f"cannot load the Kubernetes client configuration ({how}): {exc}"
+                    ) from exc
+                cfg.retries = 0  # fail fast; the console polls again anyway
+                self.host = cfg.host
+                self._client = client.ApiClient(cfg)
+                self._apis = (
+                    client.CoreV1Api(self._client),
+                    client.AppsV1Api(self._client),
+                    client.DiscoveryV1Api(self._client),
+                )
+            return self._apis
+
+    def begin(self, acting: bool) -> None:
+        """Start one router call: its budget, and whether errors are an action's or a read's."""
+        self.connect()  # loading the kubeconfig (maybe an exec plugin) is not charged to the budget
+        # 90 %: our own error, naming the request, should arrive before the console's guard gives up
+        self._local.deadline = time.monotonic() + 0.9 * self.o.timeout
+        self._local.acting = acting
+
+    def remaining(self) -> float:
+        deadline = getattr(self._local, "deadline", time.monotonic() + self.o.timeout)
+        return deadline - time.monotonic()
+
+    def req(
+        self,
+        verb: str,
+        resource: str,
+        name: str | None,
+        fn: Callable[..., Any],
+        *args: Any,
+        **kw: Any,
+    ) -> Any:
+        target = Target(verb, resource, name, self.o.namespace)
+        left = self.remaining()
+        if left <= 0.02:
+            raise BackendTimeout(
+                f"{target} was not sent: this call's {self.o.timeout:.1f} s budget is spent"
+            )
+        try:
+            return fn(*args, _request_timeout=left, **kw)
+        except Exception as exc:
+            acting = getattr(self._local, "acting", False)
+            raise translate(exc, target, self.host, self.o.timeout, acting) from exc
+
+    def get(self, resource: str, name: str) -> Any:
+        core, apps, _ = self.connect()
+        fn = (
+            core.read_namespaced_service
+            if resource == "services"
+            else apps.read_namespaced_deployment
+        )
+        return self.req("get", resource, name, fn, name, self.o.namespace)
+
+    def slices(self) -> list[Any]:
+        _, _, disc = self.connect()
+        names = ",".join(n for n in (self.o.service, self.o.preview_service) if n)
+        found = self.req(
+            "list",
+            "endpointslices",
+            None,
+            disc.list_namespaced_endpoint_slice,
+            self.o.namespace,
+            label_selector=f"{SERVICE_NAME_LABEL} in ({names})",
+        )
+        return list(found.items or [])
+
+    def read(self) -> Snapshot:
+        """Both Services, both Deployments, the colours' pods and the Services' EndpointSlices."""
+        core, _, _ = self.connect()
+        o = self.o
+        svc = self.get("services", o.service)
+        preview = self.get("services", o.preview_service) if o.preview_service else None
+        deps = {c: self.get("deployments", o.deployments[c]) for c in COLOURS}
+        base = [f"{k}={v}" for k, v in sorted(selector_of(svc).items()) if k != o.selector_label]
+        values = f"{o.value(Colour.BLUE)},{o.value(Colour.GREEN)}"
+        pod_sel = ",".join([*base, f"{o.selector_label} in ({values})"])
+        pods = self.req(
+            "list", "pods", None, core.list_namespaced_pod, o.namespace, label_selector=pod_sel
+        )
+        by_colour: dict[Colour, list[Any]] = {c: [] for c in COLOURS}
+        for p in sorted(pods.items or [], key=lambda p: p.metadata.name):
+            c = o.colour_of((p.metadata.labels or {}).get(o.selector_label))
+            if c is not None:
+                by_colour[c].append(p)
+        return Snapshot(svc, preview, deps, by_colour, self.slices())
+
+    def patch(
+        self,
+        resource: str,
+        obj: Any,
+        body: dict[str, Any],
+        relevant: Callable[[Any, Any], list[str]],
+    ) -> Any:
+        """Merge-patch ``obj`` only if it is unchanged since it was read.
+
+        The patch carries ``metadata.resourceVersion``: the API server applies it only if that is
+        still current, else answers 409. Then re-read: if ``relevant(old, new)`` names changes, raise
+        Conflict saying them; if it names none, the check still holds: retry once.
+        """
+        core, apps, _ = self.connect()
+        fn = (
+            core.patch_namespaced_service
+            if resource == "services"
+            else apps.patch_namespaced_deployment
+        )
+        kind = "Service" if resource == "services" else "Deployment"
+        name = obj.metadata.name
+        for attempt in range(2):
+            rv = obj.metadata.resource_version
+            guarded = {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": rv}}
+            try:
+                return self.req(
+                    "patch",
+                    resource,
+                    name,
+                    fn,
+                    name,
+                    self.o.namespace,
+                    guarded,
+                    _content_type=MERGE_PATCH,
+                )
+            except Conflict:
+                now = self.get(resource, name)
+                changed = relevant(obj, now)
+                if changed or attempt:
+                    what = "; ".join(changed) or (
+                        f"it changed again (resourceVersion {rv} -> {now.metadata.resource_version})"
+                    )
+                    raise Conflict(
+                        f"the {kind} {name} changed since it was read: {what}; "
+                        "nothing was written; check and try again"
+                    ) from None
+                obj = now
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client, self._apis = None, None

@@ -1,0 +1,391 @@
+"""The Kubernetes router: one Service whose selector names the live colour, one Deployment per colour.
+
+``kubernetes`` (the official client) is imported when a router of this kind is built, never when this
+module is imported: ``bluegreen demo`` does not pay for it. Client plumbing (connection, deadlines,
+conditional patches) is in ``backends/_k8s_api.py``; options and error messages in ``_k8s_support``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from backends._k8s_api import SERVICE_NAME_LABEL, KubeApi, Snapshot
+from backends._k8s_support import (
+    NO_COLOUR,
+    KubeOptions,
+    annotations_of,
+    changes,
+    desired_replicas,
+    image_of,
+    parse_options,
+    pod_server,
+    selector_of,
+    selector_text,
+    version_of,
+)
+from backends.base import (
+    COLOURS,
+    ActionRefused,
+    BackendContext,
+    BackendError,
+    Colour,
+    ColourState,
+    ConfigError,
+    Router,
+    RouterState,
+    ServerStatus,
+    VerifyFailed,
+)
+
+ANN_DRAINED = "bluegreen-console/drained"  # on a Deployment: when it was drained (UTC)
+ANN_REPLICAS = "bluegreen-console/replicas-before-drain"  # on a Deployment scaled to 0 by a drain
+
+
+class KubernetesRouter(Router):
+    """Blue-green on Kubernetes: the live Service's selector label (``version`` by default) names the
+    live colour; each colour is one Deployment.
+
+    Client: the official **sync** ``kubernetes`` client. The console already calls routers from worker
+    threads with a deadline (``console.guard``), so the asyncio client would add an event loop per thread and nothing else.
+    Every call (state, switch, drain, ready) has a budget of 90 % of ``timeout``: each request gets what
+    is left of it, urllib3 never retries, and no write is started once the budget is spent.
+
+    **state** reads the Service (and preview Service), both Deployments (desired / ready / available
+    replicas, image -> version), the pods the Service would select for each colour (its selector with
+    the colour label set to that colour's value) and the EndpointSlices of the managed Services. live =
+    the colour whose label value the Service's selector carries (None if neither). Servers = those
+    pods: UP when Ready, DOWN when not ready or terminating, DRAIN when Ready in a drained colour.
+    Ready endpoints of a colour = the ready endpoints in the EndpointSlices of the managed Services that
+    select it; for a colour no Service selects, the Ready pods the switch would make endpoints.
+    fingerprint = the Service's resourceVersion and selector (and the preview Service's).
+
+    **switch(to)** refuses (ActionRefused, nothing written) when ``to`` is already live, is drained, or
+    fails the readiness gate: its Deployment is scaled to 0, still rolling out (updated < desired), has
+    fewer ready replicas than desired, or ``to`` has no ready endpoint. Otherwise it sends a JSON merge
+    patch (``application/merge-patch+json``) that sets the selector label and carries the
+    ``metadata.resourceVersion`` read for the preflight; the API server applies it only if the Service
+    is unchanged since, else answers 409. On 409 it re-reads: if the selector changed, it raises
+    Conflict saying what changed (nothing was written); if only other fields changed (labels, status)
+    the check still holds and it retries once with the new resourceVersion. It then reads everything
+    back and raises VerifyFailed unless the selector shows ``to``. The preview Service then follows the
+    new idle colour; a failure there does not undo the switch and is reported in ``detail["warning"]``.
+
+    **drain(colour)** refuses the live colour (switch first). It marks the Deployment drained
+    (annotation ``bluegreen-console/drained``) and takes the colour out of every Service the console
+    manages, i.e. points the preview Service at ``bluegreen-drained``, which selects no pod. In-flight
+    requests finish: Kubernetes only stops routing new connections to endpoints it removes. With
+    ``scale_down_after_drain`` it then scales the Deployment to 0, recording the replica count in
+    ``bluegreen-console/replicas-before-drain``, but only once no managed Service's EndpointSlices still
+    hold a ready endpoint of the colour (waited for briefly); otherwise the state shows the scale-down as
+    pending and a second drain does it. Scaled-down pods get their termination grace period.
+
+    **ready(colour)** undoes a drain: removes the annotations, scales the Deployment back to the
+    recorded count if a drain had scaled it to 0, and points the preview Service at the colour again
+    when it is idle. It does not wait for pods; switch's readiness gate does.
+
+    **rollback** is the console's: a switch back to the previous colour from its audit log, preceded by
+    ready when that colour is drained (so the gate waits until it is scaled back up and ready).
+
+    All writes use the same resourceVersion precondition; for a Deployment the re-check after a 409
+    compares its replicas and the console's annotations, so a status update meanwhile does not block
+    a drain. Errors: unreachable API server ->
+    Unreachable (BackendTimeout for timeouts), 401/403 -> PermissionDenied naming the verb and
+    resource, 404 -> Unreachable from state and ActionRefused from a verb, 409 -> Conflict.
+    """
+
+    kind = "kubernetes"
+
+    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
+        super().__init__(options, context)
+        self.o: KubeOptions = parse_options(self.options, context.timeout)
+        if self.o.kubeconfig and not os.path.isfile(os.path.expanduser(self.o.kubeconfig)):
+            raise ConfigError(f"[service.router] kubeconfig = {self.o.kubeconfig!r}: no such file")
+        # Imported here, when a service of this kind is built (about 1 s), not when backends/ is, and
+        # not in the first guarded call, whose deadline it would eat.
+        from kubernetes import client, config
+
+        self.api = KubeApi(self.o, client, config)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _live(self, s: Snapshot) -> Colour | None:
+        return self.o.colour_of(selector_of(s.service).get(self.o.selector_label))
+
+    def _selecting(self, s: Snapshot, colour: Colour) -> list[str]:
+        value = self.o.value(colour)
+        return [
+            svc.metadata.name
+            for svc in (s.service, s.preview)
+            if svc is not None and selector_of(svc).get(self.o.selector_label) == value
+        ]
+
+    def _ready_endpoints(
+        self,
+        s: Snapshot,
+        colour: Colour,
+        slices: list[Any] | None = None,
+        services: list[str] | None = None,
+    ) -> int:
+        """Ready endpoints of ``colour``: in the slices of the Services selecting it or, when
+        ``services`` is given, only those of its pods still left in those Services' slices."""
+        only_mine = services is not None
+        services = self._selecting(s, colour) if services is None else services
+        if not services:
+            return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
+        mine = {p.metadata.name for p in s.pods[colour]}
+        ready: set[str] = set()
+        for sl in s.slices if slices is None else slices:
+            if (sl.metadata.labels or {}).get(SERVICE_NAME_LABEL) not in services:
+                continue
+            for ep in sl.endpoints or []:
+                ref = ep.target_ref.name if ep.target_ref else None
+                if (ep.conditions is None or ep.conditions.ready is not False) and (
+                    not only_mine or ref in mine
+                ):
+                    ready.add(ref or ",".join(ep.addresses or []))
+        return len(ready)
+
+    def _state(self, s: Snapshot, warning: str | None = None) -> RouterState:
+        o = self.o
+        colours: dict[Colour, ColourState] = {}
+        for c in COLOURS:
+            dep, st = s.deployments[c], s.deployments[c].status
+            ann = annotations_of(dep)
+            draining = ANN_DRAINED in ann
+            detail = {
+                "deployment": dep.metadata.name,
+                "replicas": f"{desired_replicas(dep)} desired / {(st.ready_replicas if st else 0) or 0} ready"
+                f" / {(st.available_replicas if st else 0) or 0} available",
+                "image": image_of(dep) or "?",
+                "endpoints": f"{self._ready_endpoints(s, c)} ready",
+                "services": ", ".join(self._selecting(s, c)) or "none",
+            }
+            if ANN_REPLICAS in ann:
+                detail["scaled_down"] = f"from {ann[ANN_REPLICAS]} replicas by a drain"
+            elif draining and o.scale_down_after_drain and desired_replicas(dep) > 0:
+                detail["scale_down"] = (
+                    "pending: a Service still routed to it; drain again to scale it to 0"
+                )
+            colours[c] = ColourState(
+                c,
+                servers=tuple(pod_server(p, draining) for p in s.pods[c]),
+                draining=draining,
+                version=version_of(image_of(dep)),
+                detail=detail,
+            )
+        sel = selector_of(s.service)
+        fingerprint = f"{s.service.metadata.resource_version}:{selector_text(sel)}"
+        detail = {
+            "service": f"{o.namespace}/{o.service}",
+            "selector": selector_text(sel),
+            "api": self.api.host,
+        }
+        if s.preview is not None:
+            psel = selector_of(s.preview)
+            fingerprint += f"|{s.preview.metadata.resource_version}:{selector_text(psel)}"
+            detail["preview"] = f"{o.preview_service} ({selector_text(psel)})"
+        if warning:
+            detail["warning"] = warning
+        return RouterState(self._live(s), colours, fingerprint, detail)
+
+    def state(self) -> RouterState:
+        self.api.begin(acting=False)
+        return self._state(self.api.read())
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _patch_selector(self, svc: Any, value: str) -> Any:
+        return self.api.patch(
+            "services",
+            svc,
+            {"spec": {"selector": {self.o.selector_label: value}}},
+            lambda a, b: changes(selector_of(a), selector_of(b), "selector"),
+        )
+
+    def _patch_deployment(self, dep: Any, body: dict[str, Any]) -> Any:
+        def relevant(a: Any, b: Any) -> list[str]:
+            def mine(d: Any) -> dict[str, Any]:
+                ann = annotations_of(d)
+                return {
+                    "replicas": desired_replicas(d),
+                    **{k: ann.get(k) for k in (ANN_DRAINED, ANN_REPLICAS)},
+                }
+
+            return changes(mine(a), mine(b), "")
+
+        return self.api.patch("deployments", dep, body, relevant)
+
+    @staticmethod
+    def _step(done: list[str], fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except BackendError as exc:
+            if done:
+                raise type(exc)(
+                    f"{exc} (already done before this step: {'; '.join(done)})"
+                ) from exc
+            raise
+
+    def _now(self) -> str:
+        clock = self.context.clock
+        t = clock() if callable(clock) else time.time()
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _gate(self, s: Snapshot, to: Colour) -> None:
+        dep, name = s.deployments[to], self.o.deployments[to]
+        st, desired = dep.status, desired_replicas(dep)
+        ready = (st.ready_replicas if st else 0) or 0
+        updated = (st.updated_replicas if st else 0) or 0
+        why = None
+        if desired == 0:
+            why = f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
+        elif st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
+            why = f"its Deployment {name} has a change its controller has not processed yet"
+        elif updated < desired:
+            why = f"its Deployment {name} is still rolling out ({updated} of {desired} replicas updated)"
+        elif ready < desired:
+            why = f"only {ready} of {desired} replicas of Deployment {name} are ready"
+        elif self._ready_endpoints(s, to) == 0:
+            sel = {**selector_of(s.service), self.o.selector_label: self.o.value(to)}
+            why = f"it has no ready endpoint (no ready pod matches {selector_text(sel)})"
+        if why:
+            raise ActionRefused(f"switch to {to} refused: {why}; nothing was written")
+
+    def switch(self, to: Colour) -> RouterState:
+        self.api.begin(acting=True)
+        o = self.o
+        s = self.api.read()
+        if self._live(s) is to:
+            raise ActionRefused(f"{to} is already live on Service {o.service}; nothing to do")
+        if ANN_DRAINED in annotations_of(s.deployments[to]):
+            raise ActionRefused(
+                f"switch to {to} refused: {to} is drained; ready it first; nothing was written"
+            )
+        self._gate(s, to)
+        self._patch_selector(s.service, o.value(to))
+        warning = None
+        if s.preview is not None:
+            idle = to.other
+            want = (
+                NO_COLOUR if ANN_DRAINED in annotations_of(s.deployments[idle]) else o.value(idle)
+            )
+            if selector_of(s.preview).get(o.selector_label) != want:
+                try:
+                    self._patch_selector(s.preview, want)
+                except BackendError as exc:
+                    warning = f"switched, but the preview Service {o.preview_service} was not updated: {exc}"
+        after = self.api.read()
+        got = selector_of(after.service).get(o.selector_label)
+        if got != o.value(to):
+            raise VerifyFailed(
+                f"the Service {o.service} was patched, but reading it back shows "
+                f"{o.selector_label}={got!r}, not {o.value(to)!r}"
+            )
+        return self._state(after, warning)
+
+    def drain(self, colour: Colour) -> RouterState:
+        self.api.begin(acting=True)
+        o = self.o
+        s = self.api.read()
+        if self._live(s) is colour:
+            raise ActionRefused(
+                f"drain {colour} refused: {colour} is live (Service {o.service} selects it); "
+                f"switch to {colour.other} first, then drain {colour}"
+            )
+        dep = s.deployments[colour]
+        drained = ANN_DRAINED in annotations_of(dep)
+        in_preview = s.preview is not None and o.preview_service in self._selecting(s, colour)
+        scale = o.scale_down_after_drain and desired_replicas(dep) > 0
+        if drained and not in_preview and not scale:
+            raise ActionRefused(f"{colour} is already drained; nothing to do")
+        done: list[str] = []
+        if not drained:
+            dep = self._step(
+                done,
+                self._patch_deployment,
+                dep,
+                {"metadata": {"annotations": {ANN_DRAINED: self._now()}}},
+            )
+            done.append(f"marked Deployment {dep.metadata.name} drained")
+        if in_preview:
+            self._step(done, self._patch_selector, s.preview, NO_COLOUR)
+            done.append(f"took {colour} out of Service {o.preview_service}")
+        pending = scale  # a wanted scale-down not done yet (endpoints still routed to it)
+        if scale and self._wait_unrouted(s, colour) == 0:
+            body = {
+                "spec": {"replicas": 0},
+                "metadata": {"annotations": {ANN_REPLICAS: str(desired_replicas(dep))}},
+            }
+            self._step(done, self._patch_deployment, dep, body)
+            pending = False
+        after = self.api.read()
+        a_dep = after.deployments[colour]
+        still = self._selecting(after, colour)
+        if ANN_DRAINED not in annotations_of(a_dep) or still:
+            shows = f"still selected by {', '.join(still)}" if still else "not marked drained"
+            raise VerifyFailed(f"drain {colour} was written, but reading it back shows it {shows}")
+        if scale and not pending and desired_replicas(a_dep) != 0:
+            raise VerifyFailed(
+                f"drain {colour}: the scale-down to 0 was sent, but Deployment "
+                f"{a_dep.metadata.name} reads back {desired_replicas(a_dep)} replicas"
+            )
+        return self._state(after)
+
+    def _wait_unrouted(self, s: Snapshot, colour: Colour) -> int:
+        """Ready endpoints of ``colour`` still in the managed Services' slices, after a bounded wait."""
+        if s.preview is None:
+            return 0
+        names = [n for n in (self.o.service, self.o.preview_service) if n]
+        wait_until = time.monotonic() + min(2.0, self.o.timeout / 3)
+        left = 0
+        for _ in range(40):  # bounded: at most ~2 s of 0.05 s polls
+            left = self._ready_endpoints(s, colour, self.api.slices(), names)
+            if left == 0 or time.monotonic() >= wait_until:
+                break
+            time.sleep(0.05)
+        return left
+
+    def ready(self, colour: Colour) -> RouterState:
+        self.api.begin(acting=True)
+        o = self.o
+        s = self.api.read()
+        dep = s.deployments[colour]
+        ann = annotations_of(dep)
+        live = self._live(s)
+        to_preview = (
+            s.preview is not None
+            and colour is not live
+            and o.preview_service not in self._selecting(s, colour)
+        )
+        if ANN_DRAINED not in ann and ANN_REPLICAS not in ann and not to_preview:
+            raise ActionRefused(f"{colour} is not drained; nothing to do")
+        done: list[str] = []
+        if ANN_DRAINED in ann or ANN_REPLICAS in ann:
+            body: dict[str, Any] = {
+                "metadata": {"annotations": {ANN_DRAINED: None, ANN_REPLICAS: None}}
+            }
+            if ANN_REPLICAS in ann and desired_replicas(dep) == 0 and ann[ANN_REPLICAS].isdigit():
+                body["spec"] = {"replicas": int(ann[ANN_REPLICAS])}
+            self._patch_deployment(dep, body)
+            done.append(
+                f"un-drained Deployment {dep.metadata.name}"
+                + (f" (scaled back to {body['spec']['replicas']})" if "spec" in body else "")
+            )
+        if to_preview:
+            self._step(done, self._patch_selector, s.preview, o.value(colour))
+        after = self.api.read()
+        a_ann = annotations_of(after.deployments[colour])
+        if ANN_DRAINED in a_ann or (
+            to_preview and o.preview_service not in self._selecting(after, colour)
+        ):
+            raise VerifyFailed(
+                f"ready {colour} was written, but reading it back shows it still drained"
+            )
+        return self._state(after)
+
+    def close(self) -> None:
+        self.api.close()
