@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # tests/integration is not a package: make tests.support importable
-
 from backends.base import (  # noqa: E402
     ActionRefused,
     BackendContext,
