@@ -70,6 +70,8 @@ class FleetApp:
         self._rng = random.Random(seed)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
+        # A health check that hangs up early is routine, not worth a traceback on stderr.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._thread: threading.Thread | None = None
 
     @property
@@ -118,7 +120,7 @@ class FleetApp:
                 "# HELP http_request_duration_seconds Request latency.",
                 "# TYPE http_request_duration_seconds histogram",
             ]
-            for bound, n in zip(BUCKETS, s.buckets):
+            for bound, n in zip(BUCKETS, s.buckets, strict=True):
                 lines.append(
                     f'http_request_duration_seconds_bucket{{colour="{self.colour}",le="{bound}"}} {n}'
                 )

@@ -1,0 +1,329 @@
+"""The HAProxy router: switches colours with the runtime API (``set map``), never with a reload.
+
+Config (``[service.router]``, ``kind = "haproxy"``)::
+
+    socket = "/run/haproxy/admin.sock"    # or "127.0.0.1:9999" for a TCP stats socket
+    map = "/etc/haproxy/backend.map"      # exactly as written in HAProxy's config
+    map_key = "/"                         # the map key whose value names the live backend
+    split_backend = "split-backend"       # optional: weighted canary split (servers `track`)
+    [service.router.backends]
+    blue = "blue-backend"
+    green = "green-backend"
+
+Helpers: ``_haproxy_options`` (validation), ``_haproxy_io`` (socket, map file), ``_haproxy_stats``
+(parsing, counters), ``_haproxy_state`` (read -> RouterState). Nothing here imports Textual,
+``console`` or ``widgets``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from backends._haproxy_io import StatsSocket, map_file_problem, rewrite_map_file
+from backends._haproxy_options import OPTIONS, parse_options
+from backends._haproxy_state import HAProxyRead, build_state, split_groups
+from backends._haproxy_stats import (
+    ADMF_FDRAIN,
+    ADMF_FMAINT,
+    CounterHistory,
+    StatParseError,
+    absolute_weights,
+    parse_map,
+    parse_map_list,
+    parse_servers_state,
+    parse_stat,
+)
+from backends.base import (
+    COLOURS,
+    ActionRefused,
+    BackendContext,
+    Colour,
+    Router,
+    RouterState,
+    Unreachable,
+    Unsupported,
+    VerifyFailed,
+)
+
+__all__ = ["OPTIONS", "HAProxyRouter", "MapFileNotWritten", "MapUnknown"]
+
+
+class MapUnknown(ActionRefused):
+    """HAProxy does not know the configured map (its config names the file differently)."""
+
+
+class MapFileNotWritten(VerifyFailed):
+    """HAProxy switched (read back), but the map file could not be rewritten: a reload would revert."""
+
+
+class HAProxyRouter(Router):
+    """HAProxy over its admin stats socket (runtime API), through haproxyadmin.
+
+    What each verb does on HAProxy:
+
+    * **switch** ``to``: ``set map <map> <map_key> <backends[to]>``. HAProxy evaluates the frontend's
+      ``use_backend %[path,map_beg(<map>,...)]`` rule for every request, so the next request (even
+      on a kept-alive connection) goes to the new backend, atomically, with no reload; requests
+      already in flight on the old backend finish there. The map is then read back (``show map``)
+      and a value other than the one asked raises VerifyFailed. Last, the map file is rewritten
+      atomically (temporary file in the same directory, then rename; every other line kept), because
+      ``set map`` changes memory only and the next reload would otherwise bring the old colour back.
+      Refused before anything changes when the target backend is not in ``show stat`` or has no
+      server UP (a map naming an unknown backend silently falls back to ``default_backend``), when
+      the map has no ``map_key`` entry, or when the map file cannot be rewritten. A switch also ends
+      a weighted split: the map key names the colour's own backend again.
+    * **drain** ``colour``: ``set server <backend>/<server> state drain`` for every server of the
+      colour's backend, in one command line: each finishes its in-flight requests and gets no new
+      ones (except sticky sessions, if configured). Split-backend servers that ``track`` them follow.
+      Read back from ``show servers state`` (the drain flag of every server).
+    * **ready** ``colour``: ``set server <backend>/<server> state ready`` for every server of the
+      colour's backend: undoes a drain (and also lifts a ``MAINT`` set by hand). Health checks
+      still decide whether a server is UP.
+    * **weights** (only with ``split_backend``): absolute ``set weight <split>/<server> N`` (0..256,
+      never ``N%``) on the split backend's servers, which ``track`` the colour backends' servers, so
+      that each colour's servers together carry its percentage; then, if the map key does not name
+      the split backend yet, it is pointed there (``set map``, read back, map file rewritten).
+      While split, the live colour is the one with more than 50 %.
+    * **rollback** is not a verb of the router: the console switches back to the colour recorded
+      before the last switch in its audit log (re-readying it first if it was drained).
+
+    ``state()`` sends ``show map <map>``, ``show stat`` (the whole table, once) and ``show servers
+    state``. Router-side metrics per colour come from the colour backend's row (plus the split
+    servers tracking that colour): ``rate`` is HAProxy's session rate (per second, over the last
+    second), ``error_pct`` the share of 5xx among responses counted since the previous poll (None,
+    note "measuring", on the first poll and after a restart), ``latency_ms`` is ``rtime``, HAProxy's
+    *average* response time over the last 1024 requests (``latency_stat = "avg of last 1024"``:
+    HAProxy has no percentiles), and ``sessions`` is ``scur``.
+    """
+
+    kind = "haproxy"
+    SUPPORTS_WEIGHTS = False  # True on an instance with a split_backend
+
+    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
+        super().__init__(options, context)
+        self.opts = parse_options(options, context)
+        if self.opts.split_backend:
+            self.SUPPORTS_WEIGHTS = True  # type: ignore[misc]  # per instance, see supports_weights
+        self._sock = StatsSocket(self.opts.socket, self.opts.timeout)
+        self._history = CounterHistory()
+        self._action_lock = threading.Lock()  # one verb at a time; state() may run alongside
+
+    @property
+    def supports_weights(self) -> bool:
+        return self.opts.split_backend is not None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read(self, admin: bool = True) -> HAProxyRead:
+        """``show map``, ``show stat`` and (unless ``admin`` is False: a switch's preflight, which
+        needs only server statuses) ``show servers state``."""
+        o = self.opts
+        map_lines = self._sock.command(f"show map {o.map}")
+        if map_lines and map_lines[0].startswith("Unknown map identifier"):
+            raise self._map_unknown()
+        stat_lines = self._sock.command("show stat")
+        try:
+            rows = parse_stat(stat_lines)
+        except StatParseError as exc:
+            raise Unreachable(
+                f"{o.socket} did not answer `show stat` with HAProxy's stats ({exc}): router "
+                "option `socket` must be HAProxy's `stats socket`, not the master CLI."
+            ) from None
+        flags = parse_servers_state(self._sock.command("show servers state")) if admin else {}
+        return HAProxyRead(parse_map(map_lines), rows, flags)
+
+    def _map_unknown(self) -> MapUnknown:
+        try:
+            known = ", ".join(parse_map_list(self._sock.command("show map"))) or "none"
+        except Exception:  # best effort: the message below matters more
+            known = "(could not list them)"
+        return MapUnknown(
+            f'HAProxy does not know the map {self.opts.map!r} (it answered "Unknown map '
+            "identifier\"). Router option `map` must be the file exactly as written in HAProxy's "
+            f"config (in map_beg(...) or map(...)); maps HAProxy knows: {known}."
+        )
+
+    def state(self) -> RouterState:
+        return build_state(self._read(), self.opts, self._history)
+
+    # -- preflight ----------------------------------------------------------------------------
+
+    def _require_up(self, read: HAProxyRead, colour: Colour, verb: str) -> None:
+        backend = self.opts.backends[colour]
+        if backend not in read.backends:
+            known = ", ".join(sorted(read.backends)) or "none"
+            raise ActionRefused(
+                f"refusing to {verb}: HAProxy has no backend {backend!r} (router option "
+                f"`backends.{colour}`); a map naming an unknown backend silently falls back to the "
+                f"default backend. Backends HAProxy has: {known}."
+            )
+        if not read.has_up_server(backend):
+            states = ", ".join(f"{r['svname']} {r.get('status')}" for r in read.servers(backend))
+            raise ActionRefused(
+                f"refusing to {verb}: backend {backend!r} has no server UP ({states or 'no servers'}); "
+                "HAProxy would answer 503. Ready the colour or fix its servers first."
+            )
+
+    def _preflight_map(self, read: HAProxyRead, verb: str) -> None:
+        o = self.opts
+        if o.map_key not in read.map_entries:
+            raise ActionRefused(
+                f"refusing to {verb}: the map {o.map} has no entry {o.map_key!r} (router option "
+                f"`map_key`). Add the line `{o.map_key} {o.backends[Colour.BLUE]}` to the map file "
+                "and reload HAProxy once."
+            )
+        problem = map_file_problem(o.map_file) if o.map_file_write else None
+        if problem:
+            raise ActionRefused(
+                f"refusing to {verb}: the map file {o.map_file} cannot be rewritten ({problem}), so "
+                "the next HAProxy reload would undo it. Give the console write access there, set "
+                "`map_file` to where this machine sees the file, or set `map_file_write = false` if "
+                "something else keeps the file up to date."
+            )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _send(self, command: str, verb: str) -> None:
+        """Send a command whose success is an empty answer."""
+        text = " ".join(line.strip() for line in self._sock.command(command) if line.strip())
+        if not text:
+            return
+        if text.startswith("Unknown map identifier"):
+            raise self._map_unknown()
+        if "entry not found" in text:
+            raise ActionRefused(
+                f"{verb}: HAProxy has no entry {self.opts.map_key!r} in the map {self.opts.map}; "
+                "nothing changed."
+            )
+        raise ActionRefused(f"{verb}: HAProxy answered {text!r} to `{command[:80]}`.")
+
+    def _point_map_at(self, value: str, verb: str) -> HAProxyRead:
+        """``set map``, read back (VerifyFailed if it differs), rewrite the file. Returns the read."""
+        o = self.opts
+        self._send(f"set map {o.map} {o.map_key} {value}", verb)
+        read = self._read()
+        got = read.map_entries.get(o.map_key)
+        if got != value:
+            raise VerifyFailed(
+                f"{verb}: sent `set map {o.map} {o.map_key} {value}` but the map now reads {got!r}. "
+                f"Someone else may be changing it: check `show map {o.map}`."
+            )
+        if o.map_file_write:
+            try:
+                rewrite_map_file(o.map_file, o.map_key, value)
+            except OSError as exc:
+                raise MapFileNotWritten(
+                    f"HAProxy now routes {o.map_key!r} to {value} (read back), but the map file "
+                    f"{o.map_file} could not be rewritten ({exc.strerror or exc}): the next reload "
+                    "would undo it. Fix the file, then switch again."
+                ) from None
+        return read
+
+    # -- verbs --------------------------------------------------------------------------------
+
+    def switch(self, to: Colour) -> RouterState:
+        to = Colour(to)
+        verb = f"switch to {to}"
+        with self._action_lock:
+            read = self._read(admin=False)
+            self._require_up(read, to, verb)
+            self._preflight_map(read, verb)
+            after = self._point_map_at(self.opts.backends[to], verb)
+            return build_state(after, self.opts, self._history)
+
+    def drain(self, colour: Colour) -> RouterState:
+        return self._server_state(Colour(colour), "drain")
+
+    def ready(self, colour: Colour) -> RouterState:
+        return self._server_state(Colour(colour), "ready")
+
+    def _server_state(self, colour: Colour, state: str) -> RouterState:
+        backend = self.opts.backends[colour]
+        verb = f"{state} {colour}"
+        with self._action_lock:
+            read = self._read()
+            names = [r["svname"] for r in read.servers(backend)]
+            if backend not in read.backends or not names:
+                raise ActionRefused(
+                    f"refusing to {verb}: HAProxy has no backend {backend!r} with servers "
+                    f"(router option `backends.{colour}`)."
+                )
+            self._send("; ".join(f"set server {backend}/{n} state {state}" for n in names), verb)
+            after = self._read()
+            wrong = []
+            for n in names:
+                flags = after.admin.get((backend, n))
+                if flags is None:
+                    wrong.append(f"{n} (gone)")
+                elif (state == "drain" and not flags & ADMF_FDRAIN) or (
+                    state == "ready" and flags & (ADMF_FDRAIN | ADMF_FMAINT)
+                ):
+                    wrong.append(f"{n} (admin state {flags:#x})")
+            if wrong:
+                raise VerifyFailed(
+                    f"{verb}: sent `set server ... state {state}` but read back {', '.join(wrong)}."
+                )
+            return build_state(after, self.opts, self._history)
+
+    def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
+        split = self.opts.split_backend
+        if not split:
+            raise Unsupported(
+                "the haproxy router has no weighted split configured (router option `split_backend`)"
+            )
+        try:
+            asked = {Colour(c): int(w) for c, w in weights.items()}
+        except (ValueError, TypeError):
+            asked = {}
+        if (
+            set(asked) != set(COLOURS)
+            or sum(asked.values()) != 100
+            or any(not 0 <= w <= 100 for w in asked.values())
+        ):
+            raise ActionRefused(
+                f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100."
+            )
+        verb = f"split blue {asked[Colour.BLUE]} % / green {asked[Colour.GREEN]} %"
+        with self._action_lock:
+            read = self._read()
+            if split not in read.backends:
+                raise ActionRefused(
+                    f"refusing to {verb}: HAProxy has no backend {split!r} (`split_backend`)."
+                )
+            groups = split_groups(read, self.opts)
+            stray = [r["svname"] for r in groups.get(None, [])]
+            if stray:
+                raise ActionRefused(
+                    f"refusing to {verb}: servers {', '.join(stray)} of {split!r} do not `track` a "
+                    "server of either colour backend, so their colour is unknown."
+                )
+            for c in COLOURS:
+                if asked[c] > 0:
+                    if not groups.get(c):
+                        raise ActionRefused(
+                            f"refusing to {verb}: {split!r} has no server tracking a server of "
+                            f"{self.opts.backends[c]!r}."
+                        )
+                    self._require_up(read, c, verb)
+            moving = read.map_entries.get(self.opts.map_key) != split
+            if moving:
+                self._preflight_map(read, verb)
+            self._send(
+                "; ".join(
+                    f"set weight {split}/{r['svname']} {absolute_weights(asked[c], len(groups[c]))}"
+                    for c in COLOURS
+                    for r in groups.get(c, [])
+                ),
+                verb,
+            )
+            after = self._point_map_at(split, verb) if moving else self._read()
+            state = build_state(after, self.opts, self._history)
+            got = {c: state.colour(c).weight for c in COLOURS}
+            if any(got[c] is None or abs((got[c] or 0) - asked[c]) > 2 for c in COLOURS):
+                raise VerifyFailed(f"{verb}: sent the weights but read back {got}.")
+            return state
+
+    def close(self) -> None:
+        self._sock.close()
