@@ -1,0 +1,173 @@
+"""``bluegreen lab``: up in a temporary dir, the stack answers, a fault changes a fleet, down leaves
+nothing behind. Real HAProxy, Prometheus and fleet processes, all on 127.0.0.1; about 15 s."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from backends.base import BackendContext, Colour
+from backends.prometheus import PrometheusMetrics
+from console.lab import stack
+from console.lab.stack import LabState
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bluegreen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``bluegreen ARGS`` through the real CLI entry point, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def prom_query(base: str, promql: str) -> list[dict[str, Any]]:
+    status, body = get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    assert status == 200, body
+    return json.loads(body)["data"]["result"]
+
+
+def alive(proc: stack.Proc) -> bool:
+    return stack.is_ours(proc)
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Iterator[Path]:
+    for tool in ("haproxy", "prometheus"):
+        if stack.find_tool(tool) is None:
+            pytest.skip(
+                f"{tool} is not installed: `sudo apt-get install -y {tool}` (CI installs it)"
+            )
+    d = tmp_path / "lab"
+    yield d
+    # Whatever happened in the test, stop what the lab recorded (bounded: stop() waits <= 10 s).
+    state = LabState.load(d) if (d / stack.STATE_FILE).exists() else None
+    if state is not None:
+        for proc in state.processes:
+            stack.stop(proc)
+
+
+def test_lab_up_fault_down(lab_dir: Path) -> None:
+    up = bluegreen(
+        "lab", "up", "--dir", str(lab_dir), "--duration", "60", "--rate", "20", "--no-install"
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "bluegreen watch --config" in up.stdout
+    state = LabState.load(lab_dir)
+    assert state is not None
+    assert [p.name for p in state.processes] == [
+        "fleet-blue-1",
+        "fleet-blue-2",
+        "fleet-green-1",
+        "fleet-green-2",
+        "haproxy",
+        "prometheus",
+        "load",
+    ]
+    assert all(alive(p) for p in state.processes)
+
+    # The console config describes this stack.
+    config = tomllib.loads((lab_dir / "console.toml").read_text())
+    service = config["service"][0]
+    assert service["router"]["kind"] == "haproxy"
+    assert service["router"]["backends"] == {"blue": "bg_blue", "green": "bg_green"}
+    assert Path(service["router"]["socket"]).is_socket()
+    assert Path(service["router"]["map"]).read_text().split() == ["/", "bg_blue"]
+    metrics = dict(service["metrics"])
+    assert metrics.pop("kind") == "prometheus"
+    assert metrics["url"] == state.prometheus_url
+
+    # HAProxy's frontend serves blue v1.
+    status, body = get(state.frontend_url)
+    assert status == 200 and body.startswith("blue v1"), body
+
+    # Prometheus has both fleets' series and HAProxy's (first scrape ~5 s after start).
+    deadline = time.monotonic() + 20
+    colours: set[str] = set()
+    while time.monotonic() < deadline:
+        colours = {
+            r["metric"].get("colour", "")
+            for r in prom_query(state.prometheus_url, "count by (colour) (http_requests_in_flight)")
+        }
+        proxies = {
+            r["metric"]["proxy"]
+            for r in prom_query(state.prometheus_url, "haproxy_backend_current_sessions")
+        }
+        traffic = prom_query(
+            state.prometheus_url, 'sum(rate(http_requests_total{colour="blue"}[10s])) > 0'
+        )
+        if colours == {"blue", "green"} and {"bg_blue", "bg_green"} <= proxies and traffic:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"Prometheus never saw both fleets, HAProxy and blue's traffic: {colours}")
+
+    # The metrics source, built from the generated config, reads the lab.
+    sample = PrometheusMetrics(metrics, BackendContext(service="lab")).sample()
+    assert sample[Colour.BLUE].rate and sample[Colour.BLUE].rate > 0
+    assert sample[Colour.GREEN].sessions == 0.0  # HAProxy's bg_green, through sessions_backends
+
+    # Up again: refused, nothing started twice.
+    again = bluegreen("lab", "up", "--dir", str(lab_dir), "--no-install")
+    assert again.returncode == 1 and "already up" in again.stderr
+
+    st = bluegreen("lab", "status", "--dir", str(lab_dir), "--json")
+    assert st.returncode == 0, st.stderr
+    info = json.loads(st.stdout)
+    assert info["up"] is True and info["live"] == "blue"
+
+    # A fault changes the green fleet (and only green).
+    fault = bluegreen("lab", "fault", "green", "--error-rate", "0.5", "--dir", str(lab_dir))
+    assert fault.returncode == 0, fault.stderr
+    assert "green-1: error_rate=0.5" in fault.stdout and "blue" not in fault.stdout
+    green_codes = [get(i["url"] + "/")[0] for i in state.instances("green") for _ in range(20)]
+    assert green_codes.count(500) > 0, green_codes  # P(no 500 in 40 at 50 %) ~ 1e-12
+    blue_codes = [get(i["url"] + "/")[0] for i in state.instances("blue") for _ in range(10)]
+    assert set(blue_codes) == {200}
+
+    reset = bluegreen("lab", "fault", "--reset", "--dir", str(lab_dir))
+    assert reset.returncode == 0, reset.stderr
+    green_codes = [get(i["url"] + "/")[0] for i in state.instances("green") for _ in range(20)]
+    assert set(green_codes) == {200}
+
+    # Down: every recorded process gone, state removed, ports closed.
+    down = bluegreen("lab", "down", "--dir", str(lab_dir))
+    assert down.returncode == 0, down.stderr
+    for proc in state.processes:
+        assert not alive(proc), f"{proc.name} (pid {proc.pid}) still runs"
+    assert not (lab_dir / stack.STATE_FILE).exists()
+    assert not lab_dir.exists()  # nothing else was in it
+    with pytest.raises(OSError):
+        urllib.request.urlopen(state.frontend_url, timeout=1)  # noqa: S310
+    again = bluegreen("lab", "status", "--dir", str(lab_dir))
+    assert again.returncode == 1 and "no lab in" in again.stderr
