@@ -95,7 +95,7 @@ class ServiceConfig(_Strict):
     timeout: float | None = Field(default=None, gt=0, le=600)
     bake_seconds: float = Field(default=300.0, ge=0)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
-    alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict)
+    alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("alarms", mode="before")
     @classmethod

@@ -1,0 +1,52 @@
+# The README's two commands: `make demo` (set up, then run the demo) and `make test` (set up
+# everything the tests need, then run the whole suite). `.ci/run` calls `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the integration tests drive for real (started on 127.0.0.1 by the fixtures).
+DEBS   := haproxy prometheus
+
+.PHONY: demo test check lint screenshots bench system-deps clean
+
+demo: $(BIN)/.installed
+	$(BIN)/bluegreen demo $(ARGS)
+
+test: system-deps $(BIN)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed-test
+	$(BIN)/ruff check .
+
+check: lint test
+
+screenshots: $(BIN)/.installed-test
+	$(BIN)/bluegreen screenshots --out screenshots
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/console_load.py --out docs/benchmarks.md
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e .
+	touch $@
+
+$(BIN)/.installed-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@ $(BIN)/.installed
+
+# Installs only what is missing; the packages' own service scripts are stopped again because the
+# fixtures start their own processes on free ports.
+system-deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		$(SUDO) service prometheus stop >/dev/null 2>&1 || true; \
+		$(SUDO) service haproxy stop >/dev/null 2>&1 || true; \
+	fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,213 @@
+"""Threshold alarms with sustain and hysteresis, and the bake window. Pure: no I/O, no Textual.
+
+A rule watches one metric on each colour. Per (rule, colour):
+
+* it **fires** at a level (warning / critical) only after the value has stayed past that level's
+  threshold for ``for_seconds`` (0 fires on the first sample);
+* it **clears** (drops a level) only after the value has stayed on the good side of the threshold
+  *by a margin* (``margin`` = 0.2: 20 % below an "above" threshold) for ``clear_for_seconds``;
+* a single noisy sample therefore neither fires nor clears it;
+* no data (the source failed, no series) holds the current level: a dead Prometheus does not clear
+  an alarm. A colour with no traffic (rate 0) is not breaching, so a rolled-back colour clears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from backends.base import COLOURS, Colour
+from console.config import AlarmRuleConfig
+from console.fmt import LABELS, UNITS, format_value
+from console.model import (
+    AlarmEvent,
+    AlarmReport,
+    AlarmState,
+    BakeState,
+    BakeVerdict,
+    Level,
+    Snapshot,
+)
+
+
+@dataclass(frozen=True)
+class AlarmRule:
+    name: str
+    metric: str
+    direction: str = "above"
+    warning: float | None = None
+    critical: float | None = None
+    for_seconds: float = 5.0
+    clear_for_seconds: float = 5.0
+    margin: float = 0.2
+    colours: tuple[Colour, ...] = COLOURS
+
+    @classmethod
+    def from_config(cls, name: str, cfg: AlarmRuleConfig) -> AlarmRule:
+        return cls(
+            name=name,
+            metric=cfg.metric or name,
+            direction=cfg.direction,
+            warning=cfg.warning,
+            critical=cfg.critical,
+            for_seconds=cfg.for_seconds,
+            clear_for_seconds=cfg.for_seconds if cfg.clear_for_seconds is None else cfg.clear_for_seconds,
+            margin=cfg.margin,
+            colours=tuple(cfg.colours),
+        )
+
+    def threshold(self, level: Level) -> float | None:
+        return {Level.WARNING: self.warning, Level.CRITICAL: self.critical}.get(level)
+
+    def _past(self, value: float, threshold: float | None, margin: float = 0.0) -> bool:
+        if threshold is None:
+            return False
+        if self.direction == "above":
+            return value > threshold * (1.0 - margin)
+        return value < threshold * (1.0 + margin)
+
+    def level_of(self, value: float, margin: float = 0.0) -> Level:
+        """The level ``value`` sits at; with a margin, thresholds move towards the good side."""
+        if self._past(value, self.critical, margin):
+            return Level.CRITICAL
+        if self._past(value, self.warning, margin):
+            return Level.WARNING
+        return Level.OK
+
+    def describe(self) -> str:
+        sign = ">" if self.direction == "above" else "<"
+        parts = []
+        if self.warning is not None:
+            parts.append(f"warning {sign} {self.warning:g}")
+        if self.critical is not None:
+            parts.append(f"critical {sign} {self.critical:g}")
+        return (
+            f"{LABELS.get(self.metric, self.metric)}: {', '.join(parts)}; fires after "
+            f"{self.for_seconds:g}s sustained, clears after {self.clear_for_seconds:g}s "
+            f"{self.margin:.0%} clear of the threshold"
+        )
+
+
+def rules_from_config(alarms: dict[str, AlarmRuleConfig]) -> list[AlarmRule]:
+    return [AlarmRule.from_config(name, cfg) for name, cfg in alarms.items() if cfg.enabled]
+
+
+@dataclass
+class _Track:
+    level: Level = Level.OK
+    since: float | None = None  # when ``level`` was reached
+    breach_since: dict[Level, float] = field(default_factory=dict)  # per level: breaching since
+    fall_since: float | None = None  # clear of ``level`` (with the margin) since
+
+    def pending(self) -> Level:
+        """The highest level being breached but not yet fired."""
+        return max((lv for lv in self.breach_since if lv > self.level), default=Level.OK)
+
+
+class AlarmEngine:
+    """Turns each snapshot into alarm states. Keeps per-(rule, colour) history; no clock of its own:
+    time is the snapshot's."""
+
+    def __init__(self, rules: Iterable[AlarmRule]) -> None:
+        self.rules = list(rules)
+        self._tracks: dict[tuple[str, Colour], _Track] = {}
+
+    def evaluate(self, snap: Snapshot) -> AlarmReport:
+        now = snap.time
+        states: list[AlarmState] = []
+        events: list[AlarmEvent] = []
+        for rule in self.rules:
+            for colour in rule.colours:
+                track = self._tracks.setdefault((rule.name, colour), _Track())
+                before = track.level
+                value = self._value(snap, rule.metric, colour)
+                if value is not None:
+                    self._step(rule, track, value, now)
+                quiet = value == 0.0 and snap.colour_metrics(colour).value(rule.metric) is None
+                state = self._state(rule, colour, track, value, now, "no traffic" if quiet else None)
+                states.append(state)
+                if track.level != before:
+                    events.append(AlarmEvent(now, state, before))
+        return AlarmReport(tuple(states), tuple(events))
+
+    @staticmethod
+    def _value(snap: Snapshot, metric: str, colour: Colour) -> float | None:
+        m = snap.colour_metrics(colour)
+        value = m.value(metric)
+        if value is None and metric != "rate" and m.value("rate") == 0.0:
+            return 0.0  # no traffic: nothing is breaching (and a rolled-back colour clears)
+        return value
+
+    @staticmethod
+    def _step(rule: AlarmRule, t: _Track, value: float, now: float) -> None:
+        for lv in (Level.WARNING, Level.CRITICAL):
+            if rule.level_of(value) >= lv:
+                t.breach_since.setdefault(lv, now)
+            else:
+                t.breach_since.pop(lv, None)
+        sustained = [lv for lv, since in t.breach_since.items() if lv > t.level and now - since >= rule.for_seconds]
+        if sustained:
+            level = max(sustained)
+            # "for 6s" counts from the start of the breach, not from the moment it became an alarm
+            t.level, t.since, t.fall_since = level, t.breach_since[level], None
+            return
+        if t.level == Level.OK:
+            return
+        settled = rule.level_of(value, rule.margin)
+        if settled >= t.level:
+            t.fall_since = None
+            return
+        if t.fall_since is None:
+            t.fall_since = now
+        if now - t.fall_since >= rule.clear_for_seconds:
+            t.level, t.since, t.fall_since = settled, now, None
+
+    @staticmethod
+    def _state(
+        rule: AlarmRule, colour: Colour, t: _Track, value: float | None, now: float, shown: str | None
+    ) -> AlarmState:
+        label = LABELS.get(rule.metric, rule.metric)
+        unit = UNITS.get(rule.metric, "")
+        shown = shown or format_value(rule.metric, value)
+        sign = ">" if rule.direction == "above" else "<"
+        if t.level > Level.OK:
+            thr = rule.threshold(t.level)
+            lasted = f" for {now - t.since:.0f}s" if t.since is not None else ""
+            msg = f"{t.level.label.upper()} {colour} {label} {shown} {sign} {thr:g}{unit}{lasted}"
+            return AlarmState(rule.name, rule.metric, colour, t.level, value, thr, t.since, t.pending(), msg)
+        pending = t.pending()
+        thr = rule.threshold(pending) if pending else (rule.warning if rule.warning is not None else rule.critical)
+        msg = ""
+        if pending:
+            since = t.breach_since[pending]
+            msg = f"pending {colour} {label} {shown} {sign} {thr:g}{unit} for {now - since:.0f}s"
+        else:
+            since = None
+        return AlarmState(rule.name, rule.metric, colour, Level.OK, value, thr, since, pending, msg)
+
+
+class BakeTracker:
+    """The bake window: starts when the live colour changes, fails on a critical alarm on the
+    colour being baked, passes when ``duration`` runs out without one."""
+
+    def __init__(self, duration: float, last_switch: float | None = None) -> None:
+        self.duration = duration
+        self.last_switch = last_switch
+        self._live: Colour | None = None
+        self._state = BakeState(duration=duration)
+
+    def update(self, now: float, live: Colour | None, alarms: AlarmReport | None) -> BakeState:
+        if live is not None:
+            if self._live is not None and live != self._live:
+                self.last_switch = now
+                self._state = BakeState(BakeVerdict.BAKING, live, now, self.duration)
+            self._live = live
+        st = self._state
+        if st.verdict == BakeVerdict.BAKING and st.colour is not None:
+            critical = [a for a in (alarms.firing if alarms else ()) if a.colour == st.colour and a.level == Level.CRITICAL]
+            if critical:
+                st = BakeState(BakeVerdict.FAILED, st.colour, st.started, st.duration, critical[0].message)
+            elif st.remaining(now) <= 0:
+                st = BakeState(BakeVerdict.PASSED, st.colour, st.started, st.duration)
+            self._state = st
+        return st

@@ -1,0 +1,318 @@
+"""The Textual application: the dashboard of one service.
+
+Data flows one way. A thread worker runs ``Monitor.poll()`` (backends -> Snapshot -> alarms -> Frame)
+and posts a ``FramePolled`` message; the handler, on the UI thread, pushes the frame into the history
+and hands plain view data to the widgets. The next poll is armed only when the last one has finished,
+so polls never overlap. Actions run the same way: preflight and execution in thread workers, one
+confirmation dialog in between. Nothing on the UI loop waits on I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer
+
+from backends.base import COLOURS, BackendError, Colour
+from console import views
+from console.actions import ActionController, Outcome, Plan
+from console.audit import AuditError, AuditLog
+from console.model import Frame, Level
+from console.monitor import Monitor
+from console.runtime import ServiceRuntime
+from console.screens import ConfirmScreen, HelpScreen
+from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, StatusHeader
+
+ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
+COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
+
+
+class FramePolled(Message):
+    def __init__(self, frame: Frame, elapsed: float) -> None:
+        super().__init__()
+        self.frame = frame
+        self.elapsed = elapsed
+
+
+class ActionPlanned(Message):
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class ActionFinished(Message):
+    def __init__(self, action: str, outcome: Outcome | None, error: str | None) -> None:
+        super().__init__()
+        self.action = action
+        self.outcome = outcome
+        self.error = error
+
+
+@dataclass
+class AppOptions:
+    read_only: bool = False
+    auto_poll: bool = True  # tests turn it off and call request_poll() themselves
+    title: str = "bluegreen"
+    subtitle: str = ""  # e.g. the demo's scenario
+
+
+class BlueGreenApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "bluegreen"
+    ENABLE_COMMAND_PALETTE = False  # every action is a key; the palette would be a second way in
+    BINDINGS = [
+        Binding("s", "switch", "Switch"),
+        Binding("d", "drain", "Drain/ready"),
+        Binding("r", "rollback", "Rollback"),
+        Binding("left_square_bracket", "more_blue", "+blue", show=False),
+        Binding("right_square_bracket", "more_green", "+green", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, runtime: ServiceRuntime, audit: AuditLog, options: AppOptions | None = None) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.audit = audit
+        self.opts = options or AppOptions()
+        self.clock = runtime.clock
+        last = audit.last_switch(runtime.name)
+        self.monitor = Monitor(runtime, last_switch=last.get("epoch") if last else None)
+        self.controller = ActionController(runtime, audit, self.monitor.observe_action)
+        self.history = views.History()
+        self.frame: Frame | None = None
+        self.busy: str | None = None  # the action under way, if any
+        self.notice = ""
+        self._notice_until = 0.0
+        self.polls = 0
+        self.sub_title = self.opts.subtitle
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield AlarmBanner(id="banner")
+        with Horizontal(id="panels"):
+            yield ColourPanel("blue", id="panel-blue")
+            yield ColourPanel("green", id="panel-green")
+        yield BakeTimer(id="bake")
+        yield ActionLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_compact(self.size.height)
+        self._refresh_views()
+        self.log_line("info", f"watching {self.runtime.name} on the {self.runtime.router.kind} router"
+                      + (" (read-only)" if self.opts.read_only else ""))
+        self.set_interval(1.0, self._refresh_views)
+        if self.opts.auto_poll:
+            self.request_poll()
+
+    def on_resize(self, event: Any) -> None:
+        self._apply_compact(event.size.height)
+
+    def _apply_compact(self, height: int) -> None:
+        for panel in self.query(ColourPanel):
+            panel.set_class(height < COMPACT_BELOW, "-compact")
+
+    # ------------------------------------------------------------------ polling
+
+    def request_poll(self) -> None:
+        """Start one poll unless one is running (exclusive worker group)."""
+        self._poll_worker()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll_worker(self) -> None:
+        started = time.monotonic()
+        frame = self.monitor.poll()
+        self.post_message(FramePolled(frame, time.monotonic() - started))
+
+    def on_frame_polled(self, message: FramePolled) -> None:
+        self.polls += 1
+        self.apply_frame(message.frame)
+        if self.opts.auto_poll:
+            interval = self.runtime.config.poll_interval
+            self.set_timer(max(0.05, interval - message.elapsed), self.request_poll)
+
+    def apply_frame(self, frame: Frame) -> None:
+        """Take a new frame: history, alarm events, external changes, then redraw."""
+        self.frame = frame
+        self.history.push(frame)
+        for event in frame.alarms.events:
+            a = event.alarm
+            if event.raised:
+                self.log_line(a.level.label, a.message)
+                if a.level == Level.CRITICAL:
+                    self.bell()
+            else:
+                self.log_line("ok", f"cleared: {a.colour} {views.metric_label(a.metric)} back to {a.level.label}")
+        if frame.snapshot.external_change:
+            self.log_line("warning", frame.snapshot.external_change)
+            self.notice = "routing changed outside the console"
+            self._notice_until = frame.snapshot.time + 60
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        """Redraw every widget from the last frame and the clock (ages, countdowns) as one batch."""
+        now = self.clock()
+        frame = self.frame
+        cfg = self.runtime.config
+        if self.notice and now > self._notice_until:
+            self.notice = ""
+        with self.batch_update():
+            self.query_one(StatusHeader).view = views.header_view(
+                frame, self.runtime.name, self.runtime.router.kind, now, self.opts.read_only, self.notice
+            )
+            self.query_one(AlarmBanner).items = views.banner_items(frame)
+            self.query_one(BakeTimer).view = views.bake_view(frame, now)
+            if frame is not None:
+                stale_after = cfg.stale_after * cfg.poll_interval
+                for c in COLOURS:
+                    self.query_one(f"#panel-{c.value}", ColourPanel).view = views.panel_view(
+                        frame, c, self.history, now, stale_after
+                    )
+
+    def log_line(self, level: str, text: str) -> None:
+        self.query_one(ActionLog).add(views.clock_text(self.clock()), level, text)
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTION_KEYS and self.opts.read_only:
+            return False  # hidden from the footer; on_key explains a press
+        if action in ("more_blue", "more_green") and not self.runtime.router.supports_weights:
+            return False
+        return True
+
+    def on_key(self, event: Any) -> None:
+        if self.opts.read_only and event.key in ("s", "d", "r", "left_square_bracket", "right_square_bracket"):
+            self.log_line("warning", "read-only: actions are disabled (started with --read-only)")
+            event.stop()
+
+    def action_switch(self) -> None:
+        self._begin("switch")
+
+    def action_drain(self) -> None:
+        live = self.monitor.last_frame.snapshot.router if self.monitor.last_frame else None
+        target = live.live.other if live and live.live else None
+        if target is not None and live and live.colour(target).draining:
+            self._begin("ready", target)  # d on a draining colour offers to ready it
+        else:
+            self._begin("drain", target)
+
+    def action_rollback(self) -> None:
+        self._begin("rollback")
+
+    def action_more_blue(self) -> None:
+        self._shift(Colour.BLUE)
+
+    def action_more_green(self) -> None:
+        self._shift(Colour.GREEN)
+
+    def _shift(self, towards: Colour) -> None:
+        router = self.frame.snapshot.router if self.frame else None
+        if router is None:
+            self.log_line("error", "weights: the router state is not known yet")
+            return
+        now = router.colour(towards).weight or 0
+        new = min(100, now + 10)
+        self._begin("weights", None, {towards: new, towards.other: 100 - new})
+
+    def action_help(self) -> None:
+        cfg = self.runtime.config
+        self.push_screen(
+            HelpScreen(self.runtime.name, self.runtime.router.kind, str(self.audit.path), cfg.stale_after, self.opts.read_only)
+        )
+
+    def _begin(self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None) -> None:
+        if self.opts.read_only:
+            self.log_line("warning", "read-only: actions are disabled (started with --read-only)")
+            return
+        if self.busy:
+            self.log_line("warning", f"{action}: refused, {self.busy} is still under way")
+            return
+        self.busy = action
+        self.log_line("info", f"{action}: preflight…")
+        self._plan_worker(action, colour, weights)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _plan_worker(self, action: str, colour: Colour | None, weights: dict[Colour, int] | None) -> None:
+        try:
+            plan = self.controller.plan(action, colour, weights)
+        except BackendError as exc:
+            self.post_message(ActionFinished(action, None, f"refused: {exc}"))
+            return
+        self.post_message(ActionPlanned(plan))
+
+    def on_action_planned(self, message: ActionPlanned) -> None:
+        plan = message.plan
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.log_line("info", f"{plan.action}: confirmed, running…")
+                self._execute_worker(plan)
+            else:
+                self._cancel_worker(plan)
+
+        self.push_screen(ConfirmScreen(plan), answered)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _execute_worker(self, plan: Plan) -> None:
+        try:
+            outcome = self.controller.execute(plan)
+        except AuditError as exc:
+            self.post_message(ActionFinished(plan.action, None, f"ran, but {exc}"))
+            return
+        self.post_message(ActionFinished(plan.action, outcome, None))
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _cancel_worker(self, plan: Plan) -> None:
+        try:
+            self.controller.cancel(plan)
+        except AuditError as exc:
+            self.post_message(ActionFinished(plan.action, None, f"cancelled ({exc})"))
+            return
+        self.post_message(ActionFinished(plan.action, None, "cancelled"))
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        self.busy = None
+        out = message.outcome
+        if out is None:
+            level = "info" if message.error == "cancelled" else "error"
+            self.log_line(level, f"{message.action}: {message.error}")
+            return
+        if out.ok:
+            self.log_line("ok", out.message)
+        else:
+            self.log_line("error", f"{message.action}: failed: {out.message}")
+        if self.monitor.last_frame is not None:
+            self.apply_frame(self.monitor.last_frame)
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        """A worker that died with an unexpected exception: say so instead of a traceback."""
+        worker = event.worker
+        if worker.error is not None:
+            self.log_line("error", f"internal error in {worker.group}: {type(worker.error).__name__}: {worker.error}")
+            if worker.group == "action":
+                self.busy = None
+            elif worker.group == "poll" and self.opts.auto_poll:
+                self.set_timer(self.runtime.config.poll_interval, self.request_poll)
+
+    def on_unmount(self) -> None:
+        self.monitor.close()
+
+
+def audit_path_for(explicit: str | Path | None, configured: Path | None) -> Path:
+    from console.audit import default_path
+
+    if explicit:
+        return Path(explicit)
+    return configured or default_path()

@@ -1,0 +1,321 @@
+"""``bluegreen``: the console's command line.
+
+    bluegreen demo [--scenario NAME]             the dashboard on the built-in simulator
+    bluegreen watch --config FILE                the dashboard on real routers
+    bluegreen status --config FILE [--json] [--watch [--duration S]]
+    bluegreen switch|drain|ready|rollback --config FILE [--to|--colour C] --yes
+    bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
+    bluegreen screenshots [--out DIR]            regenerate the README's screenshots
+
+Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backends.base import COLOURS, BackendError, Colour
+from console.config import (
+    ENV_AUDIT_LOG,
+    ConfigFileError,
+    ConsoleConfig,
+    ServiceConfig,
+    from_mapping,
+    load,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DEMO_SERVICE = "shop"
+
+
+def demo_config(scenario: str, seed: int, bake_seconds: float, poll_interval: float) -> ConsoleConfig:
+    """The demo's service, built in code: no file needed."""
+    return from_mapping(
+        {
+            "service": [
+                {
+                    "name": DEMO_SERVICE,
+                    "poll_interval": poll_interval,
+                    "bake_seconds": bake_seconds,
+                    "router": {"kind": "simulator", "scenario": scenario, "seed": seed},
+                    "metrics": {"kind": "simulator"},
+                }
+            ]
+        },
+        "demo",
+    )
+
+
+def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
+    from console.audit import default_path
+
+    if getattr(args, "audit_log", None):
+        return Path(args.audit_log)
+    if os.environ.get(ENV_AUDIT_LOG):
+        return Path(os.environ[ENV_AUDIT_LOG])
+    if cfg is not None and cfg.audit_log is not None:
+        return cfg.audit_log
+    return default_path()
+
+
+def _service(args: argparse.Namespace) -> tuple[ConsoleConfig, ServiceConfig]:
+    cfg = load(args.config)
+    return cfg, cfg.pick(getattr(args, "service", None))
+
+
+def _run_app(cfg: ConsoleConfig, service: ServiceConfig, args: argparse.Namespace, subtitle: str) -> int:
+    from console.app import AppOptions, BlueGreenApp
+    from console.audit import AuditLog
+    from console.runtime import build
+
+    runtime = build(service, source=str(args.config) if getattr(args, "config", None) else "demo")
+    app = BlueGreenApp(
+        runtime,
+        AuditLog(_audit_path(args, cfg)),
+        AppOptions(read_only=args.read_only, subtitle=subtitle),
+    )
+    try:
+        app.run()
+    finally:
+        runtime.close()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cfg = demo_config(args.scenario, args.seed, args.bake_seconds, args.poll_interval)
+    return _run_app(cfg, cfg.service[0], args, f"demo · scenario {args.scenario}")
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cfg, service = _service(args)
+    return _run_app(cfg, service, args, str(args.config))
+
+
+# ---------------------------------------------------------------------------------------- headless
+
+
+def _fmt(value: float | None, decimals: int, unit: str = "") -> str:
+    return "—" if value is None else f"{value:.{decimals}f}{unit}"
+
+
+def _human_status(frame: Any) -> str:
+    from console.fmt import duration
+
+    snap = frame.snapshot
+    out = []
+    live = snap.live.value.upper() if snap.live else "NONE"
+    head = f"{snap.service}  live {live}"
+    if frame.last_switch is not None:
+        head += f"  switched {duration(snap.time - frame.last_switch)} ago"
+    out.append(head)
+    if snap.router_error:
+        out.append(f"  router: {snap.router_error}")
+    if snap.metrics_error:
+        out.append(f"  metrics: {snap.metrics_error}")
+    for c in COLOURS:
+        cs = snap.router.colour(c) if snap.router else None
+        m = snap.colour_metrics(c)
+        badge = "?" if cs is None else ("draining" if cs.draining else ("LIVE" if snap.live == c else "idle"))
+        servers = f"{cs.healthy_servers}/{len(cs.servers)} up" if cs else "servers ?"
+        weight = f"weight {cs.weight}%" if cs and cs.weight is not None else ""
+        version = cs.version if cs and cs.version else ""
+        out.append(
+            f"  {c.value:<5} {badge:<8} {version:<8} {servers:<8} {weight:<11} "
+            f"rate {_fmt(m.value('rate'), 1, '/s'):<9} err {_fmt(m.value('error_pct'), 2, '%'):<7} "
+            f"{m.latency_stat} {_fmt(m.value('latency_ms'), 0, 'ms'):<7} sessions {_fmt(m.value('sessions'), 0)}"
+        )
+    for a in frame.alarms.firing:
+        out.append(f"  ALARM {a.message}")
+    return "\n".join(out)
+
+
+def _status_json(frame: Any) -> dict[str, Any]:
+    data = frame.to_json()
+    router = frame.snapshot.router
+    if router is not None:
+        data["servers"] = {
+            c.value: [
+                {"name": s.name, "status": s.status.value, "weight": s.weight, "sessions": s.sessions, "check": s.check}
+                for s in router.colour(c).servers
+            ]
+            for c in COLOURS
+        }
+        data["weights"] = {c.value: router.colour(c).weight for c in COLOURS}
+    return data
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from console.monitor import Monitor
+    from console.runtime import build
+
+    cfg, service = _service(args)
+    runtime = build(service, source=str(args.config))
+    monitor = Monitor(runtime)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    code = EXIT_OK
+    try:
+        while True:
+            started = time.monotonic()
+            frame = monitor.poll()
+            if args.json:
+                print(json.dumps(_status_json(frame), default=str), flush=True)
+            else:
+                print(_human_status(frame), flush=True)
+            code = EXIT_FAILED if frame.snapshot.router_error else EXIT_OK
+            if not args.watch or (deadline is not None and time.monotonic() >= deadline):
+                break
+            pause = service.poll_interval - (time.monotonic() - started)
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+            if pause > 0:
+                time.sleep(pause)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.close()
+        runtime.close()
+    return code
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    from console.actions import ActionController
+    from console.audit import AuditLog
+    from console.runtime import build
+
+    cfg, service = _service(args)
+    runtime = build(service, source=str(args.config))
+    controller = ActionController(runtime, AuditLog(_audit_path(args, cfg)))
+    colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
+    try:
+        try:
+            plan = controller.plan(args.command, colour)
+        except BackendError as exc:
+            print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(plan.title)
+        for line in plan.lines:
+            print(f"  {line}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                controller.cancel(plan)
+                print(f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt", file=sys.stderr)
+                return EXIT_USAGE
+            if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
+                controller.cancel(plan)
+                print("cancelled")
+                return EXIT_FAILED
+        outcome = controller.execute(plan)
+        if outcome.ok:
+            print(outcome.message)
+            return EXIT_OK
+        print(f"bluegreen {args.command}: failed: {outcome.message}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        runtime.close()
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from console.screenshots import main as shots
+
+    return shots(args.out)
+
+
+# ---------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from backends.simulator import SCENARIOS
+
+    p = argparse.ArgumentParser(
+        prog="bluegreen",
+        description="A terminal console for blue-green deployments.",
+        epilog="Exit status: 0 success, 1 refused or failed, 2 bad usage or configuration.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, config_required: bool = True) -> None:
+        if config_required:
+            sp.add_argument("--config", "-c", help="TOML config file (default $BLUEGREEN_CONFIG)")
+            sp.add_argument("--service", help="which [[service]] (default: the first)")
+        sp.add_argument("--audit-log", metavar="PATH", help="audit log file (default: see README)")
+
+    scen = "\n".join(f"  {k:<15} {v}" for k, v in SCENARIOS.items())
+    d = sub.add_parser(
+        "demo",
+        help="the dashboard on the built-in simulator (no infrastructure)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"scenarios:\n{scen}",
+    )
+    d.add_argument("--scenario", default="healthy", choices=list(SCENARIOS), metavar="NAME", help="default: healthy")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--bake-seconds", type=float, default=60.0, help="bake window after a switch (default 60)")
+    d.add_argument("--poll-interval", type=float, default=1.0)
+    d.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    common(d, config_required=False)
+    d.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("watch", help="the dashboard for a service in a config file")
+    common(w)
+    w.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    w.set_defaults(func=cmd_watch)
+
+    s = sub.add_parser("status", help="print the state once, or every poll with --watch")
+    common(s)
+    s.add_argument("--json", action="store_true", help="one JSON object per poll")
+    s.add_argument("--watch", action="store_true", help="keep polling until interrupted or --duration")
+    s.add_argument("--duration", type=float, help="with --watch: stop after this many seconds")
+    s.set_defaults(func=cmd_status)
+
+    for verb, text in (
+        ("switch", "send new traffic to the other colour (or --to)"),
+        ("drain", "stop new traffic to a colour (default: the one not live)"),
+        ("ready", "undo a drain"),
+        ("rollback", "switch back to the colour live before the last switch"),
+    ):
+        a = sub.add_parser(verb, help=text)
+        common(a)
+        if verb in ("switch",):
+            a.add_argument("--to", dest="colour", choices=[c.value for c in COLOURS])
+        elif verb in ("drain", "ready"):
+            a.add_argument("--colour", choices=[c.value for c in COLOURS])
+        a.add_argument("--yes", "-y", action="store_true", help="act without asking")
+        a.set_defaults(func=cmd_action)
+
+    try:
+        from console.lab.commands import register as register_lab
+    except ImportError:
+        pass
+    else:
+        register_lab(sub)
+
+    sc = sub.add_parser("screenshots", help="regenerate the README's SVG screenshots")
+    sc.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
+    sc.set_defaults(func=cmd_screenshots)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigFileError as exc:
+        print(f"bluegreen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackendError as exc:
+        print(f"bluegreen {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

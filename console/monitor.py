@@ -1,0 +1,134 @@
+"""The poll pipeline of one service: backends -> Snapshot -> alarms -> Frame.
+
+``Monitor.poll()`` blocks (it calls the backends through their deadline guards) and is called from a
+worker thread by the TUI, from the main thread by the headless CLI and the benchmark. It returns an
+immutable ``Frame``; nothing it returns is mutated afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
+from console.alarms import AlarmEngine, BakeTracker, rules_from_config
+from console.model import AlarmReport, Frame, Snapshot
+from console.runtime import ServiceRuntime
+
+
+def describe_change(old: RouterState, new: RouterState) -> str:
+    """A short sentence saying how routing differs between two reads."""
+    parts: list[str] = []
+    if old.live != new.live:
+        parts.append(f"live {old.live or 'none'} → {new.live or 'none'}")
+    for c in COLOURS:
+        a, b = old.colour(c), new.colour(c)
+        if a.weight != b.weight:
+            parts.append(f"{c} weight {a.weight} → {b.weight}")
+        if a.draining != b.draining:
+            parts.append(f"{c} {'drained' if b.draining else 'readied'}")
+            continue  # its servers' DRAIN states say the same thing again
+        sa = {s.name: s.status for s in a.servers}
+        for s in b.servers:
+            if s.name in sa and sa[s.name] != s.status:
+                parts.append(f"{s.name} {sa[s.name]} → {s.status}")
+    return ", ".join(parts) or "routing changed"
+
+
+class Monitor:
+    def __init__(self, runtime: ServiceRuntime, last_switch: float | None = None) -> None:
+        self.runtime = runtime
+        cfg = runtime.config
+        self.clock = runtime.clock
+        self.engine = AlarmEngine(rules_from_config(cfg.alarms))
+        self.bake = BakeTracker(cfg.bake_seconds, last_switch)
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"poll-{cfg.name}")
+        self._router: RouterState | None = None
+        self._router_time: float | None = None
+        self._metrics: Mapping[Colour, ColourMetrics] = {}
+        self._metrics_time: float | None = None
+        self._expected: str | None = None  # fingerprint our own last action read back
+        self.last_frame: Frame | None = None
+
+    def _read_router(self) -> RouterState:
+        return self.runtime.router_guard.call(self.runtime.router.state)
+
+    def _read_metrics(self) -> Mapping[Colour, ColourMetrics] | None:
+        rt = self.runtime
+        if rt.metrics is None or rt.metrics_guard is None:
+            return None
+        return rt.metrics_guard.call(rt.metrics.sample)
+
+    def poll(self) -> Frame:
+        """Read the router and the metrics source (side by side), then evaluate alarms and bake."""
+        fr = self._pool.submit(self._read_router)
+        fm = self._pool.submit(self._read_metrics)
+        router, router_error = _outcome(fr)
+        metrics, metrics_error = _outcome(fm)
+        now = self.clock()
+        with self._lock:
+            external = None
+            if router is not None:
+                prev = self._router
+                if prev is not None and router.fingerprint != prev.fingerprint and router.fingerprint != self._expected:
+                    external = f"routing changed outside the console: {describe_change(prev, router)}"
+                self._router, self._router_time = router, now
+            if metrics is not None:
+                self._metrics, self._metrics_time = metrics, now
+            elif self.runtime.metrics is None and router is not None:
+                self._metrics_time = now  # the router's own figures are the metrics
+            # Alarms step only on figures read this poll; stale ones would advance sustain timers.
+            fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
+            return self._frame(now, router_error, metrics_error, external, fresh)
+
+    def observe_action(self, state: RouterState) -> Frame:
+        """Feed the state an action read back, so the bake window starts at the switch itself and
+        the next poll does not report our own change as someone else's."""
+        now = self.clock()
+        with self._lock:
+            self._router, self._router_time = state, now
+            self._expected = state.fingerprint
+            return self._frame(now, None, None, None, fresh=False)
+
+    def _frame(
+        self, now: float, router_error: str | None, metrics_error: str | None, external: str | None, fresh: bool
+    ) -> Frame:
+        router = self._router
+        merged: dict[Colour, ColourMetrics] = {}
+        for c in COLOURS:
+            base = router.colour(c).metrics if router else None
+            own = self._metrics.get(c)
+            merged[c] = own.merged_over(base) if own else (base or ColourMetrics())
+        snap = Snapshot(
+            service=self.runtime.name,
+            time=now,
+            router=router,
+            router_error=router_error,
+            router_time=self._router_time,
+            metrics=merged,
+            metrics_error=metrics_error,
+            metrics_time=self._metrics_time,
+            external_change=external,
+        )
+        if fresh:
+            alarms = self.engine.evaluate(snap)
+        else:
+            alarms = AlarmReport(self.last_frame.alarms.states if self.last_frame else ())
+        bake = self.bake.update(now, router.live if router else None, alarms)
+        frame = Frame(snap, alarms, bake, self.bake.last_switch)
+        self.last_frame = frame
+        return frame
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _outcome(future):  # type: ignore[no-untyped-def]
+    try:
+        return future.result(), None
+    except BackendError as exc:
+        return None, str(exc)
+    except Exception as exc:  # the guard wraps everything; this is a last line of defence
+        return None, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,70 @@
+"""Build a service's backends from its config: the one place that turns ``kind = "..."`` into objects."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends import registry
+from backends.base import BackendContext, BackendError, MetricsSource, Router
+from backends.clock import system_clock
+from console.config import ConfigFileError, ServiceConfig
+from console.guard import Guard
+
+
+@dataclass
+class ServiceRuntime:
+    """A service's live backends, each behind its own deadline guard."""
+
+    config: ServiceConfig
+    router: Router
+    metrics: MetricsSource | None
+    clock: Any
+    router_guard: Guard = field(init=False)
+    metrics_guard: Guard | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        t = self.config.call_timeout
+        self.router_guard = Guard(f"{self.router.kind} router", t)
+        self.metrics_guard = Guard(f"{self.metrics.kind} metrics", t) if self.metrics else None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def close(self) -> None:
+        for obj in (self.router, self.metrics):
+            if obj is not None:
+                with contextlib.suppress(Exception):  # closing must never turn an exit into a traceback
+                    obj.close()
+        self.router_guard.close()
+        if self.metrics_guard:
+            self.metrics_guard.close()
+
+
+def build(service: ServiceConfig, *, clock: Any = None, seed: int | None = None, source: str = "config") -> ServiceRuntime:
+    """Resolve and construct the router (and metrics source) of ``service``.
+
+    Raises:
+        ConfigFileError: unknown kind, a backend that fails to import, or options the backend
+            rejects; the message names the service and the table.
+    """
+    clock = clock or system_clock
+    ctx = BackendContext(service=service.name, clock=clock, timeout=service.call_timeout, seed=seed)
+    built: dict[str, Any] = {}
+    for table, group, cfg in (
+        ("router", registry.ROUTERS, service.router),
+        ("metrics", registry.METRICS, service.metrics),
+    ):
+        if cfg is None:
+            continue
+        where = f"{source}: service {service.name!r} [service.{table}]"
+        try:
+            factory = registry.resolve(group, cfg.kind)
+            built[table] = factory(cfg.options, ctx)
+        except BackendError as exc:
+            raise ConfigFileError(f"{where}: {exc}") from None
+        except Exception as exc:
+            raise ConfigFileError(f"{where} kind {cfg.kind!r}: {type(exc).__name__}: {exc}") from None
+    return ServiceRuntime(service, built["router"], built.get("metrics"), clock)

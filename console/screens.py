@@ -1,0 +1,97 @@
+"""Modal screens: the one confirmation every action asks for, and the help page."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.actions import Plan
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Before -> after, then ``y`` / Enter to go ahead or Escape / ``n`` to cancel."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 72; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    ConfirmScreen .confirm--title { text-style: bold; margin-bottom: 1; }
+    ConfirmScreen .confirm--line { margin-left: 2; }
+    ConfirmScreen .confirm--keys { margin-top: 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Confirm"),
+        Binding("enter", "answer(True)", "Confirm", show=False),
+        Binding("n", "answer(False)", "Cancel", show=False),
+        Binding("escape", "answer(False)", "Cancel"),
+    ]
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.plan.title, classes="confirm--title", markup=False)
+            for line in self.plan.lines:
+                yield Static(f"• {line}", classes="confirm--line", markup=False)
+            yield Static("[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel", classes="confirm--keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+HELP = """\
+[b]Keys[/b]
+  [b]s[/b]      switch: new traffic to the other colour (one confirmation)
+  [b]d[/b]      drain the colour that is not live (no new requests; in-flight ones finish);
+         on a colour already draining, [b]d[/b] offers to ready it again
+  [b]r[/b]      rollback: back to the colour that was live before the last switch
+         (from the audit log, so it works after a restart; re-readied if drained)
+  [b][[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
+  [b]?[/b]      this help           [b]q[/b]  quit
+  In a dialog: [b]y[/b] or [b]Enter[/b] confirms, [b]Esc[/b] or [b]n[/b] cancels.
+
+[b]Reading the screen[/b]
+  Each panel shows its data's age; [b]STALE[/b] means no fresh data for {stale} polls.
+  Alarms fire after a sustained breach and clear only with a margin; critical ones ring the bell.
+  The bake window starts at every switch and fails on a critical alarm on the baked colour.
+
+[b]This session[/b]
+  service {service} · router {router}{readonly}
+  audit log {audit}
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 92; max-width: 98%; height: auto; max-height: 95%; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, service: str, router: str, audit: str, stale: int, read_only: bool) -> None:
+        super().__init__()
+        self._text = HELP.format(
+            service=service,
+            router=router,
+            audit=audit,
+            stale=stale,
+            readonly=" · READ-ONLY: actions are disabled" if read_only else "",
+        )
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static(self._text)

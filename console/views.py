@@ -1,0 +1,154 @@
+"""Frame -> the plain view data each widget draws. Pure functions (plus a small history buffer owned by
+the UI thread), so what the screen says is testable without a screen."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import datetime
+
+from backends.base import COLOURS, Colour
+from console.fmt import LABELS, duration, format_age
+from console.model import BakeVerdict, Frame, Level
+from widgets.alarm_banner import BannerItem
+from widgets.bake_timer import BakeView
+from widgets.colour_panel import MetricView, PanelView
+from widgets.status_header import HeaderView
+
+HISTORY = 300  # samples kept per colour and metric (5 minutes at the default 1 s poll)
+
+METRIC_ROWS = (
+    # key, label, unit, decimals
+    ("rate", "rate", "req/s", 1),
+    ("error_pct", "errors", "%", 2),
+    ("latency_ms", "p99", "ms", 0),
+    ("sessions", "sessions", "", 0),
+)
+
+
+class History:
+    """The last HISTORY values of every metric of every colour. Fed one Frame at a time on the UI
+    thread; the workers never see it."""
+
+    def __init__(self, size: int = HISTORY) -> None:
+        self._series: dict[tuple[Colour, str], deque[float | None]] = {
+            (c, key): deque(maxlen=size) for c in COLOURS for key, *_ in METRIC_ROWS
+        }
+
+    def push(self, frame: Frame) -> None:
+        for c in COLOURS:
+            m = frame.snapshot.colour_metrics(c)
+            for key, *_ in METRIC_ROWS:
+                self._series[(c, key)].append(m.value(key))
+
+    def series(self, colour: Colour, key: str) -> tuple[float | None, ...]:
+        return tuple(self._series[(colour, key)])
+
+
+def _figure(value: float | None, decimals: int) -> str:
+    if value is None:
+        return "—"
+    if decimals == 0 or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{decimals}f}"
+
+
+def panel_view(frame: Frame, colour: Colour, history: History, now: float, stale_after: float) -> PanelView:
+    snap = frame.snapshot
+    router = snap.router
+    cs = router.colour(colour) if router else None
+    m = snap.colour_metrics(colour)
+    data_time = snap.data_time()
+    age = None if data_time is None else max(0.0, now - data_time)
+    rows = []
+    for key, label, unit, decimals in METRIC_ROWS:
+        level = frame.alarms.level(colour, key)
+        pending = any(a.pending > a.level for a in frame.alarms.for_colour(colour) if a.metric == key)
+        if key == "latency_ms" and m.latency_stat != "p99":
+            label = m.latency_stat  # e.g. "avg of last 1024": never dressed up as p99
+        rows.append(
+            MetricView(
+                key=key,
+                label=label,
+                value=_figure(m.value(key), decimals),
+                unit=unit,
+                level=level.label,
+                pending=pending,
+                history=history.series(colour, key),
+                note=m.notes.get(key, ""),
+            )
+        )
+    if cs is None:
+        badge = "unknown"
+    elif cs.draining:
+        badge = "draining"
+    elif router and router.live == colour:
+        badge = "live"
+    else:
+        badge = "idle"
+    errors = []
+    if snap.router_error:
+        errors.append(f"router: {snap.router_error}")
+    if snap.metrics_error:
+        errors.append(f"metrics: {snap.metrics_error}")
+    servers = cs.servers if cs else ()
+    down = [s.name for s in servers if not s.healthy]
+    return PanelView(
+        colour=colour.value,
+        version=(cs.version or "") if cs else "",
+        badge=badge,
+        weight=cs.weight if cs else None,
+        servers_up=cs.healthy_servers if cs else 0,
+        servers_total=len(servers),
+        servers_text=("down: " + ", ".join(down)) if down else "",
+        age_text=format_age(age),
+        stale=age is None or age > stale_after,
+        level=frame.alarms.level(colour).label,
+        metrics=tuple(rows),
+        error="; ".join(errors),
+    )
+
+
+def header_view(frame: Frame | None, service: str, router_kind: str, now: float, read_only: bool, notice: str) -> HeaderView:
+    live = frame.snapshot.live if frame else None
+    since = ""
+    if frame and frame.last_switch is not None:
+        since = duration(now - frame.last_switch)
+    return HeaderView(
+        service=service,
+        router_kind=router_kind,
+        live=live.value if live else "",
+        since_switch=since,
+        clock=datetime.fromtimestamp(now).strftime("%H:%M:%S"),
+        read_only=read_only,
+        notice=notice,
+    )
+
+
+def banner_items(frame: Frame | None) -> tuple[BannerItem, ...]:
+    if frame is None:
+        return ()
+    return tuple(
+        BannerItem("critical" if a.level == Level.CRITICAL else "warning", a.message) for a in frame.alarms.firing
+    )
+
+
+def bake_view(frame: Frame | None, now: float) -> BakeView:
+    if frame is None or frame.bake.verdict == BakeVerdict.NONE:
+        return BakeView()
+    b = frame.bake
+    return BakeView(
+        verdict=b.verdict.name.lower(),
+        colour=b.colour.value if b.colour else "",
+        remaining_s=b.remaining(now) if b.verdict == BakeVerdict.BAKING else 0.0,
+        duration_s=b.duration,
+        reason=b.reason,
+    )
+
+
+def clock_text(now: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if now is None else now).strftime("%H:%M:%S")
+
+
+def metric_label(metric: str) -> str:
+    return LABELS.get(metric, metric)

@@ -1,0 +1,32 @@
+"""Shared fixtures: a manual clock, the demo service on the simulator, a temporary audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from backends.clock import ManualClock
+from console.audit import AuditLog
+from console.cli import demo_config
+from console.runtime import build
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def audit(tmp_path, clock) -> AuditLog:
+    return AuditLog(tmp_path / "audit.jsonl", clock)
+
+
+def make_runtime(clock, scenario: str = "healthy", bake: float = 60.0, interval: float = 1.0):
+    cfg = demo_config(scenario, 7, bake, interval)
+    return build(cfg.service[0], clock=clock)
+
+
+@pytest.fixture
+def runtime(clock):
+    rt = make_runtime(clock)
+    yield rt
+    rt.close()

@@ -1,0 +1,100 @@
+"""Preflight refuses with the reason; execution reads back; a router changed meanwhile is not overwritten;
+a hung backend times out instead of freezing anything."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from backends.base import ActionRefused, BackendTimeout, Colour
+from console.actions import ActionController
+from console.guard import Guard
+
+
+def test_switch_refuses_a_no_op_a_draining_target_and_one_with_no_healthy_server(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    with pytest.raises(ActionRefused, match="blue is already live: nothing to switch"):
+        ctl.plan("switch", Colour.BLUE)
+    runtime.router.drain(Colour.GREEN)
+    with pytest.raises(ActionRefused, match="green is draining: ready it first"):
+        ctl.plan("switch")
+    runtime.router.ready(Colour.GREEN)
+    world = runtime.router.world
+    with world._lock:
+        side = world._sides[Colour.GREEN]
+        side.down = set(side.servers)  # every green server fails its health check
+    with pytest.raises(ActionRefused, match="green has no healthy server"):
+        ctl.plan("switch")
+    assert runtime.router.state().live == Colour.BLUE
+
+
+def test_a_change_between_confirmation_and_execution_is_refused_not_overwritten(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    runtime.router.drain(Colour.GREEN)  # another operator, while the dialog was open
+    outcome = ctl.execute(plan)
+    assert not outcome.ok
+    assert "the router changed since the preflight (green drained)" in outcome.message
+    assert runtime.router.state().live == Colour.BLUE
+    assert audit.last_switch("shop") is None
+
+
+def test_a_read_back_that_differs_is_a_failure_not_done(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    real_switch = runtime.router.switch
+    runtime.router.switch = lambda to: real_switch(to.other)  # a router that ignores us
+    outcome = ctl.execute(plan)
+    assert not outcome.ok and "asked for green live, but the router reads back blue" in outcome.message
+    assert outcome.audit["result"] == "failed"
+
+
+def test_drain_defaults_to_the_idle_colour_and_ready_undoes_it(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("drain")
+    assert plan.target == Colour.GREEN
+    assert ctl.execute(plan).ok
+    assert runtime.router.state().colour(Colour.GREEN).draining
+    with pytest.raises(ActionRefused, match="already draining"):
+        ctl.plan("drain")
+    assert ctl.execute(ctl.plan("ready")).ok
+    assert not runtime.router.state().colour(Colour.GREEN).draining
+
+
+def test_weights_are_planned_and_read_back(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("weights", weights={Colour.GREEN: 10, Colour.BLUE: 90})
+    assert "green: 0% → 10%" in plan.lines
+    assert ctl.execute(plan).ok
+    assert runtime.router.state().colour(Colour.GREEN).weight == 10
+
+
+def test_the_guard_times_out_a_hung_call_and_refuses_the_next_until_it_returns():
+    guard = Guard("test router", timeout=0.2)
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(BackendTimeout, match="no answer within 0.2s"):
+        guard.call(release.wait, 5)
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(BackendTimeout, match="an earlier call has not returned"):
+        guard.call(lambda: 1)
+    release.set()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            assert guard.call(lambda: 42) == 42
+            break
+        except BackendTimeout:
+            time.sleep(0.01)
+    else:
+        pytest.fail("the guard never recovered")
+    guard.close()
+
+
+def test_the_guard_wraps_unexpected_exceptions():
+    guard = Guard("r", timeout=1)
+    with pytest.raises(Exception, match=r"r: ZeroDivisionError"):
+        guard.call(lambda: 1 / 0)
+    guard.close()

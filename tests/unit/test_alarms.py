@@ -1,0 +1,131 @@
+"""Alarms fire only on a sustained breach and clear only with a margin; the bake window follows."""
+
+from __future__ import annotations
+
+from backends.base import Colour, ColourMetrics
+from console.alarms import AlarmEngine, AlarmRule, BakeTracker
+from console.model import BakeVerdict, Level, Snapshot
+
+RULE = AlarmRule("error_pct", "error_pct", warning=2.0, critical=5.0, for_seconds=5, clear_for_seconds=5, margin=0.2)
+
+
+def snap(t: float, green_err: float | None, green_rate: float = 100.0) -> Snapshot:
+    return Snapshot(
+        service="shop",
+        time=t,
+        metrics={
+            Colour.BLUE: ColourMetrics(rate=100.0, error_pct=0.1),
+            Colour.GREEN: ColourMetrics(rate=green_rate, error_pct=green_err),
+        },
+    )
+
+
+def run(engine: AlarmEngine, values: list[float | None], start: float = 0.0):
+    reports = []
+    for i, v in enumerate(values):
+        reports.append(engine.evaluate(snap(start + i, v)))
+    return reports
+
+
+def green(report):
+    return next(a for a in report.states if a.colour == Colour.GREEN and a.rule == "error_pct")
+
+
+def test_a_single_noisy_sample_does_not_fire():
+    reports = run(AlarmEngine([RULE]), [0.5, 30.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    assert all(green(r).level == Level.OK for r in reports)
+    assert green(reports[1]).pending == Level.CRITICAL
+
+
+def test_fires_only_after_the_breach_is_sustained():
+    reports = run(AlarmEngine([RULE]), [8.0] * 7)
+    levels = [green(r).level for r in reports]
+    assert levels[:5] == [Level.OK] * 5  # t = 0..4: pending
+    assert levels[5] == Level.CRITICAL  # t = 5: sustained 5 s
+    assert [e.alarm.level for e in reports[5].events] == [Level.CRITICAL]
+    assert "CRITICAL green error % 8.0% > 5%" in green(reports[5]).message
+
+
+def test_warning_fires_before_critical_when_only_the_warning_is_sustained():
+    reports = run(AlarmEngine([RULE]), [3.0] * 6 + [9.0] * 6)
+    assert green(reports[5]).level == Level.WARNING
+    assert green(reports[9]).level == Level.WARNING  # critical breach only 4 s old
+    assert green(reports[11]).level == Level.CRITICAL
+
+
+def test_a_breach_interrupted_by_one_good_sample_starts_over():
+    reports = run(AlarmEngine([RULE]), [8, 8, 8, 8, 0.1, 8, 8, 8, 8, 8, 8])
+    assert green(reports[8]).level == Level.OK
+    assert green(reports[10]).level == Level.CRITICAL
+
+
+def test_clearing_needs_the_margin_and_the_sustain():
+    engine = AlarmEngine([RULE])
+    run(engine, [9.0] * 6)  # critical at t=5
+    # 4.5 is under 5 but not 20 % under it: stays critical however long it lasts
+    reports = run(engine, [4.5] * 10, start=6)
+    assert all(green(r).level == Level.CRITICAL for r in reports)
+    # 3.0 is clear of critical with the margin (< 4.0) but still past warning: drops to warning after 5 s
+    reports = run(engine, [3.0] * 6, start=16)
+    assert green(reports[4]).level == Level.CRITICAL
+    assert green(reports[5]).level == Level.WARNING
+    reports = run(engine, [0.2] * 6, start=22)
+    assert green(reports[5]).level == Level.OK
+    assert reports[5].events and not reports[5].events[0].raised
+
+
+def test_a_single_good_sample_does_not_clear():
+    engine = AlarmEngine([RULE])
+    run(engine, [9.0] * 6)
+    reports = run(engine, [0.1, 9.0, 0.1, 9.0, 0.1, 9.0, 0.1, 9.0], start=6)
+    assert all(green(r).level == Level.CRITICAL for r in reports)
+
+
+def test_no_data_holds_the_level_but_no_traffic_clears():
+    engine = AlarmEngine([RULE])
+    run(engine, [9.0] * 6)
+    held = run(engine, [None] * 10, start=6)  # Prometheus had no series: keep the alarm
+    assert all(green(r).level == Level.CRITICAL for r in held)
+    quiet = [engine.evaluate(snap(16 + i, None, green_rate=0.0)) for i in range(6)]
+    assert green(quiet[-1]).level == Level.OK
+
+
+def test_below_rules_fire_when_the_value_drops():
+    rule = AlarmRule("rate_floor", "rate", direction="below", critical=10.0, for_seconds=2, clear_for_seconds=2)
+    engine = AlarmEngine([rule])
+    reports = [engine.evaluate(snap(i, 0.1, green_rate=r)) for i, r in enumerate([50, 5, 5, 5, 50, 50, 50])]
+    levels = [next(a for a in r.states if a.colour == Colour.GREEN).level for r in reports]
+    assert levels == [Level.OK, Level.OK, Level.OK, Level.CRITICAL, Level.CRITICAL, Level.CRITICAL, Level.OK]
+
+
+def test_zero_sustain_fires_on_the_first_sample():
+    rule = AlarmRule("error_pct", "error_pct", critical=5.0, for_seconds=0, clear_for_seconds=0)
+    report = AlarmEngine([rule]).evaluate(snap(0, 50.0))
+    assert green(report).level == Level.CRITICAL
+
+
+def test_bake_starts_at_a_switch_and_passes_when_the_window_runs_out():
+    bake = BakeTracker(duration=30)
+    assert bake.update(0, Colour.BLUE, None).verdict == BakeVerdict.NONE
+    st = bake.update(10, Colour.GREEN, None)
+    assert (st.verdict, st.colour, st.started) == (BakeVerdict.BAKING, Colour.GREEN, 10)
+    assert st.remaining(25) == 15
+    assert bake.update(39, Colour.GREEN, None).verdict == BakeVerdict.BAKING
+    assert bake.update(40, Colour.GREEN, None).verdict == BakeVerdict.PASSED
+    assert bake.last_switch == 10
+
+
+def test_bake_fails_on_a_critical_alarm_on_the_baked_colour_only():
+    engine = AlarmEngine([RULE])
+    bake = BakeTracker(duration=300)
+    bake.update(0, Colour.BLUE, None)
+    bake.update(1, Colour.GREEN, None)
+    verdicts = []
+    for i in range(8):
+        report = engine.evaluate(snap(2 + i, 9.0))
+        verdicts.append(bake.update(2 + i, Colour.GREEN, report))
+    assert verdicts[4].verdict == BakeVerdict.BAKING
+    assert verdicts[5].verdict == BakeVerdict.FAILED
+    assert "green error %" in verdicts[5].reason
+    # a new switch starts a new window
+    assert bake.update(20, Colour.BLUE, None).verdict == BakeVerdict.BAKING

@@ -1,0 +1,47 @@
+"""Colours and small text helpers shared by the widgets (no Textual widgets here)."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+ACCENT = {"blue": "#4a9eff", "green": "#3fcf6a"}
+"""Each colour's accent: borders, badges, sparklines. Bright enough to read on a dark terminal."""
+
+LEVELS = ("ok", "warning", "critical")
+"""Alarm levels, mildest first."""
+
+MISSING = ("", "—", "-", "None", "nan")
+"""Values that mean "no figure"."""
+
+
+def accent(colour: str) -> str:
+    """The accent colour of ``colour`` ("blue" / "green"), or the foreground for anything else."""
+    return ACCENT.get(colour, "$foreground")
+
+
+def level_rank(level: str) -> int:
+    """0 for ok (and anything unknown), 1 for warning, 2 for critical."""
+    return LEVELS.index(level) if level in LEVELS else 0
+
+
+def fit(content: Content, width: int) -> Content:
+    """``content`` cut to ``width`` cells, ending in "…" when something was cut."""
+    if width <= 0:
+        return Content("")
+    if content.cell_length <= width:
+        return content
+    return content.truncate(width - 1) + "…"
+
+
+def join_left_right(left: Content, right: Content, width: int, gap: int = 2) -> Content:
+    """One line of ``width`` cells: ``left`` at the start, ``right`` flush at the end.
+
+    When both do not fit, ``left`` is cut first (it keeps at least a few cells), then ``right``.
+    """
+    room = width - right.cell_length - gap
+    if room < min(left.cell_length, 6):
+        right = fit(right, max(0, width - min(left.cell_length, 6) - gap))
+        room = width - right.cell_length - gap
+    left = fit(left, max(0, room))
+    pad = max(0, width - left.cell_length - right.cell_length)
+    return fit(left + " " * pad + right, width)

@@ -1,0 +1,57 @@
+"""The header row: service, router, the live colour, time since the last switch, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import RenderResult
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from widgets._common import accent, join_left_right
+
+__all__ = ["HeaderView", "StatusHeader", "header_parts"]
+
+
+@dataclass(frozen=True)
+class HeaderView:
+    service: str = ""
+    router_kind: str = ""
+    live: str = ""  # "blue" | "green" | ""
+    since_switch: str = ""  # e.g. "2m13s"
+    clock: str = ""
+    read_only: bool = False
+    notice: str = ""  # e.g. "routing changed outside the console"
+
+
+def header_parts(view: HeaderView) -> tuple[Content, Content]:
+    left = Content.assemble(("bluegreen", "bold"), " · ", (view.service or "—", "bold"))
+    if view.router_kind:
+        left += Content(f" · {view.router_kind}")
+    if view.live:
+        left += Content.assemble(" · ", (f" LIVE {view.live.upper()} ", f"bold reverse {accent(view.live)}"))
+    else:
+        left += Content.assemble(" · ", ("live unknown", "italic"))
+    if view.since_switch:
+        left += Content(f" · switched {view.since_switch} ago")
+    right = Content("")
+    if view.notice:
+        right += Content.styled(f"⚠ {view.notice}  ", "bold $warning")
+    if view.read_only:
+        right += Content.styled("READ-ONLY  ", "bold reverse $warning")
+    right += Content(view.clock)
+    return left, right
+
+
+class StatusHeader(Widget):
+    DEFAULT_CSS = """
+    StatusHeader { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    view: reactive[HeaderView] = reactive(HeaderView)
+    """What the header says."""
+
+    def render(self) -> RenderResult:
+        left, right = header_parts(self.view)
+        return join_left_right(left, right, max(1, self.content_size.width or 100))
