@@ -93,6 +93,12 @@ class BlueGreenApp(App[None]):
         self.notice = ""
         self._notice_until = 0.0
         self.polls = 0
+        # Charts of alarmed metrics reach at least the critical threshold (the worst one of the rules).
+        self._scale_floors: dict[str, float] = {}
+        for rule in self.monitor.engine.rules:
+            top = rule.critical if rule.critical is not None else rule.warning
+            if rule.direction == "above" and top is not None:
+                self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
 
     # ------------------------------------------------------------------ layout
@@ -177,7 +183,7 @@ class BlueGreenApp(App[None]):
                 stale_after = cfg.stale_after * cfg.poll_interval
                 for c in COLOURS:
                     self.query_one(f"#panel-{c.value}", ColourPanel).view = views.panel_view(
-                        frame, c, self.history, now, stale_after
+                        frame, c, self.history, now, stale_after, self._scale_floors
                     )
 
     def log_line(self, level: str, text: str) -> None:

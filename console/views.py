@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime
 
 from backends.base import COLOURS, Colour
@@ -53,7 +54,14 @@ def _figure(value: float | None, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def panel_view(frame: Frame, colour: Colour, history: History, now: float, stale_after: float) -> PanelView:
+def panel_view(
+    frame: Frame,
+    colour: Colour,
+    history: History,
+    now: float,
+    stale_after: float,
+    scale_floors: Mapping[str, float] | None = None,
+) -> PanelView:
     snap = frame.snapshot
     router = snap.router
     cs = router.colour(colour) if router else None
@@ -76,6 +84,7 @@ def panel_view(frame: Frame, colour: Colour, history: History, now: float, stale
                 pending=pending,
                 history=history.series(colour, key),
                 note=m.notes.get(key, ""),
+                scale_floor=(scale_floors or {}).get(key),
             )
         )
     if cs is None:
@@ -100,13 +109,23 @@ def panel_view(frame: Frame, colour: Colour, history: History, now: float, stale
         weight=cs.weight if cs else None,
         servers_up=cs.healthy_servers if cs else 0,
         servers_total=len(servers),
-        servers_text=("down: " + ", ".join(down)) if down else "",
+        servers_text=_servers_text(servers, down),
         age_text=format_age(age),
         stale=age is None or age > stale_after,
         level=frame.alarms.level(colour).label,
         metrics=tuple(rows),
         error="; ".join(errors),
     )
+
+
+def _servers_text(servers: tuple, down: list[str]) -> str:
+    draining = sum(1 for s in servers if s.status.value == "DRAIN")
+    parts = []
+    if draining:
+        parts.append(f"{draining}/{len(servers)} draining")
+    if down:
+        parts.append("down: " + ", ".join(down))
+    return ", ".join(parts)
 
 
 def header_view(frame: Frame | None, service: str, router_kind: str, now: float, read_only: bool, notice: str) -> HeaderView:

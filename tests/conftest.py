@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
+
+# The header shows the clock: draw it in UTC so snapshots are the same on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 from backends.clock import ManualClock
 from console.audit import AuditLog

@@ -37,6 +37,8 @@ class MetricView:
         pending: a breach is under way but has not fired yet.
         history: recent values, oldest first; None where there was no sample.
         note: a word on the value ("no traffic", "p95"); shown in place of a missing value.
+        scale_floor: the sparkline's top is at least this (e.g. the alarm threshold), so a healthy
+            0.2 % error rate draws low instead of filling the chart.
     """
 
     key: str
@@ -47,6 +49,7 @@ class MetricView:
     pending: bool = False
     history: tuple[float | None, ...] = ()
     note: str = ""
+    scale_floor: float | None = None
 
 
 def is_missing(value: str) -> bool:
@@ -152,4 +155,9 @@ class MetricBlock(Widget):
             self._figure.update(metric.value.strip())
         self._missing.update(missing_content(metric))
         self._text.update(compact_value_content(metric))
+        if metric.scale_floor is not None:
+            seen = [v for v in metric.history if v is not None]
+            self._spark.maximum = max([metric.scale_floor, *seen])
+        else:
+            self._spark.maximum = None
         self._spark.data = metric.history
