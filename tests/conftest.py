@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-# The header shows the clock: draw it in UTC so snapshots are the same on every machine.
-os.environ["TZ"] = "UTC"
-time.tzset()
-
 from backends.clock import ManualClock
 from console.audit import AuditLog
 from console.cli import demo_config
 from console.runtime import build
+
+# The header shows the clock: draw it in UTC so snapshots are the same on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture
