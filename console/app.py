@@ -28,7 +28,7 @@ from console.audit import AuditError, AuditLog
 from console.model import Frame, Level
 from console.monitor import Monitor
 from console.runtime import ServiceRuntime
-from console.screens import ConfirmScreen, HelpScreen
+from console.screens import ConfirmScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, StatusHeader
 
 ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
@@ -74,6 +74,7 @@ class BlueGreenApp(App[None]):
         Binding("r", "rollback", "Rollback"),
         Binding("left_square_bracket", "more_blue", "+blue", show=False),
         Binding("right_square_bracket", "more_green", "+green", show=False),
+        Binding("w", "why", "Why"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -237,6 +238,15 @@ class BlueGreenApp(App[None]):
         self.push_screen(
             HelpScreen(self.runtime.name, self.runtime.router.kind, str(self.audit.path), cfg.stale_after, self.opts.read_only)
         )
+
+    def action_why(self) -> None:
+        rt = self.runtime
+        if rt.metrics is not None:
+            queries, source = dict(rt.metrics.describe()), f"{rt.metrics.kind} metrics"
+        else:
+            queries, source = {}, f"the {rt.router.kind} router's own figures"
+        text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
+        self.push_screen(WhyScreen(text))
 
     def _begin(self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None) -> None:
         if self.opts.read_only:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -54,6 +54,7 @@ HELP = """\
   [b]r[/b]      rollback: back to the colour that was live before the last switch
          (from the audit log, so it works after a restart; re-readied if drained)
   [b][[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
+  [b]w[/b]      why did it fire: each rule, its thresholds, the exact query, the last samples
   [b]?[/b]      this help           [b]q[/b]  quit
   In a dialog: [b]y[/b] or [b]Enter[/b] confirms, [b]Esc[/b] or [b]n[/b] cancels.
 
@@ -95,3 +96,30 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
             yield Static(self._text)
+
+
+class WhyScreen(ModalScreen[None]):
+    """Why did it fire: each rule, its thresholds, the exact query and the last samples per colour."""
+
+    DEFAULT_CSS = """
+    WhyScreen { align: center middle; }
+    WhyScreen > VerticalScroll {
+        width: 96%; height: auto; max-height: 95%; padding: 1 2;
+        border: thick $error; background: $surface;
+    }
+    WhyScreen .why--title { text-style: bold; margin-bottom: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("w", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="why"):
+            yield Static("Why did it fire?  (Esc closes)", classes="why--title")
+            yield Static(self.text, markup=False)

@@ -7,9 +7,10 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from backends.base import COLOURS, Colour
-from console.fmt import LABELS, duration, format_age
+from console.fmt import LABELS, duration, format_age, format_value
 from console.model import BakeVerdict, Frame, Level
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
@@ -171,3 +172,46 @@ def clock_text(now: float | None = None) -> str:
 
 def metric_label(metric: str) -> str:
     return LABELS.get(metric, metric)
+
+
+IND = "\u00a0" * 4  # non-breaking: Textual would drop plain leading spaces when it wraps
+
+
+def why_text(
+    frame: Frame | None,
+    rules: list,  # list[AlarmRule]
+    queries: Mapping[str, str],
+    source: str,
+    history: History,
+    samples: int = 8,
+) -> str:
+    """The "why did it fire" page: per rule, its state per colour, the rule and thresholds, the exact
+    query (or method) behind the metric, and the last samples of each colour. Markup-free text."""
+    if not rules:
+        return "No alarm rules are configured for this service."
+    states = {(a.rule, a.colour): a for a in frame.alarms.states} if frame else {}
+
+    def worst(rule: Any) -> int:
+        return -max((states[(rule.name, c)].level for c in COLOURS if (rule.name, c) in states), default=0)
+
+    out: list[str] = []
+    for rule in sorted(rules, key=worst):
+        out.append(f"▌ {rule.name}: {rule.describe()}")
+        for c in COLOURS:
+            a = states.get((rule.name, c))
+            if a is None:
+                continue
+            line = a.message if a.message else f"{c.value} ok"
+            out.append(f"{IND}{line}")
+            recent = history.series(c, rule.metric)[-samples:]
+            if recent and all(v is None for v in recent):
+                shown = "no data (or no traffic)"
+            else:
+                shown = " ".join(format_value(rule.metric, v).replace(" ", "") if v is not None else "·" for v in recent)
+            out.append(f"{IND * 2}last {len(recent)} polls: {shown or 'none yet'}")
+        query = queries.get(rule.metric)
+        out.append(f"{IND}source: {source}")
+        if query:
+            out.append(f"{IND}query:  {query}")
+        out.append("")
+    return "\n".join(out).rstrip()

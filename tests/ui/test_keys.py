@@ -214,3 +214,22 @@ async def test_a_router_changed_outside_the_console_is_reported(tmp_path):
         assert app.frame.bake.verdict == BakeVerdict.BAKING  # a switch is a switch, whoever made it
 
 
+
+
+async def test_w_explains_why_an_alarm_fired_with_the_rule_the_query_and_the_samples(tmp_path):
+    from console.screens import WhyScreen
+
+    app = make_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        await press(pilot, "s", "y")
+        await poll(pilot, 20)
+        await press(pilot, "w")
+        assert isinstance(app.screen, WhyScreen)
+        text = app.screen.text
+        first = text.splitlines()[0]
+        assert first.startswith("▌ error_pct: error %: warning > 2, critical > 5; fires after 5s sustained")
+        assert "CRITICAL green error %" in text and "last 8 polls:" in text
+        assert "query:  simulated: per-colour error %" in text
+        await press(pilot, "escape")
+        assert not isinstance(app.screen, WhyScreen)
