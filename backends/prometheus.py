@@ -133,7 +133,7 @@ class _Query:
 class PrometheusMetrics(MetricsSource):
     """Reads the four figures of both colours from Prometheus's HTTP API (instant queries).
 
-    Options (``[service.metrics]``, all validated at build; see docs/prometheus.md):
+    Options (``[service.metrics]``, all validated at build; see the README):
     ``url`` (required), ``colour_label``, ``colours``, ``matchers``, ``window``, ``queries``,
     ``sessions_backends``, ``timeout``, ``bearer_token_env`` / ``bearer_token_file``,
     ``basic_auth_user`` + ``basic_auth_password_env`` / ``basic_auth_password_file``, ``tls_verify``,

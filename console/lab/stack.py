@@ -46,7 +46,7 @@ BACKENDS = {"blue": "bg_blue", "green": "bg_green"}
 VERSIONS = {"blue": "v1", "green": "v2"}
 INSTANCES = 2
 SCRAPE_INTERVAL = "1s"
-QUERY_WINDOW = "10s"  # the console's rate window for the lab (see docs/prometheus.md)
+QUERY_WINDOW = "10s"  # the console's rate window for the lab (see the README, "Prometheus metrics and the lab")
 TOOLS = {"haproxy": "haproxy", "prometheus": "prometheus"}  # binary -> Debian package
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./@+-]+$")  # no space, comma or parenthesis: HAProxy syntax
 
