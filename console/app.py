@@ -94,6 +94,7 @@ class BlueGreenApp(App[None]):
         self.notice = ""
         self._notice_until = 0.0
         self.polls = 0
+        self._drawn_at = 0.0
         # Charts of alarmed metrics reach at least the critical threshold (the worst one of the rules).
         self._scale_floors: dict[str, float] = {}
         for rule in self.monitor.engine.rules:
@@ -119,7 +120,7 @@ class BlueGreenApp(App[None]):
         self._refresh_views()
         self.log_line("info", f"watching {self.runtime.name} on the {self.runtime.router.kind} router"
                       + (" (read-only)" if self.opts.read_only else ""))
-        self.set_interval(1.0, self._refresh_views)
+        self.set_interval(1.0, self._tick)
         if self.opts.auto_poll:
             self.request_poll()
 
@@ -167,8 +168,15 @@ class BlueGreenApp(App[None]):
             self._notice_until = frame.snapshot.time + 60
         self._refresh_views()
 
+    def _tick(self) -> None:
+        """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
+        anyway, and a second redraw per poll would double the console's CPU."""
+        if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
+            self._refresh_views()
+
     def _refresh_views(self) -> None:
         """Redraw every widget from the last frame and the clock (ages, countdowns) as one batch."""
+        self._drawn_at = time.monotonic()
         now = self.clock()
         frame = self.frame
         cfg = self.runtime.config

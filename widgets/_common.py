@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
+
+if TYPE_CHECKING:
+    from textual.widgets import Static
 
 ACCENT = {"blue": "#4a9eff", "green": "#3fcf6a"}
 """Each colour's accent: borders, badges, sparklines. Bright enough to read on a dark terminal."""
@@ -45,3 +50,12 @@ def join_left_right(left: Content, right: Content, width: int, gap: int = 2) -> 
     left = fit(left, max(0, room))
     pad = max(0, width - left.cell_length - right.cell_length)
     return fit(left + " " * pad + right, width)
+
+
+def update_if_changed(static: Static, content: Content) -> None:
+    """``Static.update`` asks for a layout pass every time; skip it when nothing changed (panels are
+    refreshed every second, and a needless relayout of the screen is most of the console's CPU)."""
+    key = (content.plain, tuple(content.spans))
+    if getattr(static, "_bg_last", None) != key:
+        static._bg_last = key  # type: ignore[attr-defined]
+        static.update(content)

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
-from widgets._common import ACCENT, LEVELS, join_left_right, level_rank
+from widgets._common import ACCENT, LEVELS, join_left_right, level_rank, update_if_changed
 from widgets.metric_block import MetricBlock, MetricView
 
 __all__ = ["ColourPanel", "MetricView", "PanelLine", "PanelView"]
@@ -193,7 +193,9 @@ class ColourPanel(Widget):
     """
     )
 
-    view: reactive[PanelView | None] = reactive(None, layout=True)
+    # No repaint or relayout of its own: the children repaint what changed, and class changes
+    # (level, stale, error) restyle the panel through CSS.
+    view: reactive[PanelView | None] = reactive(None, repaint=False)
     """What the panel shows; ``None`` until the first poll (an empty panel with its colour)."""
 
     def __init__(
@@ -234,7 +236,7 @@ class ColourPanel(Widget):
         self.set_class(view.badge == "live", "-live")
         self._title.parts = title_parts(view)
         self._status.parts = status_parts(view)
-        self._error.update(error_content(view))
+        update_if_changed(self._error, error_content(view))
         self._sync_blocks(view.metrics)
 
     def _sync_blocks(self, metrics: tuple[MetricView, ...]) -> None:

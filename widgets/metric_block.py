@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
-from widgets._common import LEVELS, MISSING
+from widgets._common import LEVELS, MISSING, update_if_changed
 from widgets.sparkline import SparkChart
 
 PENDING_MARK = "▴"
@@ -91,6 +91,15 @@ def compact_value_content(metric: MetricView, value_width: int = 7) -> Content:
     )
 
 
+class _Text(Widget):
+    """A fixed-size line whose content changes often: a repaint, never a relayout (unlike Static)."""
+
+    content: reactive[Content] = reactive(Content(""))
+
+    def render(self) -> RenderResult:
+        return self.content
+
+
 class MetricBlock(Widget):
     """A metric's label, large figure and sparkline; updates in place when ``metric`` changes.
 
@@ -117,7 +126,7 @@ class MetricBlock(Widget):
     }
     """
 
-    metric: reactive[MetricView | None] = reactive(None, layout=True)
+    metric: reactive[MetricView | None] = reactive(None, repaint=False)  # the children repaint themselves
     """The metric shown; ``None`` draws an empty block."""
 
     def __init__(
@@ -132,7 +141,7 @@ class MetricBlock(Widget):
         self._label = Static(classes="mb-label")
         self._figure = Digits(classes="mb-figure")
         self._missing = Static(classes="mb-missing")
-        self._text = Static(classes="mb-text")
+        self._text = _Text(classes="mb-text")
         self._spark = SparkChart(classes="mb-spark")
         self.metric = metric
 
@@ -150,11 +159,11 @@ class MetricBlock(Widget):
         missing = is_missing(metric.value)
         self.set_class(missing, "-missing")
         self.set_class(metric.pending, "-pending")
-        self._label.update(label_content(metric))
+        update_if_changed(self._label, label_content(metric))
         if not missing and self._figure.value != metric.value.strip():
             self._figure.update(metric.value.strip())
-        self._missing.update(missing_content(metric))
-        self._text.update(compact_value_content(metric))
+        update_if_changed(self._missing, missing_content(metric))
+        self._text.content = compact_value_content(metric)
         if metric.scale_floor is not None:
             seen = [v for v in metric.history if v is not None]
             self._spark.maximum = max([metric.scale_floor, *seen])
