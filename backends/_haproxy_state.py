@@ -9,7 +9,6 @@ from backends._haproxy_io import read_map_file_value
 from backends._haproxy_options import HAProxyOptions
 from backends._haproxy_stats import (
     ADMF_DRAIN,
-    ADMF_MAINT,
     TYPE_BACKEND,
     TYPE_SERVER,
     CounterHistory,
@@ -148,11 +147,12 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
                     check=row.get("check_status") or None,
                 )
             )
-        # A drained server that is also DOWN reads "DOWN" in show stat: use the admin flags.
+        # A drained server that is also DOWN reads "DOWN" in show stat: use the admin flags. Servers
+        # put in maintenance by hand are not a drain: they are unhealthy, and the preflight says so.
         draining = bool(servers) and all(
-            bool(f & (ADMF_DRAIN | ADMF_MAINT))
+            bool(f & ADMF_DRAIN)
             if f is not None
-            else s.status in (ServerStatus.DRAIN, ServerStatus.MAINT)
+            else s.status == ServerStatus.DRAIN
             for f, s in zip(flags, servers, strict=True)
         )
         colour_detail = {"backend": backend}

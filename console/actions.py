@@ -120,7 +120,11 @@ class ActionController:
         if cs.draining:
             raise ActionRefused(f"{to} is draining: ready it first (or roll back, which readies it)")
         if cs.servers and cs.healthy_servers == 0:
-            raise ActionRefused(f"{to} has no healthy server ({len(cs.servers)} down): nothing would serve")
+            counts: dict[str, int] = {}
+            for sv in cs.servers:
+                counts[str(sv.status)] = counts.get(str(sv.status), 0) + 1
+            states = ", ".join(f"{n} {st}" for st, n in sorted(counts.items()))
+            raise ActionRefused(f"{to} has no healthy server ({states}): nothing would serve")
         if not cs.servers:
             raise ActionRefused(f"the router shows no server for {to}: nothing would serve")
 

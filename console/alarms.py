@@ -190,15 +190,19 @@ class BakeTracker:
     """The bake window: starts when the live colour changes, fails on a critical alarm on the
     colour being baked, passes when ``duration`` runs out without one."""
 
-    def __init__(self, duration: float, last_switch: float | None = None) -> None:
+    def __init__(self, duration: float, last_switch: float | None = None, switched_to: Colour | None = None) -> None:
         self.duration = duration
         self.last_switch = last_switch
+        self._switched_to = switched_to  # from the audit log: resume a window a restart interrupted
         self._live: Colour | None = None
         self._state = BakeState(duration=duration)
 
     def update(self, now: float, live: Colour | None, alarms: AlarmReport | None) -> BakeState:
         if live is not None:
-            if self._live is not None and live != self._live:
+            if self._live is None and live == self._switched_to and self.last_switch is not None:
+                if now - self.last_switch < self.duration:
+                    self._state = BakeState(BakeVerdict.BAKING, live, self.last_switch, self.duration)
+            elif self._live is not None and live != self._live:
                 self.last_switch = now
                 self._state = BakeState(BakeVerdict.BAKING, live, now, self.duration)
             self._live = live

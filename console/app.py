@@ -85,8 +85,7 @@ class BlueGreenApp(App[None]):
         self.audit = audit
         self.opts = options or AppOptions()
         self.clock = runtime.clock
-        last = audit.last_switch(runtime.name)
-        self.monitor = Monitor(runtime, last_switch=last.get("epoch") if last else None)
+        self.monitor = Monitor(runtime, audit)
         self.controller = ActionController(runtime, audit, self.monitor.observe_action)
         self.history = views.History()
         self.frame: Frame | None = None

@@ -140,6 +140,7 @@ def _human_status(frame: Any) -> str:
 def _status_json(frame: Any) -> dict[str, Any]:
     data = frame.to_json()
     router = frame.snapshot.router
+    data["servers"], data["weights"] = None, None  # same keys whether or not the router answered
     if router is not None:
         data["servers"] = {
             c.value: [
@@ -153,12 +154,13 @@ def _status_json(frame: Any) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from console.audit import AuditLog
     from console.monitor import Monitor
     from console.runtime import build
 
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
-    monitor = Monitor(runtime)
+    monitor = Monitor(runtime, AuditLog(_audit_path(args, cfg)))
     deadline = None if args.duration is None else time.monotonic() + args.duration
     code = EXIT_OK
     try:
@@ -216,7 +218,8 @@ def cmd_action(args: argparse.Namespace) -> int:
         if outcome.ok:
             print(outcome.message)
             return EXIT_OK
-        print(f"bluegreen {args.command}: failed: {outcome.message}", file=sys.stderr)
+        result = (outcome.audit or {}).get("result", "failed")
+        print(f"bluegreen {args.command}: {result}: {outcome.message}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         runtime.close()

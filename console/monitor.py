@@ -7,12 +7,14 @@ immutable ``Frame``; nothing it returns is mutated afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
 from console.alarms import AlarmEngine, BakeTracker, rules_from_config
+from console.audit import AuditLog
 from console.model import AlarmReport, Frame, Snapshot
 from console.runtime import ServiceRuntime
 
@@ -37,12 +39,19 @@ def describe_change(old: RouterState, new: RouterState) -> str:
 
 
 class Monitor:
-    def __init__(self, runtime: ServiceRuntime, last_switch: float | None = None) -> None:
+    def __init__(self, runtime: ServiceRuntime, audit: AuditLog | None = None) -> None:
         self.runtime = runtime
         cfg = runtime.config
         self.clock = runtime.clock
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
-        self.bake = BakeTracker(cfg.bake_seconds, last_switch)
+        # The last switch recorded for this service: "switched 2m ago" and the bake window survive a
+        # restart of the console (and the headless `status` knows them too).
+        last = audit.last_switch(cfg.name) if audit else None
+        switched_to = None
+        if last and isinstance(last.get("after"), dict):
+            with contextlib.suppress(ValueError):
+                switched_to = Colour.parse(str(last["after"].get("live")))
+        self.bake = BakeTracker(cfg.bake_seconds, last.get("epoch") if last else None, switched_to)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"poll-{cfg.name}")
         self._router: RouterState | None = None

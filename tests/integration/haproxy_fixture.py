@@ -143,10 +143,17 @@ class HAProxyLab:
                 map=self.map,
                 colour_backends=colour_backends,
                 split_servers=split,
-                dead_port=free_port(),
+                dead_port=self._dead_port(),
             )
         )
         self.map.write_text("# the live colour, maintained by bluegreen-console\n/ blue-backend\n")
+
+    def _dead_port(self) -> int:
+        """A port that stays closed: bound (so nothing else can take it) but never listening, so
+        HAProxy's checks of dead-1 are refused for as long as the lab lives."""
+        self._dead_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._dead_socket.bind(("127.0.0.1", 0))
+        return int(self._dead_socket.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -292,6 +299,9 @@ class HAProxyLab:
             self.proc = None
 
     def stop(self) -> None:
+        dead = getattr(self, "_dead_socket", None)
+        if dead is not None:
+            dead.close()
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):

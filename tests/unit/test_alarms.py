@@ -129,3 +129,16 @@ def test_bake_fails_on_a_critical_alarm_on_the_baked_colour_only():
     assert "green error %" in verdicts[5].reason
     # a new switch starts a new window
     assert bake.update(20, Colour.BLUE, None).verdict == BakeVerdict.BAKING
+
+
+def test_a_restarted_console_resumes_the_bake_window_of_the_last_recorded_switch():
+    bake = BakeTracker(duration=300, last_switch=100.0, switched_to=Colour.GREEN)
+    st = bake.update(160.0, Colour.GREEN, None)  # the console comes back a minute later
+    assert (st.verdict, st.colour, st.started) == (BakeVerdict.BAKING, Colour.GREEN, 100.0)
+    assert st.remaining(160.0) == 240.0
+    # the router no longer shows the switched-to colour: someone switched back meanwhile
+    other = BakeTracker(duration=300, last_switch=100.0, switched_to=Colour.GREEN)
+    assert other.update(160.0, Colour.BLUE, None).verdict == BakeVerdict.NONE
+    # long after the window: nothing to resume
+    late = BakeTracker(duration=300, last_switch=100.0, switched_to=Colour.GREEN)
+    assert late.update(1000.0, Colour.GREEN, None).verdict == BakeVerdict.NONE
