@@ -30,6 +30,9 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from report import write_section  # noqa: E402
+
 FIGURE = re.compile(r"\d")
 
 
@@ -127,10 +130,7 @@ def main() -> int:
     )
     print(section)
     if a.out:
-        text = a.out.read_text() if a.out.exists() else "# Benchmarks\n\n"
-        pattern = re.compile(r"## Console on the simulator\n.*?(?=\n## |\Z)", re.S)
-        text = pattern.sub(section.rstrip() + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-        a.out.write_text(text)
+        write_section(section, a.out)
     return 0
 
 

@@ -14,7 +14,7 @@ requests sent after the switch call returned (or after the signal) that the old 
 served, and the failed requests during that way's windows. Prints a table; writes a markdown
 section to ``--out``.
 
-Run:  .venv/bin/python bench/switch_haproxy.py [--switches 50] [--out docs/benchmarks-haproxy.md]
+Run:  .venv/bin/python bench/switch_haproxy.py [--switches 50] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import write_section  # noqa: E402
 
 from backends._haproxy_io import rewrite_map_file  # noqa: E402
 from backends.base import BackendContext, Colour  # noqa: E402
@@ -346,10 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         *verdict,
         "",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(section))
-    print(f"wrote {out}")
+    out = write_section("\n".join(section), args.out)
+    print(f"wrote its section of {out}")
     return 0
 
 
