@@ -95,7 +95,9 @@ class ColourMetrics:
             return self
         filled: dict[str, Any] = {}
         for name in self.METRICS:
-            if self.value(name) is None and base.value(name) is not None:
+            # A gap this source explained ("no traffic") stays a gap: the router's figure for it
+            # (HAProxy's average of its last 1024 requests, say) would be stale, not a fill-in.
+            if self.value(name) is None and name not in self.notes and base.value(name) is not None:
                 filled[name] = getattr(base, name)
                 if name == "latency_ms":
                     filled["latency_stat"] = base.latency_stat

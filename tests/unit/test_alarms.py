@@ -142,3 +142,14 @@ def test_a_restarted_console_resumes_the_bake_window_of_the_last_recorded_switch
     # long after the window: nothing to resume
     late = BakeTracker(duration=300, last_switch=100.0, switched_to=Colour.GREEN)
     assert late.update(1000.0, Colour.GREEN, None).verdict == BakeVerdict.NONE
+
+
+def test_router_figures_fill_only_the_gaps_the_metrics_source_did_not_explain():
+    router = ColourMetrics(rate=50.0, latency_ms=6.0, sessions=3.0, latency_stat="avg of last 1024")
+    prom = ColourMetrics(rate=0.0, error_pct=None, latency_ms=None, notes={"latency_ms": "no traffic"})
+    merged = prom.merged_over(router)
+    assert merged.latency_ms is None and merged.notes["latency_ms"] == "no traffic"
+    assert merged.sessions == 3.0  # Prometheus had no opinion on sessions: the router's figure stands
+    assert merged.rate == 0.0
+    silent = ColourMetrics(rate=10.0).merged_over(router)
+    assert (silent.latency_ms, silent.latency_stat) == (6.0, "avg of last 1024")
