@@ -1,4 +1,4 @@
-"""Injected time. Everything that reasons about time (alarms, bake windows, the simulator, replay)
+"""Injected time. Everything that reasons about time (alarms, bake windows, the simulator)
 takes a clock, so tests advance time by hand and never sleep."""
 
 from __future__ import annotations

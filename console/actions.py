@@ -21,16 +21,18 @@ from typing import Any
 from backends.base import (
     ActionRefused,
     BackendError,
+    BackendTimeout,
     Colour,
     Conflict,
     RouterState,
     VerifyFailed,
 )
 from console.audit import AuditError, AuditLog
-from console.monitor import describe_change
+from console.monitor import describe_change, routing_key
 from console.runtime import ServiceRuntime
 
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights")
+WEIGHT_TOLERANCE = 2  # percent
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ class ActionController:
         cs = state.colour(target)
         if state.live == target and (state.colour(target.other).weight or 0) == 0:
             raise ActionRefused(f"{target} is live: draining it would stop all traffic; switch first")
-        if cs.draining:
+        if cs.draining and not cs.detail.get("scale_down"):  # a pending scale-down: drain again does it
             raise ActionRefused(f"{target} is already draining")
         return Plan(
             "drain", target, (("drain", target),), state,
@@ -227,27 +229,55 @@ class ActionController:
         router = self.runtime.router
         guard = self.runtime.router_guard
         after: RouterState | None = None
+        done: list[str] = []
+        started = False  # a verb was sent: from here on the router may have changed by our hand
         try:
             current = self._read()
-            if current.fingerprint != plan.before.fingerprint:
+            if routing_key(current) != routing_key(plan.before):
                 raise Conflict(
-                    f"the router changed since the preflight ({describe_change(plan.before, current)}); "
+                    f"the routing changed since the preflight ({describe_change(plan.before, current)}); "
                     "nothing was done: look again and retry"
                 )
+            # Health may have moved since the dialog opened: the same checks, on what is true now.
+            self._replan(plan, current)
             for verb, arg in plan.steps:
-                after = guard.call(getattr(router, verb), arg)
+                started = True
+                try:
+                    after = guard.call(getattr(router, verb), arg)
+                except BackendTimeout as exc:
+                    raise BackendTimeout(
+                        f"{exc}; the outcome of {verb} is unknown: the next poll shows where traffic goes"
+                    ) from None
+                done.append(verb if verb == "set_weights" else f"{verb} {arg}")
             after = self._read()  # the verbs return a read-back; read once more, after all steps
             self._verify(plan, after)
         except BackendError as exc:
-            result = "refused" if isinstance(exc, (Conflict, ActionRefused)) else "failed"
-            entry = self._audit(plan.action, plan.target, result, plan.before, after, str(exc))
-            if after is not None and self.on_state:
+            # Something may have changed before the error: read back so the audit, the bake and
+            # rollback know what is true (a switch that half-happened is still a switch).
+            with contextlib.suppress(BackendError):
+                after = self._read()
+            nothing_ran = not started or (
+                not done and after is not None and routing_key(after) == routing_key(plan.before)
+            )
+            result = "refused" if nothing_ran and isinstance(exc, (Conflict, ActionRefused)) else "failed"
+            message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
+            entry = self._audit(plan.action, plan.target, result, plan.before, after, message)
+            if after is not None and self.on_state and routing_key(after) != routing_key(plan.before):
                 self.on_state(after)
-            return Outcome(plan, False, after, str(exc), entry)
+            return Outcome(plan, False, after, message, entry)
         entry = self._audit(plan.action, plan.target, "ok", plan.before, after)
         if self.on_state:
             self.on_state(after)
         return Outcome(plan, True, after, self._done_text(plan), entry)
+
+    def _replan(self, plan: Plan, current: RouterState) -> None:
+        if plan.action == "rollback":
+            to = plan.target
+            cs = current.colour(to) if to else None
+            if cs is not None and cs.servers and cs.healthy_servers == 0:
+                raise ActionRefused(f"{to} has no healthy server now: rolling back would serve nothing")
+            return
+        getattr(self, f"_plan_{plan.action}")(current, plan.target, plan.weights)
 
     @staticmethod
     def _verify(plan: Plan, after: RouterState) -> None:
@@ -260,7 +290,8 @@ class ActionController:
             raise VerifyFailed(f"asked to ready {t}, but the router reads it back as draining")
         if plan.action == "weights":
             got = {c: after.colour(c).weight for c in plan.weights}
-            if got != plan.weights:
+            # Routers round weights to what their servers can carry (HAProxy: within 2 %).
+            if any(got[c] is None or abs(got[c] - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
                 raise VerifyFailed(f"asked for weights {plan.weights}, the router reads back {got}")
 
     def _done_text(self, plan: Plan) -> str:

@@ -196,22 +196,38 @@ class BakeTracker:
         self._switched_to = switched_to  # from the audit log: resume a window a restart interrupted
         self._live: Colour | None = None
         self._state = BakeState(duration=duration)
+        self._fresh = 0  # fresh evaluations since the window started
 
-    def update(self, now: float, live: Colour | None, alarms: AlarmReport | None) -> BakeState:
+    def resume(self, last_switch: float, switched_to: Colour) -> None:
+        """Before the first update: the audit log's last switch (time and colour)."""
+        self.last_switch, self._switched_to = last_switch, switched_to
+
+    def update(self, now: float, live: Colour | None, alarms: AlarmReport | None, fresh: bool = True) -> BakeState:
         if live is not None:
             if self._live is None and live == self._switched_to and self.last_switch is not None:
                 if now - self.last_switch < self.duration:
                     self._state = BakeState(BakeVerdict.BAKING, live, self.last_switch, self.duration)
+                    self._fresh = 0
             elif self._live is not None and live != self._live:
                 self.last_switch = now
                 self._state = BakeState(BakeVerdict.BAKING, live, now, self.duration)
+                self._fresh = 0
             self._live = live
         st = self._state
         if st.verdict == BakeVerdict.BAKING and st.colour is not None:
+            self._fresh += 1 if fresh else 0
             critical = [a for a in (alarms.firing if alarms else ()) if a.colour == st.colour and a.level == Level.CRITICAL]
             if critical:
                 st = BakeState(BakeVerdict.FAILED, st.colour, st.started, st.duration, critical[0].message)
             elif st.remaining(now) <= 0:
-                st = BakeState(BakeVerdict.PASSED, st.colour, st.started, st.duration)
+                # A pass needs figures: fresh now, and measured during the window, not a silence.
+                if fresh and self._fresh >= MIN_FRESH_TO_PASS:
+                    st = BakeState(BakeVerdict.PASSED, st.colour, st.started, st.duration)
+                else:
+                    st = BakeState(st.verdict, st.colour, st.started, st.duration, NO_DATA)
             self._state = st
         return st
+
+
+MIN_FRESH_TO_PASS = 3
+NO_DATA = "no fresh metrics: the bake cannot pass until figures arrive"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -25,6 +24,7 @@ from backends.base import COLOURS, BackendError, Colour
 from console import views
 from console.actions import ActionController, Outcome, Plan
 from console.audit import AuditError, AuditLog
+from console.fmt import router_notice
 from console.model import Frame, Level
 from console.monitor import Monitor
 from console.runtime import ServiceRuntime
@@ -133,10 +133,13 @@ class BlueGreenApp(App[None]):
     # ------------------------------------------------------------------ polling
 
     def request_poll(self) -> None:
-        """Start one poll unless one is running (exclusive worker group)."""
+        """Start one poll, unless one is running: polls never overlap (a thread cannot be cancelled,
+        so a second one would only double the chain of polls)."""
+        if any(w.group == "poll" and not w.is_finished for w in self.workers):
+            return
         self._poll_worker()
 
-    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    @work(thread=True, group="poll", exit_on_error=False)
     def _poll_worker(self) -> None:
         started = time.monotonic()
         frame = self.monitor.poll()
@@ -151,6 +154,8 @@ class BlueGreenApp(App[None]):
 
     def apply_frame(self, frame: Frame) -> None:
         """Take a new frame: history, alarm events, external changes, then redraw."""
+        if frame is self.frame:
+            return  # already drawn: its alarms and notices must not be logged (or rung) twice
         self.frame = frame
         self.history.push(frame)
         for event in frame.alarms.events:
@@ -182,8 +187,9 @@ class BlueGreenApp(App[None]):
         if self.notice and now > self._notice_until:
             self.notice = ""
         with self.batch_update():
+            notice = "; ".join(n for n in (self.notice, router_notice(frame)) if n)
             self.query_one(StatusHeader).view = views.header_view(
-                frame, self.runtime.name, self.runtime.router.kind, now, self.opts.read_only, self.notice
+                frame, self.runtime.name, self.runtime.router.kind, now, self.opts.read_only, notice
             )
             self.query_one(AlarmBanner).items = views.banner_items(frame)
             self.query_one(BakeTimer).view = views.bake_view(frame, now)
@@ -331,11 +337,3 @@ class BlueGreenApp(App[None]):
 
     def on_unmount(self) -> None:
         self.monitor.close()
-
-
-def audit_path_for(explicit: str | Path | None, configured: Path | None) -> Path:
-    from console.audit import default_path
-
-    if explicit:
-        return Path(explicit)
-    return configured or default_path()

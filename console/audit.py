@@ -49,17 +49,22 @@ class AuditLog:
         self.path = Path(path)
         self._clock = clock
 
-    def check_writable(self) -> None:
-        """Raise AuditError unless a line could be appended now (checked before an action runs)."""
+    def _open(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            os.close(fd)
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         except OSError as exc:
-            raise AuditError(
-                f"cannot write the audit log {self.path}: {exc.strerror or exc}; "
-                "fix its permissions or choose another file with --audit-log PATH"
-            ) from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> AuditError:
+        return AuditError(
+            f"cannot write the audit log {self.path}: {exc.strerror or exc}; "
+            "fix its permissions or choose another file with --audit-log PATH"
+        )
+
+    def check_writable(self) -> None:
+        """Raise AuditError unless a line could be appended now (checked before an action runs)."""
+        os.close(self._open())
 
     def append(self, **fields: Any) -> dict[str, Any]:
         """Write one entry and fsync it. Returns the entry as written."""
@@ -80,19 +85,14 @@ class AuditLog:
         }
         entry.update(fields)
         line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
+        fd = self._open()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, line)  # one write(2) on an O_APPEND fd: the line lands whole
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.write(fd, line)  # one write(2) on an O_APPEND fd: the line lands whole
+            os.fsync(fd)
         except OSError as exc:
-            raise AuditError(
-                f"cannot write the audit log {self.path}: {exc.strerror or exc}; "
-                "fix its permissions or choose another file with --audit-log PATH"
-            ) from None
+            raise self._error(exc) from None
+        finally:
+            os.close(fd)
         return entry
 
     def entries(self, service: str | None = None) -> Iterator[dict[str, Any]]:
@@ -113,10 +113,14 @@ class AuditLog:
                     yield entry
 
     def last_switch(self, service: str) -> dict[str, Any] | None:
-        """The newest successful switch or rollback of ``service``."""
+        """The newest switch or rollback of ``service`` that moved the live colour: a successful one,
+        or a failed one whose read-back shows the colour moved all the same."""
         last = None
         for e in self.entries(service):
-            if e.get("action") in SWITCHING_ACTIONS and e.get("result") == "ok":
+            if e.get("action") not in SWITCHING_ACTIONS or e.get("result") not in ("ok", "failed"):
+                continue
+            before, after = e.get("before") or {}, e.get("after") or {}
+            if isinstance(before, dict) and isinstance(after, dict) and after.get("live") not in (None, before.get("live")):
                 last = e
         return last
 

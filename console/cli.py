@@ -13,6 +13,7 @@ Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or config
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import COLOURS, BackendError, Colour
+from console.audit import AuditError
 from console.config import (
     ENV_AUDIT_LOG,
     ConfigFileError,
@@ -107,7 +109,7 @@ def _fmt(value: float | None, decimals: int, unit: str = "") -> str:
 
 
 def _human_status(frame: Any) -> str:
-    from console.fmt import duration
+    from console.fmt import duration, router_notice
 
     snap = frame.snapshot
     out = []
@@ -118,6 +120,8 @@ def _human_status(frame: Any) -> str:
     out.append(head)
     if snap.router_error:
         out.append(f"  router: {snap.router_error}")
+    if router_notice(frame):
+        out.append(f"  router says: {router_notice(frame)}")
     if snap.metrics_error:
         out.append(f"  metrics: {snap.metrics_error}")
     for c in COLOURS:
@@ -210,7 +214,11 @@ def cmd_action(args: argparse.Namespace) -> int:
                 controller.cancel(plan)
                 print(f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt", file=sys.stderr)
                 return EXIT_USAGE
-            if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
+            try:
+                answer = input("Go ahead? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
                 controller.cancel(plan)
                 print("cancelled")
                 return EXIT_FAILED
@@ -316,6 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as exc:
         print(f"bluegreen {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except AuditError as exc:
+        print(f"bluegreen {args.command}: the action ran, but {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # `status --watch | head`: the reader left; not an error of ours
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is quiet
+        return EXIT_OK
     except KeyboardInterrupt:
         return 130
 

@@ -61,7 +61,9 @@ class AlarmRuleConfig(_Strict):
             if not worse:
                 raise ValueError(
                     f"'critical' ({self.critical}) must be {'above' if self.direction == 'above' else 'below'} "
-                    f"'warning' ({self.warning}) for a rule that fires {self.direction} its thresholds"
+                    f"'warning' ({self.warning}) for a rule that fires {self.direction} its thresholds "
+                    "(the defaults are warning 2 / critical 5 for error_pct and 500 / 1000 for "
+                    "latency_ms: set both when you move one past the other)"
                 )
         return self
 
@@ -111,6 +113,16 @@ class ServiceConfig(_Strict):
             else:
                 merged[key] = rule
         return merged
+
+    @model_validator(mode="after")
+    def _rules_name_a_metric(self) -> ServiceConfig:
+        for name, rule in self.alarms.items():
+            if rule.metric is None and name not in METRIC_NAMES:
+                raise ValueError(
+                    f"alarms.{name}: say which metric the rule watches: metric = one of "
+                    f"{', '.join(repr(m) for m in METRIC_NAMES)} (the table name {name!r} is not one)"
+                )
+        return self
 
     @property
     def call_timeout(self) -> float:
@@ -165,6 +177,8 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"{where}: unknown key (found {found!r}); check its spelling against the README's config reference"
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    if where == "service" and kind == "list_type" and isinstance(found, dict):
+        return "service: found a single [service] table; write each service as [[service]] (a list of tables)"
     if isinstance(found, (dict, list)):
         return f"{where}: {msg}"
     return f"{where}: found {found!r}; expected {msg[0].lower() + msg[1:]}" if msg else where

@@ -1,7 +1,7 @@
 """Deadlines around blocking backend calls.
 
 Client libraries block (sockets, HTTP). Each backend object gets one ``Guard``: its calls run one at a
-time on the guard's own thread, and the caller waits at most ``timeout`` seconds. A call that hangs past
+time, each on a daemon thread of its own, and the caller waits at most ``timeout`` seconds. A call that hangs past
 its deadline is abandoned (a thread cannot be killed), and until it returns every later call fails at
 once with a message saying so. So polls never pile up behind a hung router, and an action never runs
 concurrently with a poll on the same backend (haproxyadmin, for one, is not thread-safe).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
@@ -25,7 +25,6 @@ class Guard:
     def __init__(self, name: str, timeout: float) -> None:
         self.name = name
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"guard-{name}")
         self._lock = threading.Lock()
         self._inflight: Future[Any] | None = None
         self._started = 0.0
@@ -49,7 +48,7 @@ class Guard:
                     "waiting for it before trying again"
                 )
             self._started = time.monotonic()
-            future = self._pool.submit(fn, *args)
+            future = self._spawn(fn, args)
             self._inflight = future
             try:
                 return future.result(timeout=limit)
@@ -62,5 +61,21 @@ class Guard:
         finally:
             self._lock.release()
 
+    def _spawn(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future[Any]:
+        """Run on a daemon thread: a call hung in a socket must never keep the process from exiting
+        (an executor's threads are joined at exit; quitting would wait for the hung call)."""
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"guard-{self.name}", daemon=True).start()
+        return future
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: each call has its own daemon thread."""

@@ -1,6 +1,6 @@
 """Pure domain types of the console: what one poll saw, what the alarms make of it, the bake window.
 
-Imports nothing from Textual, ``widgets`` or any concrete backend: the headless CLI, the recorder and
+Imports nothing from Textual, ``widgets`` or any concrete backend: the headless CLI, the benchmarks and
 the tests use these without a screen. Everything is frozen: a worker thread builds a ``Frame`` and
 hands it to the UI thread, which only reads it.
 """
@@ -173,7 +173,7 @@ class Frame:
     last_switch: float | None = None  # when the live colour last changed (clock seconds)
 
     def to_json(self) -> dict[str, Any]:
-        """The shape of one line of ``bluegreen status --watch --json`` and of a recording."""
+        """The shape of one line of ``bluegreen status --watch --json``."""
         snap = self.snapshot
         return {
             "time": snap.time,

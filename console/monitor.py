@@ -38,27 +38,29 @@ def describe_change(old: RouterState, new: RouterState) -> str:
     return ", ".join(parts) or "routing changed"
 
 
+def routing_key(state: RouterState) -> tuple:
+    """What decides where new requests go: the live colour, each colour's drain flag and weight.
+    Server health is not in it: a flapping server is health, shown in the panels, not a routing
+    change someone else made (and it must not make a rollback refuse)."""
+    return (state.live, tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS))
+
+
 class Monitor:
     def __init__(self, runtime: ServiceRuntime, audit: AuditLog | None = None) -> None:
         self.runtime = runtime
         cfg = runtime.config
         self.clock = runtime.clock
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
-        # The last switch recorded for this service: "switched 2m ago" and the bake window survive a
-        # restart of the console (and the headless `status` knows them too).
-        last = audit.last_switch(cfg.name) if audit else None
-        switched_to = None
-        if last and isinstance(last.get("after"), dict):
-            with contextlib.suppress(ValueError):
-                switched_to = Colour.parse(str(last["after"].get("live")))
-        self.bake = BakeTracker(cfg.bake_seconds, last.get("epoch") if last else None, switched_to)
+        self.bake = BakeTracker(cfg.bake_seconds)
+        self._audit = audit  # read on the first poll, in the worker thread: no file I/O at build
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"poll-{cfg.name}")
         self._router: RouterState | None = None
         self._router_time: float | None = None
         self._metrics: Mapping[Colour, ColourMetrics] = {}
         self._metrics_time: float | None = None
-        self._expected: str | None = None  # fingerprint our own last action read back
+        self._expected: tuple | None = None  # routing our own last action read back
+        self._actions = 0  # bumped by observe_action: a poll that straddles an action drops its read
         self.last_frame: Frame | None = None
 
     def _read_router(self) -> RouterState:
@@ -70,8 +72,23 @@ class Monitor:
             return None
         return rt.metrics_guard.call(rt.metrics.sample)
 
+    def _load_last_switch(self) -> None:
+        """The last switch recorded for this service: "switched 2m ago" and the bake window survive
+        a restart of the console (and the headless `status` knows them too)."""
+        audit, self._audit = self._audit, None
+        last = audit.last_switch(self.runtime.name) if audit else None
+        if not last:
+            return
+        after = last.get("after") if isinstance(last.get("after"), dict) else {}
+        with contextlib.suppress(ValueError):
+            self.bake.resume(float(last["epoch"]), Colour.parse(str(after.get("live"))))
+
     def poll(self) -> Frame:
         """Read the router and the metrics source (side by side), then evaluate alarms and bake."""
+        if self._audit is not None:
+            self._load_last_switch()
+        with self._lock:
+            actions_before = self._actions
         fr = self._pool.submit(self._read_router)
         fm = self._pool.submit(self._read_metrics)
         router, router_error = _outcome(fr)
@@ -79,10 +96,14 @@ class Monitor:
         now = self.clock()
         with self._lock:
             external = None
-            if router is not None:
-                prev = self._router
-                if prev is not None and router.fingerprint != prev.fingerprint and router.fingerprint != self._expected:
+            if router is not None and self._actions != actions_before:
+                router = None  # read before an action finished: the action's read-back is newer
+            elif router is not None:
+                prev, key = self._router, routing_key(router)
+                if prev is not None and key != routing_key(prev) and key != self._expected:
                     external = f"routing changed outside the console: {describe_change(prev, router)}"
+                if key == self._expected:
+                    self._expected = None  # seen once: a later return to this state is someone's
                 self._router, self._router_time = router, now
             if metrics is not None:
                 self._metrics, self._metrics_time = metrics, now
@@ -98,7 +119,8 @@ class Monitor:
         now = self.clock()
         with self._lock:
             self._router, self._router_time = state, now
-            self._expected = state.fingerprint
+            self._expected = routing_key(state)
+            self._actions += 1
             return self._frame(now, None, None, None, fresh=False)
 
     def _frame(
@@ -125,7 +147,7 @@ class Monitor:
             alarms = self.engine.evaluate(snap)
         else:
             alarms = AlarmReport(self.last_frame.alarms.states if self.last_frame else ())
-        bake = self.bake.update(now, router.live if router else None, alarms)
+        bake = self.bake.update(now, router.live if router else None, alarms, fresh)
         frame = Frame(snap, alarms, bake, self.bake.last_switch)
         self.last_frame = frame
         return frame

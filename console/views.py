@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from backends.base import COLOURS, Colour
-from console.fmt import LABELS, duration, format_age, format_value
+from console.fmt import COLOUR_NOTICES, LABELS, duration, format_age, format_value
 from console.model import BakeVerdict, Frame, Level
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
@@ -96,7 +96,7 @@ def panel_view(
         badge = "live"
     else:
         badge = "idle"
-    errors = []
+    errors = [f"{k.replace('_', ' ')}: {cs.detail[k]}" for k in COLOUR_NOTICES if cs and cs.detail.get(k)]
     if snap.router_error:
         errors.append(f"router: {snap.router_error}")
     if snap.metrics_error:

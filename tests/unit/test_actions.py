@@ -36,7 +36,7 @@ def test_a_change_between_confirmation_and_execution_is_refused_not_overwritten(
     runtime.router.drain(Colour.GREEN)  # another operator, while the dialog was open
     outcome = ctl.execute(plan)
     assert not outcome.ok
-    assert "the router changed since the preflight (green drained)" in outcome.message
+    assert "the routing changed since the preflight (green drained)" in outcome.message
     assert runtime.router.state().live == Colour.BLUE
     assert audit.last_switch("shop") is None
 
@@ -98,3 +98,44 @@ def test_the_guard_wraps_unexpected_exceptions():
     with pytest.raises(Exception, match=r"r: ZeroDivisionError"):
         guard.call(lambda: 1 / 0)
     guard.close()
+
+
+def test_a_health_flap_after_the_preflight_does_not_block_the_switch(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    world = runtime.router.world
+    with world._lock:
+        world._sides[Colour.GREEN].down = {"green-1"}  # one green server flaps: 2/3 still healthy
+    assert ctl.execute(plan).ok
+
+
+def test_a_switch_that_happened_despite_an_error_is_read_back_and_audited(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    real_switch = runtime.router.switch
+
+    def switch_then_fail(to):
+        real_switch(to)
+        raise ActionRefused("map file not rewritten")  # HAProxy switched, the file write failed
+
+    runtime.router.switch = switch_then_fail
+    outcome = ctl.execute(plan)
+    assert not outcome.ok
+    assert outcome.after is not None and outcome.after.live == Colour.GREEN
+    assert outcome.audit["result"] == "failed" and outcome.audit["after"]["live"] == "green"
+
+
+def test_rollback_undoes_a_switch_that_happened_despite_an_error(runtime, audit):
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    real_switch = runtime.router.switch
+
+    def switch_then_fail(to):
+        real_switch(to)
+        raise ActionRefused("map file not rewritten")
+
+    runtime.router.switch = switch_then_fail
+    ctl.execute(plan)
+    runtime.router.switch = real_switch
+    rollback = ctl.plan("rollback")
+    assert rollback.target == Colour.BLUE

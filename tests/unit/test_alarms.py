@@ -153,3 +153,15 @@ def test_router_figures_fill_only_the_gaps_the_metrics_source_did_not_explain():
     assert merged.rate == 0.0
     silent = ColourMetrics(rate=10.0).merged_over(router)
     assert (silent.latency_ms, silent.latency_stat) == (6.0, "avg of last 1024")
+
+
+def test_the_bake_does_not_pass_on_silence():
+    bake = BakeTracker(duration=30)
+    bake.update(0, Colour.BLUE, None)
+    bake.update(1, Colour.GREEN, None)
+    for t in range(2, 40):  # the metrics source is down for the whole window
+        st = bake.update(t, Colour.GREEN, None, fresh=False)
+    assert st.verdict == BakeVerdict.BAKING and "no fresh metrics" in st.reason
+    for t in range(40, 43):  # figures come back: three fresh polls, no alarm
+        st = bake.update(t, Colour.GREEN, None, fresh=True)
+    assert st.verdict == BakeVerdict.PASSED

@@ -68,7 +68,7 @@ def test_rollback_works_after_a_restart(tmp_path, clock):
 
 
 def test_torn_or_foreign_lines_are_skipped(audit):
-    audit.append(service="shop", action="switch", result="ok", before={"live": "blue"})
+    audit.append(service="shop", action="switch", result="ok", before={"live": "blue"}, after={"live": "green"})
     with audit.path.open("a") as fh:
         fh.write('{"service": "shop", "action": "sw')  # a torn last line
         fh.write("\nnot json at all\n")
