@@ -33,6 +33,7 @@ from console.runtime import ServiceRuntime
 
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights")
 WEIGHT_TOLERANCE = 2  # percent
+VERB_TIMEOUT_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ class ActionController:
     @property
     def service(self) -> str:
         return self.runtime.name
+
+    @property
+    def verb_timeout(self) -> float:
+        """A verb is several router commands (a HAProxy switch: read, set, read back, rewrite the
+        file, read again): it gets three poll deadlines, not one."""
+        return VERB_TIMEOUT_FACTOR * self.runtime.config.call_timeout
 
     def _read(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
@@ -243,7 +250,7 @@ class ActionController:
             for verb, arg in plan.steps:
                 started = True
                 try:
-                    after = guard.call(getattr(router, verb), arg)
+                    after = guard.call(getattr(router, verb), arg, timeout=self.verb_timeout)
                 except BackendTimeout as exc:
                     raise BackendTimeout(
                         f"{exc}; the outcome of {verb} is unknown: the next poll shows where traffic goes"
