@@ -13,7 +13,7 @@ HAProxy) and the bench reads its JSON stream line by line, as a pipeline or a bo
    stream on it (so the console's poll clock meets Prometheus's scrape clock at a new phase each
    time) and stops it with SIGINT once it has reported;
 3. before the first run, wait until Prometheus itself holds green's series, then one window more
-   (else the console shows HAProxy's own figures for green, which it merges under missing ones);
+   (a younger series gives ``rate()`` over part of the window only);
    per run: read the stream until a line shows green live, green with traffic, green's figures from
    Prometheus (a p99 latency), green's error % at exactly 0 (no error left in the rate window) and
    no error_pct alarm on green; wait a random fraction of a poll interval (the fault is not
@@ -54,8 +54,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):  # the project, and bench/report.py
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from backends.base import BackendContext, BackendError, Colour  # noqa: E402
 from backends.prometheus import PrometheusMetrics  # noqa: E402
@@ -298,9 +299,9 @@ def wait_line(stream: WatchStream, ok: Callable[[Line], bool], timeout: float, w
 def settled(line: Line) -> bool:
     """Green live with traffic, 0 % errors, no error-rate alarm, and its figures from Prometheus.
 
-    The console fills a metric Prometheus has no data for with the router's own figure (HAProxy's
-    error % and an "avg" latency), and the JSON does not say which error % is whose. A p99 latency
-    is Prometheus's: with it, green's series are in Prometheus and its error % is Prometheus's too.
+    The JSON does not say where an error % comes from, and the console may show the router's own
+    figures where Prometheus has none (HAProxy's error %, an "avg" latency). A p99 latency is
+    Prometheus's: with it, green's series are in Prometheus and its error % is Prometheus's too.
     """
     g = green(line)
     return (
@@ -457,7 +458,7 @@ def markdown(
     if args.raw:
         command += " --raw"
     lines = [
-        "## Detection: the console on the lab, Prometheus metrics",
+        "## Prometheus detection",
         "",
         f"Measured {meta['date']} with `{command}` on {meta['machine']}.",
         "",
@@ -472,9 +473,8 @@ def markdown(
         "poll clock falls at a random phase of Prometheus's 1 s scrape clock (within one stream "
         "both tick every second and their phase hardly moves), and the injection happens at a "
         "random phase of the poll clock. Before the first run the bench waits until Prometheus "
-        "has held green's series for a whole window: until then the console fills green's missing "
-        "figures with HAProxy's own (it merges router figures under missing ones), and a run "
-        "would time HAProxy's error %, not Prometheus's. Before each run it waits (bounded) until "
+        "has held green's series for a whole window, so every run reads `rate()` over a full "
+        "window of them. Before each run it waits (bounded) until "
         "a line shows green live with traffic, green's figures from Prometheus (a p99 latency, "
         "not HAProxy's average), green's error % at exactly 0 (no error left in the rate window) "
         "and no error-rate alarm on green, so every run starts from a clear alarm.",
@@ -571,7 +571,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=float, default=30.0, help="give up a run after this many s")
     p.add_argument("--raw", action="store_true", help="also time PrometheusMetrics.sample() alone")
     p.add_argument("--seed", type=int, default=4)
-    p.add_argument("--out", default="docs/benchmarks-prometheus.md")
+    p.add_argument(
+        "--out",
+        default="docs/benchmarks.md",
+        help="markdown file to write; a file named benchmarks.md gets only this section replaced",
+    )
     args = p.parse_args(argv)
     if args.runs < 5:
         p.error("--runs must be at least 5")
@@ -690,8 +694,14 @@ def main(argv: list[str] | None = None) -> int:
         "timeout": timeout,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(results, raw, meta, args))
+    text = markdown(results, raw, meta, args)
+    if out.name == "benchmarks.md":  # the shared file: rewrite only this section
+        from report import write_section
+
+        write_section(text, out)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
     print(f"wrote {out}")
     return 0
 

@@ -49,9 +49,11 @@ class Snapshot:
         return self.router.live if self.router else None
 
     def data_time(self) -> float | None:
-        """The older of the two last-success times: how old the figures on screen are."""
-        times = [t for t in (self.router_time, self.metrics_time) if t is not None]
-        return min(times) if times else None
+        """The older of the two last-success times: how old the figures on screen are. A source
+        that never answered makes it None (no data yet: STALE), not "as fresh as the other one"."""
+        if self.router_time is None or self.metrics_time is None:
+            return None
+        return min(self.router_time, self.metrics_time)
 
 
 class Level(IntEnum):

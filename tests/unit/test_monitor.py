@@ -48,3 +48,14 @@ def test_server_health_is_not_a_routing_change(runtime):
     frame = monitor.poll()
     assert frame.snapshot.external_change is None
     assert frame.snapshot.router.colour(Colour.GREEN).healthy_servers == 2
+
+
+def test_a_metrics_source_that_never_answered_leaves_the_panels_stale(runtime):
+    from console.views import History, panel_view
+
+    runtime.metrics.world.set_fault("metrics", "down")
+    monitor = Monitor(runtime)
+    frame = monitor.poll()
+    view = panel_view(frame, Colour.BLUE, History(), frame.snapshot.time, stale_after=3)
+    assert view.stale and view.age_text == "no data yet"
+    assert "metrics: simulated metrics source is down" in view.error
