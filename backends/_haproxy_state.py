@@ -144,7 +144,8 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
                     status=server_status(row.get("status", "")),
                     weight=_weight(row),
                     sessions=None if scur is None else int(scur),
-                    check=row.get("check_status") or None,
+                    # "* L7OK" while a check is running: the result is what a person needs
+                    check=(row.get("check_status") or "").lstrip("* ") or None,
                 )
             )
         # A drained server that is also DOWN reads "DOWN" in show stat: use the admin flags. Servers
