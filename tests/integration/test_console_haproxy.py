@@ -11,9 +11,6 @@ requests through the frontend. Every subprocess has a timeout; every wait is bou
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,13 +25,11 @@ from console.runtime import build
 from console.screens import ConfirmScreen
 from console.screenshots import press, settle
 from tests.integration.haproxy_fixture import get
-from widgets import ActionLog
+from tests.support.cli import audit_entries, cli, log_text, no_traceback, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-ROOT = Path(__file__).resolve().parents[2]
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
-CLI_TIMEOUT = 60
 SIZE = (100, 30)
 
 
@@ -78,35 +73,12 @@ def lab_config(lab, tmp_path: Path) -> tuple[Path, Path]:
     return write_config(tmp_path, str(lab.socket), str(lab.map))
 
 
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("BLUEGREEN_AUDIT_LOG", "BLUEGREEN_CONFIG"):
-        env.pop(var, None)  # the config's audit_log must be the one used
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # never the real default audit log
-    return env
 
 
-def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m console ARGS --config CONFIG`` in a new process, no terminal on stdin."""
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=CLI_TIMEOUT,
-        cwd=ROOT,
-        env=cli_env(config.parent),
-    )
 
 
-def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
-def audit_entries(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def map_value(lab) -> str:
@@ -127,17 +99,8 @@ def colour_statuses(lab, colour: str) -> set[str]:
     return {s for (b, _), s in lab.statuses().items() if b == f"{colour}-backend"}
 
 
-def wait_for(predicate, timeout: float = 5.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(every)
 
 
-def log_text(app: BlueGreenApp) -> str:
-    return "\n".join(app.query_one(ActionLog).lines_text)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,10 +10,7 @@ annotations. Every subprocess has a timeout; nothing but 127.0.0.1 is contacted.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,14 +25,12 @@ from console.monitor import Monitor
 from console.runtime import build
 from console.screens import ConfirmScreen
 from console.screenshots import press, settle
+from tests.support.cli import audit_entries, cli, log_text, no_traceback
 from tests.support.k8s_fake import FakeKube
-from widgets import ActionLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-ROOT = Path(__file__).resolve().parents[2]
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
-CLI_TIMEOUT = 60
 SIZE = (100, 30)
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 BLUE_PODS = [f"shop-blue-7d9f8-{i:02d}" for i in range(3)]
@@ -91,36 +86,12 @@ def write_config(tmp_path: Path, host: str, *, deployments: bool = True) -> tupl
     return config, audit
 
 
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("BLUEGREEN_AUDIT_LOG", "BLUEGREEN_CONFIG", "KUBECONFIG", *PROXY_VARS):
-        env.pop(var, None)
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # never the real default audit log
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
-    return env
 
 
-def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m console ARGS --config CONFIG`` in a new process, no terminal on stdin."""
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=CLI_TIMEOUT,
-        cwd=ROOT,
-        env=cli_env(config.parent),
-    )
 
 
-def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
-def audit_entries(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def selected(kube: FakeKube, name: str = "shop") -> str:
@@ -132,8 +103,6 @@ def annotations(kube: FakeKube, deployment: str) -> dict[str, str]:
     return kube.get("deployments", deployment)["metadata"].get("annotations") or {}
 
 
-def log_text(app: BlueGreenApp) -> str:
-    return "\n".join(app.query_one(ActionLog).lines_text)
 
 
 # --------------------------------------------------------------------------------------------------
