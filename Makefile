@@ -7,13 +7,26 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the integration tests drive for real (started on 127.0.0.1 by the fixtures).
 DEBS   := haproxy prometheus
 
-.PHONY: demo test check lint screenshots bench system-deps clean
+.PHONY: demo test check lint screenshots bench system-deps clean docs docs-check
 
 demo: $(BIN)/.installed
 	$(BIN)/bluegreen demo $(ARGS)
 
-test: system-deps $(BIN)/.installed-test
+test: system-deps $(BIN)/.installed-test docs-check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The documentation (mkdocs.yml): strict, so a warning (a broken link or anchor) is an error.
+# NO_MKDOCS_2_WARNING: mkdocs-material 9.7+ prints a banner on every build (its end of life is
+# May 2027; Zensical reads the same mkdocs.yml); it is no build warning, just noise in `make test`.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: $(BIN)/.installed-test
+	$(MKDOCS) build --strict --clean --site-dir site
+
+# What `make test` runs: the same build into a throwaway directory.
+docs-check: $(BIN)/.installed-test
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	$(MKDOCS) build --strict --quiet --site-dir "$$out" && echo "docs: built with no warning"
 
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
@@ -33,7 +46,7 @@ $(BIN)/.installed: pyproject.toml
 
 $(BIN)/.installed-test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'  # the test extra includes docs
 	touch $@ $(BIN)/.installed
 
 # Installs only what is missing; the packages' own service scripts are stopped again because the
@@ -49,4 +62,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache site
