@@ -14,7 +14,7 @@ The three verbs mean the same to an operator on every router:
 * **drain** ``colour``: ``colour`` gets no new requests; its in-flight ones finish; it stays deployed.
 * **ready** ``colour``: undo a drain.
 
-What each verb does *mechanically* is written in each backend's class docstring and on its page in docs/
+What each verb does *mechanically* is written in each backend's class docstring and on its page in docs/.
 """
 
 from __future__ import annotations
