@@ -316,7 +316,7 @@ class ActionController:
         if plan.action == "weights":
             got = {c: after.colour(c).weight for c in plan.weights}
             # Routers round weights to what their servers can carry (HAProxy: within 2 %).
-            if any(got[c] is None or abs(got[c] - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
+            if any((g := got[c]) is None or abs(g - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
                 raise VerifyFailed(f"asked for weights {plan.weights}, the router reads back {got}")
 
     def _done_text(self, plan: Plan) -> str:

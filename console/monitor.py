@@ -61,7 +61,8 @@ class Monitor:
         last = audit.last_switch(self.runtime.name) if audit else None
         if not last:
             return
-        after = last.get("after") if isinstance(last.get("after"), dict) else {}
+        after = last.get("after")
+        after = after if isinstance(after, dict) else {}
         with contextlib.suppress(ValueError):
             self.bake.resume(float(last["epoch"]), Colour.parse(str(after.get("live"))))
 
@@ -73,7 +74,8 @@ class Monitor:
             actions_before = self._actions
         fr = self._pool.submit(self._read_router)
         fm = self._pool.submit(self._read_metrics)
-        router, router_error = _outcome(fr)
+        read = _outcome(fr)  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
+        router, router_error = read
         metrics, metrics_error = _outcome(fm)
         now = self.clock()
         with self._lock:
