@@ -29,6 +29,7 @@ else:  # pragma: no cover - Python 3.10
 ENV_CONFIG = "BLUEGREEN_CONFIG"
 ENV_AUDIT_LOG = "BLUEGREEN_AUDIT_LOG"
 
+
 class ConfigFileError(Exception):
     """A configuration problem a person must fix; the message says where and how."""
 

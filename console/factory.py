@@ -5,7 +5,7 @@
     app = make_app(demo_config("bad-release").service[0], ...)  # bluegreen demo
     app = make_app(service, path, clock=ManualClock(), options=AppOptions(auto_poll=False))  # tests
 
-The app owns the runtime it is given: close it with ``app.runtime.close()`` once the app has exited.
+The caller closes the backends (``app.runtime.close()``) once the app has exited.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from widgets.status_header import HeaderView
 
 HISTORY = 300  # samples kept per colour and metric (5 minutes at the default 1 s poll)
 
+
 class History:
     """The last HISTORY values of every metric of every colour. Fed one Frame at a time on the UI
     thread; the workers never see it."""

@@ -62,7 +62,9 @@ def demo_app(
     if audit_path is None:
         audit_path = Path(tempfile.mkdtemp(prefix="bluegreen-test-")) / "audit.jsonl"
     service = demo_config(scenario, 7, bake_seconds, 1.0).service[0]
-    return console_app(service, audit_path, clock=clock, read_only=read_only, subtitle=f"demo · {scenario}")
+    return console_app(
+        service, audit_path, clock=clock, read_only=read_only, subtitle=f"demo · {scenario}"
+    )
 
 
 def clock_of(app: BlueGreenApp) -> ManualClock:

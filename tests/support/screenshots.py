@@ -1,7 +1,5 @@
-"""Regenerate the README's screenshots from the scenes the snapshot tests draw (tests/support/scenes.py).
-
-    python -m tests.support.screenshots --out screenshots      # or: make screenshots
-"""
+"""Regenerate the README's screenshots from the scenes the snapshot tests draw (tests/support/scenes.py):
+``python -m tests.support.screenshots --out screenshots``, or ``make screenshots``."""
 
 from __future__ import annotations
 
@@ -43,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in SCENES:
         print(asyncio.run(shoot(name, out / f"{name}.svg", SIZE, f"bluegreen · {name}")))
     # The alarm scene again at 80x24: the layout must still work there.
-    print(asyncio.run(shoot("alarm-firing", out / "alarm-firing-80x24.svg", SMALL, "bluegreen · 80x24")))
+    print(
+        asyncio.run(
+            shoot("alarm-firing", out / "alarm-firing-80x24.svg", SMALL, "bluegreen · 80x24")
+        )
+    )
     return 0
 
 

@@ -115,7 +115,9 @@ def test_the_cycle_check_sees_function_level_and_relative_imports(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     src = pkg / "one.py"
-    src.write_text("import os\n\ndef later():\n    from .two import thing\n    from . import three\n")
+    src.write_text(
+        "import os\n\ndef later():\n    from .two import thing\n    from . import three\n"
+    )
     assert _imported(src, "pkg.one") >= {"pkg.two", "pkg.two.thing", "pkg", "pkg.three", "os"}
 
 
