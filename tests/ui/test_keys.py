@@ -77,6 +77,20 @@ async def test_d_drains_the_idle_colour_and_d_again_offers_to_ready_it(tmp_path)
         assert not app.runtime.router.state().colour(Colour.GREEN).draining
 
 
+async def test_an_actions_frame_reaches_the_screen_without_waiting_for_a_poll(tmp_path):
+    """The outcome carries the frame its read-back produced; the app applies it like a polled one."""
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        polls = app.polls
+        await press(pilot, "d", "y")
+        assert app.polls == polls  # no poll ran: what changed came with the action
+        assert app.frame.snapshot.router.colour(Colour.GREEN).draining
+        assert app.query_one("#panel-green", ColourPanel).view.badge == "draining"
+        await press(pilot, "d")
+        assert app.screen.plan.action == "ready"  # d reads the frame on screen
+
+
 async def test_switch_to_a_draining_colour_is_refused_with_the_reason(tmp_path):
     app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
