@@ -42,7 +42,7 @@ class Metric:
             (traffic); the default alarm rules fire on that side.
     """
 
-    key: MetricKey
+    key: str
     label: str
     heading: str
     unit: str
@@ -80,14 +80,14 @@ METRICS: tuple[Metric, ...] = (
     Metric("latency_ms", "p99", "p99", "ms", 0, "above"),
     Metric("sessions", "sessions", "sessions", "", 0, "above"),
 )
-METRIC_KEYS: tuple[MetricKey, ...] = tuple(m.key for m in METRICS)
+METRIC_KEYS: tuple[MetricKey, ...] = get_args(MetricKey)
+assert tuple(m.key for m in METRICS) == METRIC_KEYS, "METRICS and MetricKey list the same keys"
 _BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
-assert get_args(MetricKey) == METRIC_KEYS, "METRICS and MetricKey must list the same keys"
 
 
 def metric(key: str) -> Metric:
     """The table's row for ``key``; an unknown key gets a plain row (its key as label, 2 decimals)."""
-    return _BY_KEY.get(key) or Metric(key, key, key, "", 2, "above")  # type: ignore[arg-type]
+    return _BY_KEY.get(key) or Metric(key, key, key, "", 2, "above")
 
 
 def metric_label(key: str) -> str:
