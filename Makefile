@@ -35,7 +35,7 @@ lint: $(BIN)/.installed-test
 check: lint test
 
 screenshots: $(BIN)/.installed-test
-	$(BIN)/bluegreen screenshots --out screenshots
+	$(BIN)/python -m tests.support.screenshots --out screenshots
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/console_load.py --out docs/benchmarks.md

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar
 
+from backends.clock import Clock
+
 
 class Colour(str, Enum):
     """One of the two environments."""
@@ -146,7 +148,11 @@ class ColourState:
         version: the release this colour runs, when the router knows it (image tag, label).
         metrics: what the router itself measures for this colour (HAProxy's stats, the simulator),
             or None. A metrics source's figures take precedence; these fill the gaps.
-        detail: backend-specific facts worth showing, e.g. {"backend": "green-backend"}.
+        detail: backend-specific facts worth showing, e.g. {"backend": "green-backend"}. For
+            display only: the console decides nothing on these keys.
+        scale_down_pending: the colour is drained, and the router will do more when drained again
+            (Kubernetes with ``scale_down_after_drain``: a Service still routed to it, so the scale
+            to 0 waits). A drain is then not refused as "already draining".
     """
 
     colour: Colour
@@ -156,6 +162,7 @@ class ColourState:
     version: str | None = None
     metrics: ColourMetrics | None = None
     detail: Mapping[str, str] = field(default_factory=dict)
+    scale_down_pending: bool = False
 
     @property
     def healthy_servers(self) -> int:
@@ -212,7 +219,7 @@ class BackendContext:
     """
 
     service: str
-    clock: Any = None
+    clock: Clock | None = None
     timeout: float = 2.0
     seed: int | None = None
     shared: dict[str, Any] = field(default_factory=dict)  # one world shared by router + metrics

@@ -176,6 +176,7 @@ class KubernetesRouter(Router):
                 draining=draining,
                 version=version_of(image_of(dep)),
                 detail=detail,
+                scale_down_pending="scale_down" in detail,
             )
         sel = selector_of(s.service)
         fingerprint = f"{s.service.metadata.resource_version}:{selector_text(sel)}"

@@ -28,7 +28,7 @@ from backends.base import (
     VerifyFailed,
 )
 from console.audit import AuditError, AuditLog
-from console.monitor import describe_change, routing_key
+from console.model import Frame, describe_change, routing_key
 from console.runtime import ServiceRuntime
 
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights")
@@ -61,11 +61,24 @@ class Plan:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What an executed plan did.
+
+    Attributes:
+        plan: the plan that ran.
+        ok: the read-back and the checks say it is done.
+        after: the state read back, or None when the router could not be read afterwards.
+        message: one line for the log ("switched shop blue → green: done (read back)").
+        audit: the audit line written.
+        frame: the Frame the read-back produced (when the controller has an ``observe`` and the
+            routing changed, or the action succeeded): the UI applies it exactly as a polled frame.
+    """
+
     plan: Plan
     ok: bool
     after: RouterState | None
     message: str
     audit: dict[str, Any] | None
+    frame: Frame | None = None
 
 
 def _live_text(state: RouterState) -> str:
@@ -73,10 +86,15 @@ def _live_text(state: RouterState) -> str:
 
 
 class ActionController:
-    def __init__(self, runtime: ServiceRuntime, audit: AuditLog, on_state: Callable[[RouterState], Any] | None = None) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, audit: AuditLog, observe: Callable[[RouterState], Frame] | None = None
+    ) -> None:
+        """``observe`` turns a read-back into a Frame (the Monitor's ``observe_action``: the bake starts
+        at the switch, and the next poll does not call our own change external); the Outcome carries
+        that Frame. Without it (the headless CLI) outcomes carry none."""
         self.runtime = runtime
         self.audit = audit
-        self.on_state = on_state  # the Monitor's observe_action: starts the bake at the switch
+        self.observe = observe
 
     @property
     def service(self) -> str:
@@ -161,7 +179,7 @@ class ActionController:
         cs = state.colour(target)
         if state.live == target and (state.colour(target.other).weight or 0) == 0:
             raise ActionRefused(f"{target} is live: draining it would stop all traffic; switch first")
-        if cs.draining and not cs.detail.get("scale_down"):  # a pending scale-down: drain again does it
+        if cs.draining and not cs.scale_down_pending:  # a pending scale-down: drain again does it
             raise ActionRefused(f"{target} is already draining")
         return Plan(
             "drain", target, (("drain", target),), state,
@@ -269,13 +287,13 @@ class ActionController:
             result = "refused" if nothing_ran and isinstance(exc, (Conflict, ActionRefused)) else "failed"
             message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
             entry = self._audit(plan.action, plan.target, result, plan.before, after, message)
-            if after is not None and self.on_state and routing_key(after) != routing_key(plan.before):
-                self.on_state(after)
-            return Outcome(plan, False, after, message, entry)
+            frame = None
+            if after is not None and self.observe and routing_key(after) != routing_key(plan.before):
+                frame = self.observe(after)
+            return Outcome(plan, False, after, message, entry, frame)
         entry = self._audit(plan.action, plan.target, "ok", plan.before, after)
-        if self.on_state:
-            self.on_state(after)
-        return Outcome(plan, True, after, self._done_text(plan), entry)
+        frame = self.observe(after) if self.observe else None
+        return Outcome(plan, True, after, self._done_text(plan), entry, frame)
 
     def _replan(self, plan: Plan, current: RouterState) -> None:
         if plan.action == "rollback":
@@ -298,7 +316,7 @@ class ActionController:
         if plan.action == "weights":
             got = {c: after.colour(c).weight for c in plan.weights}
             # Routers round weights to what their servers can carry (HAProxy: within 2 %).
-            if any(got[c] is None or abs(got[c] - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
+            if any((g := got[c]) is None or abs(g - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
                 raise VerifyFailed(f"asked for weights {plan.weights}, the router reads back {got}")
 
     def _done_text(self, plan: Plan) -> str:

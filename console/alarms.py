@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from backends.base import COLOURS, Colour
 from console.config import AlarmRuleConfig
-from console.fmt import LABELS, UNITS, format_value
 from console.model import (
     AlarmEvent,
     AlarmReport,
@@ -27,6 +26,7 @@ from console.model import (
     BakeVerdict,
     Level,
     Snapshot,
+    metric,
 )
 
 
@@ -82,7 +82,7 @@ class AlarmRule:
         if self.critical is not None:
             parts.append(f"critical {sign} {self.critical:g}")
         return (
-            f"{LABELS.get(self.metric, self.metric)}: {', '.join(parts)}; fires after "
+            f"{metric(self.metric).label}: {', '.join(parts)}; fires after "
             f"{self.for_seconds:g}s sustained, clears after {self.clear_for_seconds:g}s "
             f"{self.margin:.0%} clear of the threshold"
         )
@@ -166,9 +166,9 @@ class AlarmEngine:
     def _state(
         rule: AlarmRule, colour: Colour, t: _Track, value: float | None, now: float, shown: str | None
     ) -> AlarmState:
-        label = LABELS.get(rule.metric, rule.metric)
-        unit = UNITS.get(rule.metric, "")
-        shown = shown or format_value(rule.metric, value)
+        row = metric(rule.metric)
+        label, unit = row.label, row.unit_suffix
+        shown = shown or row.text(value)
         sign = ">" if rule.direction == "above" else "<"
         if t.level > Level.OK:
             thr = rule.threshold(t.level)

@@ -21,11 +21,12 @@ from textual.message import Message
 from textual.widgets import Footer
 
 from backends.base import COLOURS, BackendError, Colour
+from backends.clock import Clock
 from console import views
 from console.actions import ActionController, Outcome, Plan
 from console.audit import AuditError, AuditLog
 from console.fmt import router_notice
-from console.model import Frame, Level
+from console.model import Frame, Level, metric_label
 from console.monitor import Monitor
 from console.runtime import ServiceRuntime
 from console.screens import ConfirmScreen, HelpScreen, WhyScreen
@@ -84,11 +85,11 @@ class BlueGreenApp(App[None]):
         self.runtime = runtime
         self.audit = audit
         self.opts = options or AppOptions()
-        self.clock = runtime.clock
+        self.clock: Clock = runtime.clock
         self.monitor = Monitor(runtime, audit)
         self.controller = ActionController(runtime, audit, self.monitor.observe_action)
         self.history = views.History()
-        self.frame: Frame | None = None
+        self.frame: Frame | None = None  # the last frame applied: what the screen shows
         self.busy: str | None = None  # the action under way, if any
         self.notice = ""
         self._notice_until = 0.0
@@ -153,7 +154,8 @@ class BlueGreenApp(App[None]):
             self.set_timer(max(0.05, interval - message.elapsed), self.request_poll)
 
     def apply_frame(self, frame: Frame) -> None:
-        """Take a new frame: history, alarm events, external changes, then redraw."""
+        """Take a new frame, polled or produced by an action: history, alarm events, external
+        changes, then redraw. The one way a frame reaches the screen."""
         if frame is self.frame:
             return  # already drawn: its alarms and notices must not be logged (or rung) twice
         self.frame = frame
@@ -165,7 +167,7 @@ class BlueGreenApp(App[None]):
                 if a.level == Level.CRITICAL:
                     self.bell()
             else:
-                self.log_line("ok", f"cleared: {a.colour} {views.metric_label(a.metric)} back to {a.level.label}")
+                self.log_line("ok", f"cleared: {a.colour} {metric_label(a.metric)} back to {a.level.label}")
         if frame.snapshot.external_change:
             self.log_line("warning", frame.snapshot.external_change)
             self.notice = "routing changed outside the console"
@@ -221,9 +223,9 @@ class BlueGreenApp(App[None]):
         self._begin("switch")
 
     def action_drain(self) -> None:
-        live = self.monitor.last_frame.snapshot.router if self.monitor.last_frame else None
-        target = live.live.other if live and live.live else None
-        if target is not None and live and live.colour(target).draining:
+        router = self.frame.snapshot.router if self.frame else None
+        target = router.live.other if router and router.live else None
+        if target is not None and router and router.colour(target).draining:
             self._begin("ready", target)  # d on a draining colour offers to ready it
         else:
             self._begin("drain", target)
@@ -322,8 +324,8 @@ class BlueGreenApp(App[None]):
             self.log_line("ok", out.message)
         else:
             self.log_line("error", f"{message.action}: failed: {out.message}")
-        if self.monitor.last_frame is not None:
-            self.apply_frame(self.monitor.last_frame)
+        if out.frame is not None:
+            self.apply_frame(out.frame)
 
     def on_worker_state_changed(self, event: Any) -> None:
         """A worker that died with an unexpected exception: say so instead of a traceback."""

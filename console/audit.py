@@ -23,6 +23,7 @@ from typing import Any
 import platformdirs
 
 from backends.base import Colour
+from backends.clock import Clock
 
 APP_NAME = "bluegreen-console"
 SWITCHING_ACTIONS = ("switch", "rollback")
@@ -45,7 +46,7 @@ def _user() -> str:
 
 
 class AuditLog:
-    def __init__(self, path: str | os.PathLike[str], clock: Any = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Clock | None = None) -> None:
         self.path = Path(path)
         self._clock = clock
 

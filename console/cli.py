@@ -5,7 +5,6 @@
     bluegreen status --config FILE [--json] [--watch [--duration S]]
     bluegreen switch|drain|ready|rollback --config FILE [--to|--colour C] --yes
     bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
-    bluegreen screenshots [--out DIR]            regenerate the README's screenshots
 
 Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
 """
@@ -22,39 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from backends.base import COLOURS, BackendError, Colour
+from backends.base import COLOURS, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
-from console.config import (
-    ENV_AUDIT_LOG,
-    ConfigFileError,
-    ConsoleConfig,
-    ServiceConfig,
-    from_mapping,
-    load,
-)
+from console.config import ENV_AUDIT_LOG, ConfigFileError, ConsoleConfig, ServiceConfig, load
+from console.model import METRICS, Frame
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-DEMO_SERVICE = "shop"
-
-
-def demo_config(scenario: str, seed: int, bake_seconds: float, poll_interval: float) -> ConsoleConfig:
-    """The demo's service, built in code: no file needed."""
-    return from_mapping(
-        {
-            "service": [
-                {
-                    "name": DEMO_SERVICE,
-                    "poll_interval": poll_interval,
-                    "bake_seconds": bake_seconds,
-                    "router": {"kind": "simulator", "scenario": scenario, "seed": seed},
-                    "metrics": {"kind": "simulator"},
-                }
-            ]
-        },
-        "demo",
-    )
-
 
 def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
     from console.audit import default_path
@@ -74,24 +46,25 @@ def _service(args: argparse.Namespace) -> tuple[ConsoleConfig, ServiceConfig]:
 
 
 def _run_app(cfg: ConsoleConfig, service: ServiceConfig, args: argparse.Namespace, subtitle: str) -> int:
-    from console.app import AppOptions, BlueGreenApp
-    from console.audit import AuditLog
-    from console.runtime import build
+    from console.app import AppOptions
+    from console.factory import make_app
 
-    runtime = build(service, source=str(args.config) if getattr(args, "config", None) else "demo")
-    app = BlueGreenApp(
-        runtime,
-        AuditLog(_audit_path(args, cfg)),
-        AppOptions(read_only=args.read_only, subtitle=subtitle),
+    app = make_app(
+        service,
+        _audit_path(args, cfg),
+        options=AppOptions(read_only=args.read_only, subtitle=subtitle),
+        source=str(args.config) if getattr(args, "config", None) else "demo",
     )
     try:
         app.run()
     finally:
-        runtime.close()
+        app.runtime.close()
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from console.factory import demo_config
+
     cfg = demo_config(args.scenario, args.seed, args.bake_seconds, args.poll_interval)
     return _run_app(cfg, cfg.service[0], args, f"demo · scenario {args.scenario}")
 
@@ -104,11 +77,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- headless
 
 
-def _fmt(value: float | None, decimals: int, unit: str = "") -> str:
-    return "—" if value is None else f"{value:.{decimals}f}{unit}"
+STATUS_WIDTHS = {"rate": 17, "error_pct": 14, "latency_ms": 13}  # cells per metric column; the last is free
 
 
-def _human_status(frame: Any) -> str:
+def _metric_cells(m: ColourMetrics) -> str:
+    """``rate 12.3 req/s  errors 0.05%  p99 120 ms  sessions 14``: each metric as the panels word
+    it (the table in console.model), a latency that is not a p99 named for what it is."""
+    cells = []
+    for row in METRICS:
+        value = m.value(row.key)
+        heading = m.latency_stat if row.key == "latency_ms" and m.latency_stat != "p99" else row.heading
+        cell = f"{heading} {row.figure(value)}{row.unit_suffix if value is not None else ''}"
+        cells.append(f"{cell:<{STATUS_WIDTHS.get(row.key, 0)}}")
+    return " ".join(cells).rstrip()
+
+
+def _human_status(frame: Frame) -> str:
     from console.fmt import duration, router_notice
 
     snap = frame.snapshot
@@ -132,16 +116,14 @@ def _human_status(frame: Any) -> str:
         weight = f"weight {cs.weight}%" if cs and cs.weight is not None else ""
         version = cs.version if cs and cs.version else ""
         out.append(
-            f"  {c.value:<5} {badge:<8} {version:<8} {servers:<8} {weight:<11} "
-            f"rate {_fmt(m.value('rate'), 1, '/s'):<9} err {_fmt(m.value('error_pct'), 2, '%'):<7} "
-            f"{m.latency_stat} {_fmt(m.value('latency_ms'), 0, 'ms'):<7} sessions {_fmt(m.value('sessions'), 0)}"
+            f"  {c.value:<5} {badge:<8} {version:<8} {servers:<8} {weight:<11} {_metric_cells(m)}"
         )
     for a in frame.alarms.firing:
         out.append(f"  ALARM {a.message}")
     return "\n".join(out)
 
 
-def _status_json(frame: Any) -> dict[str, Any]:
+def _status_json(frame: Frame) -> dict[str, Any]:
     data = frame.to_json()
     router = frame.snapshot.router
     data["servers"], data["weights"] = None, None  # same keys whether or not the router answered
@@ -233,12 +215,6 @@ def cmd_action(args: argparse.Namespace) -> int:
         runtime.close()
 
 
-def cmd_screenshots(args: argparse.Namespace) -> int:
-    from console.screenshots import main as shots
-
-    return shots(args.out)
-
-
 # ---------------------------------------------------------------------------------------- parser
 
 
@@ -306,10 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_lab(sub)
-
-    sc = sub.add_parser("screenshots", help="regenerate the README's SVG screenshots")
-    sc.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
-    sc.set_defaults(func=cmd_screenshots)
     return p
 
 

@@ -14,11 +14,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from backends.base import COLOURS, Colour
+from console.model import METRIC_KEYS, Direction, MetricKey, metric
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,8 +28,6 @@ else:  # pragma: no cover - Python 3.10
 
 ENV_CONFIG = "BLUEGREEN_CONFIG"
 ENV_AUDIT_LOG = "BLUEGREEN_AUDIT_LOG"
-
-METRIC_NAMES = ("rate", "error_pct", "latency_ms", "sessions")
 
 
 class ConfigFileError(Exception):
@@ -42,8 +41,8 @@ class _Strict(BaseModel):
 class AlarmRuleConfig(_Strict):
     """One threshold rule. The table's key names the rule; ``metric`` defaults to that key."""
 
-    metric: Literal["rate", "error_pct", "latency_ms", "sessions"] | None = None
-    direction: Literal["above", "below"] = "above"
+    metric: MetricKey | None = None  # one of console.model.METRICS
+    direction: Direction = "above"
     warning: float | None = None
     critical: float | None = None
     for_seconds: float = Field(default=5.0, ge=0, alias="for")
@@ -70,8 +69,8 @@ class AlarmRuleConfig(_Strict):
 
 # Defaults from the field: error % > 5 and p99 > 1000 ms are critical, with a warning level below.
 DEFAULT_ALARMS: dict[str, dict[str, Any]] = {
-    "error_pct": {"warning": 2.0, "critical": 5.0},
-    "latency_ms": {"warning": 500.0, "critical": 1000.0},
+    "error_pct": {"warning": 2.0, "critical": 5.0, "direction": metric("error_pct").direction},
+    "latency_ms": {"warning": 500.0, "critical": 1000.0, "direction": metric("latency_ms").direction},
 }
 
 
@@ -117,10 +116,10 @@ class ServiceConfig(_Strict):
     @model_validator(mode="after")
     def _rules_name_a_metric(self) -> ServiceConfig:
         for name, rule in self.alarms.items():
-            if rule.metric is None and name not in METRIC_NAMES:
+            if rule.metric is None and name not in METRIC_KEYS:
                 raise ValueError(
                     f"alarms.{name}: say which metric the rule watches: metric = one of "
-                    f"{', '.join(repr(m) for m in METRIC_NAMES)} (the table name {name!r} is not one)"
+                    f"{', '.join(repr(m) for m in METRIC_KEYS)} (the table name {name!r} is not one)"
                 )
         return self
 

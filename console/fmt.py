@@ -1,19 +1,11 @@
-"""How the console words numbers and durations, shared by the TUI, the CLI and the alarm messages."""
+"""How the console words durations, ages and the router's notices, shared by the TUI and the CLI.
+
+Metrics (labels, units, decimals) are worded by the table in ``console.model`` (``METRICS``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-LABELS = {"rate": "rate", "error_pct": "error %", "latency_ms": "p99", "sessions": "sessions"}
-UNITS = {"rate": " req/s", "error_pct": "%", "latency_ms": " ms", "sessions": ""}
-DECIMALS = {"rate": 1, "error_pct": 1, "latency_ms": 0, "sessions": 0}
-
-
-def format_value(metric: str, value: float | None) -> str:
-    """``23.1%``, ``1480 ms``: how the banner, the log and the CLI print a metric."""
-    if value is None:
-        return "no data"
-    return f"{value:.{DECIMALS.get(metric, 2)}f}{UNITS.get(metric, '')}"
 
 
 def duration(seconds: float) -> str:

@@ -1,18 +1,139 @@
-"""Pure domain types of the console: what one poll saw, what the alarms make of it, the bake window.
+"""Pure domain types of the console: the metrics it shows, what one poll saw, what the alarms make of
+it, the bake window, and how two reads of a router differ.
 
 Imports nothing from Textual, ``widgets`` or any concrete backend: the headless CLI, the benchmarks and
 the tests use these without a screen. Everything is frozen: a worker thread builds a ``Frame`` and
-hands it to the UI thread, which only reads it.
+hands it to the UI thread, which only reads it. Checked by ``mypy --strict`` (pyproject.toml).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from backends.base import COLOURS, Colour, ColourMetrics, RouterState
+
+# --------------------------------------------------------------------------------------------------
+# The metrics: one table that the panels, the alarm messages, the "why" page, the CLI and the config
+# all read.
+
+MetricKey = Literal["rate", "error_pct", "latency_ms", "sessions"]
+"""A metric's key: in config (``metric = "error_pct"``), JSON, and ``ColourMetrics.value(key)``."""
+
+Direction = Literal["above", "below"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How the console names, measures and rounds one metric.
+
+    Attributes:
+        key: its key in config, JSON and ``ColourMetrics``.
+        label: its name wherever words name it: alarm messages, rule descriptions, the log, the
+            "why" page ("error %").
+        heading: its name where the unit is drawn beside the figure, so the unit is not said twice:
+            a panel's row, a column of ``bluegreen status`` ("errors").
+        unit: its unit ("req/s", "%", "ms"), or "".
+        decimals: digits after the point of a figure on its own (a panel, ``status``). A figure
+            inside a sentence, beside a threshold, gets at most one (``TEXT_DECIMALS``).
+        direction: which side of a threshold is worse for it: "above" (errors, latency) or "below"
+            (traffic); the default alarm rules fire on that side.
+    """
+
+    key: str
+    label: str
+    heading: str
+    unit: str
+    decimals: int
+    direction: Direction
+
+    def figure(self, value: float | None, missing: str = "—") -> str:
+        """The figure alone, rounded to ``decimals``: ``12.34``, ``1,480`` (no unit)."""
+        if value is None:
+            return missing
+        if self.decimals == 0 or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{self.decimals}f}"
+
+    def text(self, value: float | None, missing: str = "no data") -> str:
+        """The figure in a sentence, with its unit: ``23.1%``, ``1480 ms``, ``12.3 req/s``."""
+        if value is None:
+            return missing
+        digits = min(self.decimals, TEXT_DECIMALS)
+        return f"{value:.{digits}f}{self.unit_suffix}"
+
+    @property
+    def unit_suffix(self) -> str:
+        """The unit as it follows a number in text: ``%`` sticks to it, other units get a space."""
+        if not self.unit or self.unit == "%":
+            return self.unit
+        return f" {self.unit}"
+
+
+TEXT_DECIMALS = 1  # a figure in a sentence ("error % 23.1% > 5%") needs no more
+
+METRICS: tuple[Metric, ...] = (
+    Metric("rate", "rate", "rate", "req/s", 1, "below"),
+    Metric("error_pct", "error %", "errors", "%", 2, "above"),
+    Metric("latency_ms", "p99", "p99", "ms", 0, "above"),
+    Metric("sessions", "sessions", "sessions", "", 0, "above"),
+)
+METRIC_KEYS: tuple[MetricKey, ...] = get_args(MetricKey)
+assert tuple(m.key for m in METRICS) == METRIC_KEYS, "METRICS and MetricKey list the same keys"
+_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+
+
+def metric(key: str) -> Metric:
+    """The table's row for ``key``; an unknown key gets a plain row (its key as label, 2 decimals)."""
+    return _BY_KEY.get(key) or Metric(key, key, key, "", 2, "above")
+
+
+def metric_label(key: str) -> str:
+    """``error_pct`` -> ``error %``."""
+    return metric(key).label
+
+
+def format_value(key: str, value: float | None) -> str:
+    """``23.1%``, ``1480 ms``: a metric's value as the banner, the log and the "why" page word it."""
+    return metric(key).text(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Routing: what decides where new requests go, and how two reads of a router differ.
+
+RoutingKey = tuple[Hashable, ...]
+
+
+def routing_key(state: RouterState) -> RoutingKey:
+    """What decides where new requests go: the live colour, each colour's drain flag and weight.
+    Server health is not in it: a flapping server is health, shown in the panels, not a routing
+    change someone else made (and it must not make a rollback refuse)."""
+    return (state.live, tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS))
+
+
+def describe_change(old: RouterState, new: RouterState) -> str:
+    """A short sentence saying how routing differs between two reads."""
+    parts: list[str] = []
+    if old.live != new.live:
+        parts.append(f"live {old.live or 'none'} → {new.live or 'none'}")
+    for c in COLOURS:
+        a, b = old.colour(c), new.colour(c)
+        if a.weight != b.weight:
+            parts.append(f"{c} weight {a.weight} → {b.weight}")
+        if a.draining != b.draining:
+            parts.append(f"{c} {'drained' if b.draining else 'readied'}")
+            continue  # its servers' DRAIN states say the same thing again
+        sa = {s.name: s.status for s in a.servers}
+        for s in b.servers:
+            if s.name in sa and sa[s.name] != s.status:
+                parts.append(f"{s.name} {sa[s.name]} → {s.status}")
+    return ", ".join(parts) or "routing changed"
+
+
+# --------------------------------------------------------------------------------------------------
+# One poll, and what the alarms and the bake window make of it.
 
 
 @dataclass(frozen=True)

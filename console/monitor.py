@@ -10,46 +10,28 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
+from backends.clock import Clock
 from console.alarms import AlarmEngine, BakeTracker, rules_from_config
 from console.audit import AuditLog
-from console.model import AlarmReport, Frame, Snapshot
+from console.model import AlarmReport, Frame, RoutingKey, Snapshot, describe_change, routing_key
 from console.runtime import ServiceRuntime
 
-
-def describe_change(old: RouterState, new: RouterState) -> str:
-    """A short sentence saying how routing differs between two reads."""
-    parts: list[str] = []
-    if old.live != new.live:
-        parts.append(f"live {old.live or 'none'} → {new.live or 'none'}")
-    for c in COLOURS:
-        a, b = old.colour(c), new.colour(c)
-        if a.weight != b.weight:
-            parts.append(f"{c} weight {a.weight} → {b.weight}")
-        if a.draining != b.draining:
-            parts.append(f"{c} {'drained' if b.draining else 'readied'}")
-            continue  # its servers' DRAIN states say the same thing again
-        sa = {s.name: s.status for s in a.servers}
-        for s in b.servers:
-            if s.name in sa and sa[s.name] != s.status:
-                parts.append(f"{s.name} {sa[s.name]} → {s.status}")
-    return ", ".join(parts) or "routing changed"
-
-
-def routing_key(state: RouterState) -> tuple:
-    """What decides where new requests go: the live colour, each colour's drain flag and weight.
-    Server health is not in it: a flapping server is health, shown in the panels, not a routing
-    change someone else made (and it must not make a rollback refuse)."""
-    return (state.live, tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS))
+T = TypeVar("T")
 
 
 class Monitor:
+    """Polls one service. ``poll()`` reads the backends; ``observe_action()`` absorbs what an action
+    read back. Both return the Frame they built: the caller hands it to the UI (or prints it); nothing
+    reads frames back out of the Monitor."""
+
     def __init__(self, runtime: ServiceRuntime, audit: AuditLog | None = None) -> None:
         self.runtime = runtime
         cfg = runtime.config
-        self.clock = runtime.clock
+        self.clock: Clock = runtime.clock
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
         self.bake = BakeTracker(cfg.bake_seconds)
         self._audit = audit  # read on the first poll, in the worker thread: no file I/O at build
@@ -59,9 +41,9 @@ class Monitor:
         self._router_time: float | None = None
         self._metrics: Mapping[Colour, ColourMetrics] = {}
         self._metrics_time: float | None = None
-        self._expected: tuple | None = None  # routing our own last action read back
+        self._expected: RoutingKey | None = None  # routing our own last action read back
         self._actions = 0  # bumped by observe_action: a poll that straddles an action drops its read
-        self.last_frame: Frame | None = None
+        self._last_frame: Frame | None = None  # its alarms carry over into an action's frame
 
     def _read_router(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
@@ -79,7 +61,8 @@ class Monitor:
         last = audit.last_switch(self.runtime.name) if audit else None
         if not last:
             return
-        after = last.get("after") if isinstance(last.get("after"), dict) else {}
+        after = last.get("after")
+        after = after if isinstance(after, dict) else {}
         with contextlib.suppress(ValueError):
             self.bake.resume(float(last["epoch"]), Colour.parse(str(after.get("live"))))
 
@@ -91,7 +74,8 @@ class Monitor:
             actions_before = self._actions
         fr = self._pool.submit(self._read_router)
         fm = self._pool.submit(self._read_metrics)
-        router, router_error = _outcome(fr)
+        read = _outcome(fr)  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
+        router, router_error = read
         metrics, metrics_error = _outcome(fm)
         now = self.clock()
         with self._lock:
@@ -114,8 +98,9 @@ class Monitor:
             return self._frame(now, router_error, metrics_error, external, fresh)
 
     def observe_action(self, state: RouterState) -> Frame:
-        """Feed the state an action read back, so the bake window starts at the switch itself and
-        the next poll does not report our own change as someone else's."""
+        """Absorb the state an action read back, so the bake window starts at the switch itself and
+        the next poll does not report our own change as someone else's. Returns the Frame it makes:
+        the action's outcome carries it to the UI, which applies it like a polled one."""
         now = self.clock()
         with self._lock:
             self._router, self._router_time = state, now
@@ -146,17 +131,17 @@ class Monitor:
         if fresh:
             alarms = self.engine.evaluate(snap)
         else:
-            alarms = AlarmReport(self.last_frame.alarms.states if self.last_frame else ())
+            alarms = AlarmReport(self._last_frame.alarms.states if self._last_frame else ())
         bake = self.bake.update(now, router.live if router else None, alarms, fresh)
         frame = Frame(snap, alarms, bake, self.bake.last_switch)
-        self.last_frame = frame
+        self._last_frame = frame
         return frame
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _outcome(future):  # type: ignore[no-untyped-def]
+def _outcome(future: Future[T]) -> tuple[T | None, str | None]:
     try:
         return future.result(), None
     except BackendError as exc:

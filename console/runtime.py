@@ -8,7 +8,7 @@ from typing import Any
 
 from backends import registry
 from backends.base import BackendContext, BackendError, MetricsSource, Router
-from backends.clock import system_clock
+from backends.clock import Clock, system_clock
 from console.config import ConfigFileError, ServiceConfig
 from console.guard import Guard
 
@@ -20,7 +20,7 @@ class ServiceRuntime:
     config: ServiceConfig
     router: Router
     metrics: MetricsSource | None
-    clock: Any
+    clock: Clock
     router_guard: Guard = field(init=False)
     metrics_guard: Guard | None = field(init=False)
 
@@ -43,7 +43,9 @@ class ServiceRuntime:
             self.metrics_guard.close()
 
 
-def build(service: ServiceConfig, *, clock: Any = None, seed: int | None = None, source: str = "config") -> ServiceRuntime:
+def build(
+    service: ServiceConfig, *, clock: Clock | None = None, seed: int | None = None, source: str = "config"
+) -> ServiceRuntime:
     """Resolve and construct the router (and metrics source) of ``service``.
 
     Raises:

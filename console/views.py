@@ -10,22 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from backends.base import COLOURS, Colour
-from console.fmt import COLOUR_NOTICES, LABELS, duration, format_age, format_value
-from console.model import BakeVerdict, Frame, Level
+from console.fmt import COLOUR_NOTICES, duration, format_age
+from console.model import METRICS, BakeVerdict, Frame, Level, format_value
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
 from widgets.colour_panel import MetricView, PanelView
 from widgets.status_header import HeaderView
 
 HISTORY = 300  # samples kept per colour and metric (5 minutes at the default 1 s poll)
-
-METRIC_ROWS = (
-    # key, label, unit, decimals
-    ("rate", "rate", "req/s", 1),
-    ("error_pct", "errors", "%", 2),
-    ("latency_ms", "p99", "ms", 0),
-    ("sessions", "sessions", "", 0),
-)
 
 
 class History:
@@ -34,25 +26,17 @@ class History:
 
     def __init__(self, size: int = HISTORY) -> None:
         self._series: dict[tuple[Colour, str], deque[float | None]] = {
-            (c, key): deque(maxlen=size) for c in COLOURS for key, *_ in METRIC_ROWS
+            (c, m.key): deque(maxlen=size) for c in COLOURS for m in METRICS
         }
 
     def push(self, frame: Frame) -> None:
         for c in COLOURS:
             m = frame.snapshot.colour_metrics(c)
-            for key, *_ in METRIC_ROWS:
-                self._series[(c, key)].append(m.value(key))
+            for row in METRICS:
+                self._series[(c, row.key)].append(m.value(row.key))
 
     def series(self, colour: Colour, key: str) -> tuple[float | None, ...]:
         return tuple(self._series[(colour, key)])
-
-
-def _figure(value: float | None, decimals: int) -> str:
-    if value is None:
-        return "—"
-    if decimals == 0 or abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{decimals}f}"
 
 
 def panel_view(
@@ -70,7 +54,8 @@ def panel_view(
     data_time = snap.data_time()
     age = None if data_time is None else max(0.0, now - data_time)
     rows = []
-    for key, label, unit, decimals in METRIC_ROWS:
+    for row in METRICS:
+        key, label = row.key, row.heading
         level = frame.alarms.level(colour, key)
         pending = any(a.pending > a.level for a in frame.alarms.for_colour(colour) if a.metric == key)
         if key == "latency_ms" and m.latency_stat != "p99":
@@ -79,8 +64,8 @@ def panel_view(
             MetricView(
                 key=key,
                 label=label,
-                value=_figure(m.value(key), decimals),
-                unit=unit,
+                value=row.figure(m.value(key)),
+                unit=row.unit,
                 level=level.label,
                 pending=pending,
                 history=history.series(colour, key),
@@ -168,10 +153,6 @@ def bake_view(frame: Frame | None, now: float) -> BakeView:
 
 def clock_text(now: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if now is None else now).strftime("%H:%M:%S")
-
-
-def metric_label(metric: str) -> str:
-    return LABELS.get(metric, metric)
 
 
 IND = "\u00a0" * 4  # non-breaking: Textual would drop plain leading spaces when it wraps

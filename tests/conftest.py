@@ -9,7 +9,7 @@ import pytest
 
 from backends.clock import ManualClock
 from console.audit import AuditLog
-from console.cli import demo_config
+from console.factory import demo_config
 from console.runtime import build
 
 # The header shows the clock: draw it in UTC so snapshots are the same on every machine.

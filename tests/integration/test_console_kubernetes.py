@@ -24,9 +24,9 @@ from console.config import load
 from console.monitor import Monitor
 from console.runtime import build
 from console.screens import ConfirmScreen
-from console.screenshots import press, settle
 from tests.support.cli import audit_entries, cli, log_text, no_traceback
 from tests.support.k8s_fake import FakeKube
+from tests.support.pilot import press, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -7,9 +7,9 @@ answering a 200 that is not JSON (garbage), and a real Prometheus 2.42 asked a q
 syntax error. For each, after a poll both panels say why in plain words, and the app answers a key at
 once, even while a poll is stuck on the hung server.
 
-The app is built the way ``console.screenshots.make_app`` builds it (a manual clock, no automatic
-polling: polls are driven by hand) but from a config: ``console.config.from_mapping`` then
-``console.runtime.build``, with a 1 s call timeout. Everything listens on 127.0.0.1; every loop is
+The app is built by ``tests.support.pilot.console_app`` (the product's ``console.factory.make_app``
+with a manual clock, no automatic polling: polls are driven by hand) from a config built with
+``console.config.from_mapping``, with a 1 s call timeout. Everything listens on 127.0.0.1; every loop is
 bounded in count and time. The module takes about 15 s (a Prometheus start, a 4 s watch stream).
 """
 
@@ -30,14 +30,11 @@ from typing import Any
 
 import pytest
 
-from backends.clock import ManualClock
-from console.app import AppOptions, BlueGreenApp
-from console.audit import AuditLog
+from console.app import BlueGreenApp
 from console.config import from_mapping
-from console.runtime import build
 from console.screens import HelpScreen
-from console.screenshots import START, poll, settle
 from tests.integration.prom_fixture import PrometheusServer, free_port
+from tests.support.pilot import clock_of, console_app, poll, settle
 from widgets import ColourPanel
 
 pytestmark = pytest.mark.integration
@@ -190,17 +187,9 @@ def service_mapping(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_console(metrics: dict[str, Any], audit_path: Path) -> BlueGreenApp:
-    """``console.screenshots.make_app``, from a config with a Prometheus metrics source."""
-    clock = ManualClock(START)
+    """The console on a manual clock, from a config with a Prometheus metrics source."""
     service = from_mapping({"service": [service_mapping(metrics)]}, "test").service[0]
-    runtime = build(service, clock=clock, source="test")
-    app = BlueGreenApp(
-        runtime,
-        AuditLog(audit_path, clock),
-        AppOptions(auto_poll=False, subtitle="prometheus failures"),
-    )
-    app.manual_clock = clock  # type: ignore[attr-defined]
-    return app
+    return console_app(service, audit_path, subtitle="prometheus failures")
 
 
 def panels(app: BlueGreenApp) -> dict[str, Any]:
@@ -304,7 +293,7 @@ async def test_a_failing_prometheus_is_shown_plainly_and_keys_answer_at_once(
             assert panels(app)["blue"].badge == "live"
 
             # The next poll tries again; a key answers at once while it runs.
-            app.manual_clock.advance(1.0)
+            clock_of(app).advance(1.0)
             app.request_poll()
             await pilot.pause()
             await help_answers_at_once(pilot)
@@ -326,7 +315,7 @@ async def test_keys_answer_while_a_poll_hangs_on_prometheus(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            app.manual_clock.advance(1.0)
+            clock_of(app).advance(1.0)
             started = time.monotonic()
             app.request_poll()  # blocks in the metrics source until the 1 s deadline
             await pilot.pause()

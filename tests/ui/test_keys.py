@@ -7,7 +7,7 @@ import json
 from backends.base import Colour
 from console.model import BakeVerdict, Level
 from console.screens import ConfirmScreen, HelpScreen
-from console.screenshots import make_app, poll, press, settle
+from tests.support.pilot import clock_of, demo_app, poll, press, settle
 from widgets import ActionLog, AlarmBanner, ColourPanel
 
 SIZE = (100, 30)
@@ -28,7 +28,7 @@ def live(app):
 
 
 async def test_s_then_y_switches_to_green_starts_the_bake_and_writes_the_audit_line(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 5)
         await press(pilot, "s")
@@ -47,7 +47,7 @@ async def test_s_then_y_switches_to_green_starts_the_bake_and_writes_the_audit_l
 
 
 async def test_enter_also_confirms_and_escape_or_n_cancel(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "s", "escape")
@@ -60,7 +60,7 @@ async def test_enter_also_confirms_and_escape_or_n_cancel(tmp_path):
 
 
 async def test_d_drains_the_idle_colour_and_d_again_offers_to_ready_it(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "d")
@@ -77,8 +77,22 @@ async def test_d_drains_the_idle_colour_and_d_again_offers_to_ready_it(tmp_path)
         assert not app.runtime.router.state().colour(Colour.GREEN).draining
 
 
+async def test_an_actions_frame_reaches_the_screen_without_waiting_for_a_poll(tmp_path):
+    """The outcome carries the frame its read-back produced; the app applies it like a polled one."""
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        polls = app.polls
+        await press(pilot, "d", "y")
+        assert app.polls == polls  # no poll ran: what changed came with the action
+        assert app.frame.snapshot.router.colour(Colour.GREEN).draining
+        assert app.query_one("#panel-green", ColourPanel).view.badge == "draining"
+        await press(pilot, "d")
+        assert app.screen.plan.action == "ready"  # d reads the frame on screen
+
+
 async def test_switch_to_a_draining_colour_is_refused_with_the_reason(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "d", "y", "s")
@@ -88,7 +102,7 @@ async def test_switch_to_a_draining_colour_is_refused_with_the_reason(tmp_path):
 
 
 async def test_r_rolls_back_and_refuses_when_there_is_nothing_to_roll_back(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "r")
@@ -105,7 +119,7 @@ async def test_r_rolls_back_and_refuses_when_there_is_nothing_to_roll_back(tmp_p
 
 
 async def test_bad_release_fires_the_alarm_rings_once_and_rollback_clears_it(tmp_path):
-    app = make_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    app = demo_app("bad-release", audit_path=tmp_path / "a.jsonl")
     bells = []
     app.bell = lambda: bells.append(1)
     async with app.run_test(size=SIZE) as pilot:
@@ -131,7 +145,7 @@ async def test_bad_release_fires_the_alarm_rings_once_and_rollback_clears_it(tmp
 
 
 async def test_alarms_are_evaluated_while_a_dialog_is_open(tmp_path):
-    app = make_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    app = demo_app("bad-release", audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "s", "y")
@@ -145,7 +159,7 @@ async def test_alarms_are_evaluated_while_a_dialog_is_open(tmp_path):
 
 
 async def test_read_only_hides_and_refuses_every_action(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl", read_only=True)
+    app = demo_app(audit_path=tmp_path / "a.jsonl", read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "s", "d", "r")
@@ -157,7 +171,7 @@ async def test_read_only_hides_and_refuses_every_action(tmp_path):
 
 
 async def test_brackets_shift_traffic_in_steps_of_ten(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "right_square_bracket")
@@ -170,20 +184,20 @@ async def test_brackets_shift_traffic_in_steps_of_ten(tmp_path):
 
 
 async def test_q_quits():
-    app = make_app()
+    app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "q")
         assert not app.is_running
 
 
 async def test_keys_answer_while_the_router_hangs_and_the_panel_goes_stale(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         world = app.runtime.router.world
         world.set_fault("router", "hang")
         world.set_fault("metrics", "hang")
-        app.manual_clock.advance(5)
+        clock_of(app).advance(5)
         app.request_poll()  # this poll blocks in the backends until their 1 s deadline
         await pilot.pause()
         poller = [w for w in app.workers if w.group == "poll"]
@@ -204,7 +218,7 @@ async def test_keys_answer_while_the_router_hangs_and_the_panel_goes_stale(tmp_p
 
 
 async def test_a_router_changed_outside_the_console_is_reported(tmp_path):
-    app = make_app(audit_path=tmp_path / "a.jsonl")
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         app.runtime.router.switch(Colour.GREEN)  # another operator
@@ -219,7 +233,7 @@ async def test_a_router_changed_outside_the_console_is_reported(tmp_path):
 async def test_w_explains_why_an_alarm_fired_with_the_rule_the_query_and_the_samples(tmp_path):
     from console.screens import WhyScreen
 
-    app = make_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    app = demo_app("bad-release", audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         await press(pilot, "s", "y")

@@ -6,27 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from console.screenshots import SCENES, make_app, settle
+from tests.support.pilot import demo_app, settle
+from tests.support.scenes import SCENES, SIZE, SMALL
 
 
 @pytest.mark.parametrize("name", list(SCENES))
 def test_screen(name, snap_compare, tmp_path):
     scenario, scene = SCENES[name]
-    app = make_app(scenario, audit_path=tmp_path / "audit.jsonl")
+    app = demo_app(scenario, audit_path=tmp_path / "audit.jsonl")
 
     async def run_before(pilot):
         await settle(pilot)
         await scene(pilot)
 
-    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
 def test_alarm_screen_at_80x24(snap_compare, tmp_path):
     scenario, scene = SCENES["alarm-firing"]
-    app = make_app(scenario, audit_path=tmp_path / "audit.jsonl")
+    app = demo_app(scenario, audit_path=tmp_path / "audit.jsonl")
 
     async def run_before(pilot):
         await settle(pilot)
         await scene(pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

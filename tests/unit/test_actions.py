@@ -139,3 +139,66 @@ def test_rollback_undoes_a_switch_that_happened_despite_an_error(runtime, audit)
     runtime.router.switch = real_switch
     rollback = ctl.plan("rollback")
     assert rollback.target == Colour.BLUE
+
+
+def test_an_outcome_carries_the_frame_its_read_back_produced(runtime, audit):
+    from console.model import BakeVerdict
+    from console.monitor import Monitor
+
+    monitor = Monitor(runtime)
+    monitor.poll()
+    ctl = ActionController(runtime, audit, monitor.observe_action)
+    outcome = ctl.execute(ctl.plan("switch"))
+    assert outcome.ok and outcome.frame is not None
+    assert outcome.frame.snapshot.live == Colour.GREEN
+    assert outcome.frame.bake.verdict == BakeVerdict.BAKING and outcome.frame.bake.colour == Colour.GREEN
+    assert monitor.poll().snapshot.external_change is None  # the Monitor absorbed our own switch
+    assert not hasattr(monitor, "last_frame")  # nothing pulls frames back out of the poller
+    # Without an observer (the headless CLI) the outcome has no frame.
+    bare = ActionController(runtime, audit)
+    assert bare.execute(bare.plan("switch")).frame is None
+
+
+def test_a_failure_that_changed_nothing_carries_no_frame_one_that_did_carries_it(runtime, audit):
+    from console.monitor import Monitor
+
+    monitor = Monitor(runtime)
+    ctl = ActionController(runtime, audit, monitor.observe_action)
+    plan = ctl.plan("switch")
+    world = runtime.router.world
+    with world._lock:
+        side = world._sides[Colour.GREEN]
+        side.down = set(side.servers)  # every green server fails meanwhile: refused, nothing done
+    refused = ctl.execute(plan)
+    assert not refused.ok and "no healthy server" in refused.message and refused.frame is None
+    with world._lock:
+        side.down = set()
+    real_switch = runtime.router.switch
+
+    def switch_then_fail(to):
+        real_switch(to)
+        raise ActionRefused("map file not rewritten")
+
+    runtime.router.switch = switch_then_fail
+    failed = ctl.execute(ctl.plan("switch"))
+    assert not failed.ok and failed.frame is not None and failed.frame.snapshot.live == Colour.GREEN
+
+
+def test_drain_again_is_offered_only_when_the_router_says_a_scale_down_is_pending(runtime, audit):
+    """A typed fact, not a backend's detail key: Kubernetes sets ``scale_down_pending`` when a drained
+    Deployment still waits to be scaled to 0."""
+    from dataclasses import replace
+
+    ctl = ActionController(runtime, audit)
+    runtime.router.drain(Colour.GREEN)
+    with pytest.raises(ActionRefused, match="already draining"):
+        ctl.plan("drain", Colour.GREEN)
+    real_state = runtime.router.state
+
+    def pending_state():
+        st = real_state()
+        green = replace(st.colour(Colour.GREEN), scale_down_pending=True)
+        return replace(st, colours={**st.colours, Colour.GREEN: green})
+
+    runtime.router.state = pending_state
+    assert ctl.plan("drain", Colour.GREEN).target == Colour.GREEN

@@ -80,7 +80,7 @@ KILL_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from console.actions import ActionController
     from console.audit import AuditLog
-    from console.cli import demo_config
+    from console.factory import demo_config
     from console.runtime import build
 
     rt = build(demo_config("healthy", 7, 60, 1).service[0])

@@ -36,7 +36,8 @@ def test_every_registered_backend_imports_without_the_ui():
 
 def test_the_demo_path_does_not_import_kubernetes():
     code = (
-        "from console.cli import build_parser, demo_config\n"
+        "from console.cli import build_parser\n"
+        "from console.factory import demo_config\n"
         "from console.runtime import build\n"
         "import console.app\n"
         "build(demo_config('healthy', 7, 60, 1).service[0])"

@@ -1,0 +1,53 @@
+"""Regenerate the README's screenshots from the scenes the snapshot tests draw (tests/support/scenes.py):
+``python -m tests.support.screenshots --out screenshots``, or ``make screenshots``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.support.pilot import demo_app, settle
+from tests.support.scenes import SCENES, SIZE, SMALL
+
+
+async def shoot(name: str, path: Path, size: tuple[int, int], title: str) -> Path:
+    """Draw scene ``name`` at ``size`` and write it to ``path`` as SVG."""
+    scenario, scene = SCENES[name]
+    with tempfile.TemporaryDirectory(prefix="bluegreen-shot-") as tmp:
+        app = demo_app(scenario, audit_path=Path(tmp) / "audit.jsonl")
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await scene(pilot)
+            await pilot.pause()
+            svg = app.export_screenshot(title=title)
+        app.runtime.close()
+    path.write_text(svg, encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Regenerate the README's SVG screenshots.")
+    parser.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
+    args = parser.parse_args(argv)
+    os.environ["TZ"] = "UTC"  # the header clock: the same picture on every machine
+    time.tzset()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SCENES:
+        print(asyncio.run(shoot(name, out / f"{name}.svg", SIZE, f"bluegreen · {name}")))
+    # The alarm scene again at 80x24: the layout must still work there.
+    print(
+        asyncio.run(
+            shoot("alarm-firing", out / "alarm-firing-80x24.svg", SMALL, "bluegreen · 80x24")
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
