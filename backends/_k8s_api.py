@@ -42,6 +42,8 @@ class KubeApi:
         self._apis: tuple[Any, Any, Any] | None = None
         self._client: Any = None
         self.host = o.host or "(from kubeconfig)"
+        # kubernetes 37 imports its API modules on first attribute access (about 1 s): here, at build
+        _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api)
 
     def connect(self) -> tuple[Any, Any, Any]:
         """(CoreV1Api, AppsV1Api, DiscoveryV1Api), loading the configuration on first use."""

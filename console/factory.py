@@ -16,7 +16,7 @@ from backends.clock import Clock, system_clock
 from console.app import AppOptions, BlueGreenApp
 from console.audit import AuditLog
 from console.config import ConsoleConfig, ServiceConfig, from_mapping
-from console.runtime import build
+from console.runtime import ServiceRuntime, build
 
 DEMO_SERVICE = "shop"
 
@@ -42,7 +42,7 @@ def demo_config(
 
 
 def make_app(
-    service: ServiceConfig,
+    service: ServiceConfig | ServiceRuntime,
     audit_path: str | os.PathLike[str],
     *,
     clock: Clock = system_clock,
@@ -52,7 +52,8 @@ def make_app(
     """Build ``service``'s backends and the app that watches them.
 
     Args:
-        service: the service to watch.
+        service: the service to watch, or its backends already built (a test that keeps one
+            router world across a restart of the console); ``clock`` is then the runtime's.
         audit_path: the audit log file (created on the first action).
         clock: the clock of the backends, the alarms, the bake window and the audit log; tests pass
             a ``ManualClock`` and advance it themselves.
@@ -62,5 +63,8 @@ def make_app(
     Raises:
         ConfigFileError: a backend could not be built from the service's options.
     """
-    runtime = build(service, clock=clock, source=source)
+    if isinstance(service, ServiceRuntime):
+        runtime, clock = service, service.clock
+    else:
+        runtime = build(service, clock=clock, source=source)
     return BlueGreenApp(runtime, AuditLog(audit_path, clock), options)

@@ -26,9 +26,11 @@ answer until ``stop()`` (bounded); ``requests`` logs (method, path, content type
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,6 +229,7 @@ class FakeKube:
         self._uid = 0
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()  # open client connections, closed by stop()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -249,11 +252,18 @@ class FakeKube:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
+        """Stop answering: no new connection is accepted and kept-alive ones are cut, as when the
+        API server goes away."""
         self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self.lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeKube:
         return self.start()
@@ -651,6 +661,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     kube: FakeKube
+
+    def setup(self) -> None:
+        super().setup()
+        with self.kube.lock:
+            self.kube._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.kube.lock:
+            self.kube._connections.discard(self.connection)
+        super().finish()
 
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
