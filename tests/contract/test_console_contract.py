@@ -14,7 +14,6 @@ from console.app import AppOptions
 from console.factory import make_app
 from console.screens import ConfirmScreen
 from tests.support.cli import audit_entries, log_text
-
 from tests.support.pilot import press, settle
 
 pytestmark = [pytest.mark.timeout(90)]
