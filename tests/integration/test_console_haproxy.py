@@ -361,7 +361,7 @@ def test_a_change_made_outside_the_console_shows_in_the_next_poll(haproxy_lab, t
     ("socket_line", "extra", "words"),
     [
         (None, "", ["[service.router]", "option `socket`", "found nothing"]),
-        ("/run/x.sock", 'sokcet = "/run/x.sock"\n', ["unknown option", "'sokcet'"]),
+        ("/run/x.sock", 'sokcet = "/run/x.sock"\n', ["unknown option", "`sokcet`"]),
     ],
 )
 def test_a_bad_router_config_exits_2_naming_the_key(tmp_path, socket_line, extra, words):

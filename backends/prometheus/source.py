@@ -41,18 +41,6 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.exceptions import InsecureRequestWarning, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from backends._prometheus_options import OPTIONS, PrometheusOptionsMixin
-from backends._prometheus_queries import (
-    DEFAULT_QUERIES,
-    METRICS,
-    PLACEHOLDERS,
-    SESSIONS_HAPROXY_QUERY,
-    PrometheusQueriesMixin,
-    _json_or_none,
-    _Query,
-    promql_string,
-    regex_escape,
-)
 from backends.base import (
     COLOURS,
     BackendContext,
@@ -63,6 +51,18 @@ from backends.base import (
     PermissionDenied,
     QueryError,
     Unreachable,
+)
+from backends.prometheus.options import OPTIONS, PrometheusOptionsMixin
+from backends.prometheus.queries import (
+    DEFAULT_QUERIES,
+    METRICS,
+    PLACEHOLDERS,
+    SESSIONS_HAPROXY_QUERY,
+    PrometheusQueriesMixin,
+    _json_or_none,
+    _Query,
+    promql_string,
+    regex_escape,
 )
 
 __all__ = [

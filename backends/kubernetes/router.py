@@ -2,31 +2,17 @@
 
 ``kubernetes`` (the official client) is imported when a router of this kind is built, never when this
 module is imported: ``bluegreen demo`` does not pay for it. Client plumbing (connection, deadlines,
-conditional patches) is in ``backends/_k8s_api.py``; options and error messages in ``_k8s_support``.
+conditional patches) is in ``api``; the typed options in ``options``; reading the client's objects in
+``objects``; turning client errors into typed ones in ``errors``.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from backends._k8s_api import SERVICE_NAME_LABEL, KubeApi, Snapshot
-from backends._k8s_support import (
-    NO_COLOUR,
-    KubeOptions,
-    annotations_of,
-    changes,
-    desired_replicas,
-    image_of,
-    parse_options,
-    pod_server,
-    selector_of,
-    selector_text,
-    version_of,
-)
 from backends.base import (
     COLOURS,
     ActionRefused,
@@ -34,12 +20,24 @@ from backends.base import (
     BackendError,
     Colour,
     ColourState,
-    ConfigError,
     Router,
     RouterState,
     ServerStatus,
     VerifyFailed,
 )
+from backends.kubernetes.api import SERVICE_NAME_LABEL, KubeApi, Snapshot
+from backends.kubernetes.objects import (
+    NO_COLOUR,
+    annotations_of,
+    changes,
+    desired_replicas,
+    image_of,
+    pod_server,
+    selector_of,
+    selector_text,
+    version_of,
+)
+from backends.kubernetes.options import KubeOptions, load_options
 
 ANN_DRAINED = "bluegreen-console/drained"  # on a Deployment: when it was drained (UTC)
 ANN_REPLICAS = "bluegreen-console/replicas-before-drain"  # on a Deployment scaled to 0 by a drain
@@ -101,9 +99,7 @@ class KubernetesRouter(Router):
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         super().__init__(options, context)
-        self.o: KubeOptions = parse_options(self.options, context.timeout)
-        if self.o.kubeconfig and not os.path.isfile(os.path.expanduser(self.o.kubeconfig)):
-            raise ConfigError(f"[service.router] kubeconfig = {self.o.kubeconfig!r}: no such file")
+        self.o: KubeOptions = load_options(self.options, context)
         # Imported here, when a service of this kind is built (about 1 s), not when backends/ is, and
         # not in the first guarded call, whose deadline it would eat.
         from kubernetes import client, config
