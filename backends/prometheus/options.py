@@ -1,275 +1,290 @@
-"""Options of the Prometheus metrics source: parsed and validated once, at build, every problem naming
-the key, what was found and what is expected; and its credentials (bearer token, basic auth), read
-from an environment variable or a file, never shown back in a message."""
+"""The Prometheus metrics source's options: a typed model, validated once at build
+(``backends.options``), and its credentials (bearer token, basic auth), read from an environment
+variable or a file and kept in private attributes: never shown in a message, a ``repr`` or a log."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from backends.base import COLOURS, BackendContext, Colour, ConfigError
-
-OPTIONS = (
-    "url",
-    "colour_label",
-    "colours",
-    "matchers",
-    "window",
-    "queries",
-    "sessions_backends",
-    "timeout",
-    "bearer_token_env",
-    "bearer_token_file",
-    "basic_auth_user",
-    "basic_auth_password_env",
-    "basic_auth_password_file",
-    "tls_verify",
-    "ca_file",
+from pydantic import (
+    BeforeValidator,
+    PrivateAttr,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
+
+from backends.base import COLOURS, BackendContext, Colour, ColourMetrics
+from backends.options import (
+    BackendOptions,
+    ColourMap,
+    colour_table,
+    number,
+    option,
+    parse_options,
+    problem,
+    text,
+)
+
+METRICS: tuple[str, ...] = ColourMetrics.METRICS  # rate, error_pct, latency_ms, sessions
+PLACEHOLDERS = ("selector", "matchers", "window", "colour_label", "proxy_selector")
+PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
+_URL = 'the Prometheus base URL, e.g. "http://127.0.0.1:9090"'
+_COLOURS = 'a table such as { blue = "blue", green = "green" }'
+_SESSIONS = 'a table such as { blue = "bg_blue", green = "bg_green" } (HAProxy backend names)'
+_STRING = "a non-empty string"
 
-class PrometheusOptionsMixin:
-    """Option parsing and auth of :class:`~backends.prometheus.PrometheusMetrics`, which mixes this in:
-    the parsed values become its attributes."""
 
-    _service: str
-    colour_label: str
-    tls_verify: bool
-    _headers: dict[str, str] | None
-    _token_file: str | None
-    _token_mtime: float | None
-
-    # ----------------------------------------------------------------------------------------------
-    # Option parsing: every problem names the key, what was found and what is expected.
-
-    def _bad(self, key: str, found: str, expected: str) -> NoReturn:
-        raise ConfigError(
-            f"service {self._service!r}, metrics (prometheus) option {key!r}: "
-            f"found {found}, expected {expected}"
+def _url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem('a string such as "http://127.0.0.1:9090"')
+    parts = urlsplit(value.strip())
+    if parts.username or parts.password:
+        # Said without echoing the URL: it holds a secret.
+        raise problem(
+            "no user:password in the URL; use basic_auth_user and basic_auth_password_env",
+            found="a URL with credentials in it",
         )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise problem('an http(s) URL such as "http://127.0.0.1:9090"')
+    if parts.query or parts.fragment:
+        # Not echoed: a query string may carry a token.
+        raise problem("a base URL without them", found="a URL with a ?query or #fragment")
+    return value.strip().rstrip("/")
 
-    def _str(
-        self, opts: dict[str, Any], key: str, default: str | None = None, *, secret: bool = False
-    ) -> str | None:
-        value = opts.get(key, default)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            found = f"a {type(value).__name__}" if secret else repr(value)
-            self._bad(key, found, "a non-empty string")
-        return value
 
-    def _bool(self, opts: dict[str, Any], key: str, default: bool) -> bool:
-        value = opts.get(key, default)
-        if not isinstance(value, bool):
-            self._bad(key, repr(value), "true or false")
-        return value
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not _LABEL_NAME.match(value):
+        raise problem("a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+    return value
 
-    def _url(self, opts: dict[str, Any]) -> str:
-        if "url" not in opts:
-            self._bad("url", "nothing", 'the Prometheus base URL, e.g. "http://127.0.0.1:9090"')
-        url = opts["url"]
-        if not isinstance(url, str):
-            self._bad("url", repr(url), 'a string such as "http://127.0.0.1:9090"')
-        parts = urlsplit(url.strip())
-        if parts.username or parts.password:
-            # Say so without echoing the URL: it holds a secret.
-            self._bad(
-                "url",
-                "a URL with credentials in it",
-                "no user:password in the URL; use basic_auth_user and basic_auth_password_env",
-            )
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self._bad("url", repr(url), 'an http(s) URL such as "http://127.0.0.1:9090"')
-        if parts.query or parts.fragment:
-            # Not echoed: a query string may carry a token.
-            self._bad("url", "a URL with a ?query or #fragment", "a base URL without them")
-        return url.strip().rstrip("/")
 
-    def _label_name(self, opts: dict[str, Any], key: str, default: str) -> str:
-        value = opts.get(key, default)
-        if not isinstance(value, str) or not _LABEL_NAME.match(value):
-            self._bad(key, repr(value), "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
-        return value
+def _secret_text(value: Any) -> str | None:
+    """An option naming where a secret is: a string, never shown back if it is not one."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise problem(_STRING, found=f"a {type(value).__name__}")
+    return value
 
-    def _colours(self, opts: dict[str, Any]) -> dict[Colour, str]:
-        table = opts.get("colours", {})
+
+def _plain_text(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise problem(_STRING)
+    return value
+
+
+SecretRef = Annotated[str | None, BeforeValidator(_secret_text)]
+PlainText = Annotated[str | None, BeforeValidator(_plain_text)]
+
+
+class PrometheusOptions(BackendOptions):
+    """``[service.metrics]`` of ``kind = "prometheus"``."""
+
+    url: Annotated[str, BeforeValidator(_url)] = option(expected=_URL)
+    colour_label: Annotated[str, BeforeValidator(_label)] = option(
+        "colour", expected="a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+    )
+    colours: Annotated[
+        ColourMap,
+        colour_table(
+            lambda v: bool(v),
+            "the label value (a non-empty string)",
+            expected=_COLOURS,
+            different="label values",
+            defaults={c: c.value for c in COLOURS},
+        ),
+    ] = option(default_factory=lambda: {c: c.value for c in COLOURS}, expected=_COLOURS)
+    matchers: Mapping[str, str] = option(
+        default_factory=dict, expected='a table of label -> value, e.g. { job = "checkout" }'
+    )
+    window: Annotated[
+        str, text('a PromQL duration such as "1m", "30s" or "1m30s"', _DURATION, strip=False)
+    ] = option("1m", expected='a PromQL duration such as "1m", "30s" or "1m30s"')
+    queries: Mapping[str, str] = option(
+        default_factory=dict, expected=f"a table of metric -> PromQL ({', '.join(METRICS)})"
+    )
+    sessions_backends: Annotated[
+        ColourMap | None,
+        colour_table(
+            lambda v: bool(v),
+            "an HAProxy backend name",
+            expected=_SESSIONS,
+            different="backend names",
+        ),
+    ] = option(None, expected=_SESSIONS)
+    timeout: Annotated[float, number("seconds, a number above 0 (e.g. 2)", at_most=300)] = option(
+        expected="seconds, a number above 0 (e.g. 2)"
+    )
+    bearer_token_env: SecretRef = option(None, expected=_STRING, secret=True)
+    bearer_token_file: PlainText = option(None, expected=_STRING)
+    basic_auth_user: PlainText = option(None, expected=_STRING)
+    basic_auth_password_env: SecretRef = option(None, expected=_STRING, secret=True)
+    basic_auth_password_file: PlainText = option(None, expected=_STRING)
+    tls_verify: StrictBool = option(True, expected="true or false")
+    ca_file: PlainText = option(None, expected="a readable PEM file of CA certificates")
+
+    _token: str | None = PrivateAttr(default=None)
+    _password: str | None = PrivateAttr(default=None)
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _matchers(cls, table: Any, info: ValidationInfo) -> dict[str, str]:
         if not isinstance(table, Mapping):
-            self._bad("colours", repr(table), 'a table such as { blue = "blue", green = "green" }')
-        out = {c: c.value for c in COLOURS}
-        for key, value in table.items():
-            try:
-                colour = Colour.parse(str(key))
-            except ValueError:
-                self._bad(f"colours.{key}", repr(key), "blue or green")
-            if not isinstance(value, str) or not value:
-                self._bad(f"colours.{key}", repr(value), "the label value (a non-empty string)")
-            out[colour] = value
-        if out[Colour.BLUE] == out[Colour.GREEN]:
-            self._bad("colours", repr(dict(table)), "two different label values")
-        return out
-
-    def _matchers(self, opts: dict[str, Any]) -> dict[str, str]:
-        table = opts.get("matchers", {})
-        if not isinstance(table, Mapping):
-            self._bad(
-                "matchers", repr(table), 'a table of label -> value, e.g. { job = "checkout" }'
-            )
+            raise problem('a table of label -> value, e.g. { job = "checkout" }')
         out: dict[str, str] = {}
         for name, value in table.items():
             if not isinstance(name, str) or not _LABEL_NAME.match(name):
-                self._bad(f"matchers.{name}", repr(name), "a Prometheus label name")
-            if name == self.colour_label:
-                self._bad(f"matchers.{name}", repr(name), "a label other than colour_label")
+                raise problem("a Prometheus label name", found=repr(name), key=f".{name}")
+            if name == info.data.get("colour_label"):
+                raise problem("a label other than colour_label", found=repr(name), key=f".{name}")
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                self._bad(f"matchers.{name}", repr(value), "a string value")
+                raise problem("a string value", found=repr(value), key=f".{name}")
             out[name] = str(value)
         return out
 
-    def _window(self, opts: dict[str, Any]) -> str:
-        value = opts.get("window", "1m")
-        if not isinstance(value, str) or not _DURATION.match(value):
-            self._bad("window", repr(value), 'a PromQL duration such as "1m", "30s" or "1m30s"')
-        return value
-
-    def _sessions_backends(self, opts: dict[str, Any]) -> dict[Colour, str]:
-        table = opts.get("sessions_backends")
-        if table is None:
-            return {}
-        expected = (
-            'a table such as { blue = "bg_blue", green = "bg_green" } (HAProxy backend names)'
-        )
+    @field_validator("queries", mode="before")
+    @classmethod
+    def _queries(cls, table: Any) -> dict[str, str]:
         if not isinstance(table, Mapping):
-            self._bad("sessions_backends", repr(table), expected)
-        out: dict[Colour, str] = {}
-        for key, value in table.items():
-            try:
-                colour = Colour.parse(str(key))
-            except ValueError:
-                self._bad(f"sessions_backends.{key}", repr(key), "blue or green")
-            if not isinstance(value, str) or not value:
-                self._bad(f"sessions_backends.{key}", repr(value), "an HAProxy backend name")
-            out[colour] = value
-        missing = [c.value for c in COLOURS if c not in out]
-        if missing:
-            self._bad("sessions_backends", f"no {missing[0]}", expected)
-        if out[Colour.BLUE] == out[Colour.GREEN]:
-            self._bad("sessions_backends", repr(dict(table)), "two different backend names")
-        return out
+            raise problem(f"a table of metric -> PromQL ({', '.join(METRICS)})")
+        for key, promql in table.items():
+            if key not in METRICS:
+                raise problem("one of " + ", ".join(METRICS), found=repr(key), key=f".{key}")
+            if not isinstance(promql, str) or not promql.strip():
+                raise problem("a non-empty PromQL string", found=repr(promql), key=f".{key}")
+            for name in PLACEHOLDER.findall(promql):
+                if name not in PLACEHOLDERS:
+                    raise problem(
+                        "only the placeholders " + ", ".join("{" + p + "}" for p in PLACEHOLDERS),
+                        found="{" + name + "}",
+                        key=f".{key}",
+                    )
+        return dict(table)
 
-    def _timeout(self, opts: dict[str, Any], context: BackendContext) -> float:
-        value = opts.get("timeout", context.timeout)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 300:
-            self._bad("timeout", repr(value), "seconds, a number above 0 (e.g. 2)")
-        return float(value)
-
-    def _ca_file(self, opts: dict[str, Any]) -> str | None:
-        path = self._str(opts, "ca_file")
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, path: str | None, info: ValidationInfo) -> str | None:
         if path is None:
             return None
-        if not self.tls_verify:
-            self._bad("ca_file", repr(path), "no ca_file when tls_verify = false")
+        if info.data.get("tls_verify") is False:
+            raise problem("no ca_file when tls_verify = false", found=repr(path))
         if not os.path.isfile(path):
-            self._bad(
-                "ca_file", f"{path!r} (no such file)", "a readable PEM file of CA certificates"
-            )
+            raise problem("a readable PEM file of CA certificates", found=f"{path!r} (no such file)")
         return path
 
-    def _auth_options(
-        self, opts: dict[str, Any]
-    ) -> tuple[dict[str, str] | None, tuple[str, str] | None, str | None]:
-        token_env = self._str(opts, "bearer_token_env", secret=True)
-        token_file = self._str(opts, "bearer_token_file")
-        user = self._str(opts, "basic_auth_user")
-        pw_env = self._str(opts, "basic_auth_password_env", secret=True)
-        pw_file = self._str(opts, "basic_auth_password_file")
+    @model_validator(mode="after")
+    def _auth(self) -> PrometheusOptions:
+        for metric, promql in self.queries.items():
+            if "{proxy_selector}" in promql and not self.sessions_backends:
+                raise problem(
+                    "sessions_backends set to use it",
+                    found="{proxy_selector}",
+                    key=f"queries.{metric}",
+                )
+        token_env, token_file = self.bearer_token_env, self.bearer_token_file
+        user = self.basic_auth_user
+        pw_env, pw_file = self.basic_auth_password_env, self.basic_auth_password_file
         if token_env and token_file:
-            self._bad(
-                "bearer_token_file", "both bearer_token_env and bearer_token_file", "one of them"
+            raise problem(
+                "one of them",
+                found="both bearer_token_env and bearer_token_file",
+                key="bearer_token_file",
             )
         if (token_env or token_file) and (user or pw_env or pw_file):
-            self._bad(
-                "basic_auth_user", "both bearer token and basic auth options", "one kind of auth"
+            raise problem(
+                "one kind of auth",
+                found="both bearer token and basic auth options",
+                key="basic_auth_user",
             )
         if pw_env and pw_file:
-            self._bad(
-                "basic_auth_password_file",
-                "both basic_auth_password_env and basic_auth_password_file",
+            raise problem(
                 "one of them",
+                found="both basic_auth_password_env and basic_auth_password_file",
+                key="basic_auth_password_file",
             )
         if user and not (pw_env or pw_file):
-            self._bad(
-                "basic_auth_password_env",
-                "nothing",
+            raise problem(
                 "the password's environment variable (or _file)",
+                found="nothing",
+                key="basic_auth_password_env",
             )
         if (pw_env or pw_file) and not user:
-            self._bad("basic_auth_user", "nothing", "the user name that goes with the password")
-
-        headers = None
+            raise problem(
+                "the user name that goes with the password", found="nothing", key="basic_auth_user"
+            )
         if token_env:
-            headers = {"Authorization": f"Bearer {self._secret_env('bearer_token_env', token_env)}"}
+            self._token = _secret_env("bearer_token_env", token_env)
         elif token_file:
-            headers = {
-                "Authorization": f"Bearer {self._secret_file('bearer_token_file', token_file)}"
-            }
-        auth = None
-        if user:
-            password = (
-                self._secret_env("basic_auth_password_env", pw_env)
-                if pw_env
-                else self._secret_file("basic_auth_password_file", pw_file or "")
-            )
-            auth = (user, password)
-        return headers, auth, token_file
+            self._token = _secret_file("bearer_token_file", token_file)
+        if pw_env:
+            self._password = _secret_env("basic_auth_password_env", pw_env)
+        elif pw_file:
+            self._password = _secret_file("basic_auth_password_file", pw_file)
+        return self
 
-    def _secret_env(self, key: str, name: str) -> str:
-        # The option holds a variable's *name*; someone may have pasted the secret itself instead.
-        # Only a conventional name (upper case, digits, _) is shown back.
-        shown = name if _ENV_NAME.match(name) else "(not shown: not an UPPER_CASE variable name)"
-        value = os.environ.get(name, "").strip()
-        if not value:
-            self._bad(
-                key,
-                f"the environment variable {shown} unset or empty",
-                "the name of a variable that holds the secret",
-            )
-        return value
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The Authorization header of a bearer token, or None."""
+        return {"Authorization": f"Bearer {self._token}"} if self._token else None
 
-    def _secret_file(self, key: str, path: str) -> str:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                value = fh.read().strip()
-        except OSError as exc:
-            self._bad(
-                key, f"{path!r} unreadable ({exc.strerror})", "a readable file holding the secret"
-            )
-        if not value:
-            self._bad(key, f"{path!r} empty", "a file holding the secret")
-        return value
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """(user, password) for basic auth, or None."""
+        if self.basic_auth_user and self._password is not None:
+            return self.basic_auth_user, self._password
+        return None
 
-    def _refresh_token(self) -> None:
-        """Re-read a bearer token file when it changes (rotated service-account tokens)."""
-        if not self._token_file:
-            return
-        try:
-            mtime = os.stat(self._token_file).st_mtime
-        except OSError:
-            return  # keep the token we have; a 401 will say so
-        if self._token_mtime is None:
-            self._token_mtime = mtime
-            return
-        if mtime != self._token_mtime:
-            self._token_mtime = mtime
-            try:
-                with open(self._token_file, encoding="utf-8") as fh:
-                    token = fh.read().strip()
-            except OSError:
-                return
-            if token and self._headers is not None:
-                self._headers["Authorization"] = f"Bearer {token}"
+
+def _secret_env(key: str, name: str) -> str:
+    # The option holds a variable's *name*; someone may have pasted the secret itself instead.
+    # Only a conventional name (upper case, digits, _) is shown back.
+    shown = name if _ENV_NAME.match(name) else "(not shown: not an UPPER_CASE variable name)"
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise problem(
+            "the name of a variable that holds the secret",
+            found=f"the environment variable {shown} unset or empty",
+            key=key,
+        )
+    return value
+
+
+def _secret_file(key: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = fh.read().strip()
+    except OSError as exc:
+        raise problem(
+            "a readable file holding the secret",
+            found=f"{path!r} unreadable ({exc.strerror})",
+            key=key,
+        ) from None
+    if not value:
+        raise problem("a file holding the secret", found=f"{path!r} empty", key=key)
+    return value
+
+
+def load_options(options: Mapping[str, Any], context: BackendContext) -> PrometheusOptions:
+    """``[service.metrics]`` (``kind`` included or not) -> PrometheusOptions, or ConfigError."""
+    return parse_options(
+        PrometheusOptions,
+        options,
+        context,
+        role="metrics source",
+        kind="prometheus",
+        defaults={"timeout": context.timeout},
+    )
+
+
+def by_value(table: Mapping[Colour, str]) -> dict[str, Colour]:
+    """{colour: label value} -> {label value: colour}."""
+    return {value: colour for colour, value in table.items()}

@@ -1,19 +1,21 @@
-"""PromQL of the Prometheus metrics source: the default templates, the escaping of configured values,
-the four queries built from the options, and the reading of one answer into a value per colour."""
+"""PromQL of the Prometheus metrics source: the default templates, the escaping of configured
+values, the four queries built from the options, and the reading of one answer into a value per
+colour. Pure: nothing here talks to Prometheus (``client`` does)."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-import requests
-
-from backends.base import COLOURS, Colour, ColourMetrics, QueryError, Unreachable
-
-METRICS: tuple[str, ...] = ColourMetrics.METRICS  # rate, error_pct, latency_ms, sessions
+from backends.base import COLOURS, Colour, QueryError, Unreachable
+from backends.prometheus.options import (
+    METRICS,
+    PLACEHOLDER,
+    PrometheusOptions,
+    by_value,
+)
 
 #: The default PromQL per metric. Placeholders are replaced literally (other braces are PromQL's):
 #: ``{selector}`` ``{matchers}`` ``{window}`` ``{colour_label}`` and, for sessions,
@@ -37,9 +39,6 @@ DEFAULT_QUERIES: dict[str, str] = {
 #: With ``sessions_backends``: HAProxy's exporter, label ``proxy`` (not ``backend``).
 SESSIONS_HAPROXY_QUERY = "sum by (proxy) (haproxy_backend_current_sessions{proxy_selector})"
 
-PLACEHOLDERS = ("selector", "matchers", "window", "colour_label", "proxy_selector")
-
-_PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
 
@@ -61,111 +60,59 @@ def _any_of(values: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class _Query:
+class Query:
+    """One PromQL query and how to read its answer."""
+
     metric: str
     promql: str
     label: str  # the label whose value names the colour in the answer
     by_value: Mapping[str, Colour]  # label value -> colour
 
 
-class PrometheusQueriesMixin:
-    """Builds the queries of :class:`~backends.prometheus.PrometheusMetrics`, which mixes this in, and
-    reads their answers."""
+class Queries:
+    """The four queries of one metrics source, built once from its options, and the reading of
+    their answers into one value per colour."""
 
-    url: str
-    colour_label: str
-    colours: dict[Colour, str]
-    matchers: dict[str, str]
-    window: str
-    sessions_backends: dict[Colour, str]
-    _last_response: requests.Response | None
-    _bad: Callable[[str, str, str], NoReturn]
-
-    # ----------------------------------------------------------------------------------------------
-    # Queries
-
-    def _build_queries(self, opts: dict[str, Any]) -> tuple[_Query, ...]:
-        overrides = opts.get("queries", {})
-        if not isinstance(overrides, Mapping):
-            self._bad(
-                "queries", repr(overrides), f"a table of metric -> PromQL ({', '.join(METRICS)})"
-            )
-        for key, text in overrides.items():
-            if key not in METRICS:
-                self._bad(f"queries.{key}", repr(key), "one of " + ", ".join(METRICS))
-            if not isinstance(text, str) or not text.strip():
-                self._bad(f"queries.{key}", repr(text), "a non-empty PromQL string")
-            for name in _PLACEHOLDER.findall(text):
-                if name not in PLACEHOLDERS:
-                    self._bad(
-                        f"queries.{key}",
-                        "{" + name + "}",
-                        "only the placeholders " + ", ".join("{" + p + "}" for p in PLACEHOLDERS),
-                    )
-
-        values = [self.colours[c] for c in COLOURS]
-        matchers = [f"{self.colour_label}=~{_any_of(values)}"]
-        matchers += [f"{name}={promql_string(value)}" for name, value in self.matchers.items()]
+    def __init__(self, opts: PrometheusOptions) -> None:
+        self.url = opts.url
+        values = [opts.colours[c] for c in COLOURS]
+        matchers = [f"{opts.colour_label}=~{_any_of(values)}"]
+        matchers += [f"{name}={promql_string(value)}" for name, value in opts.matchers.items()]
+        sessions = opts.sessions_backends
         subst = {
             "matchers": ",".join(matchers),
             "selector": "{" + ",".join(matchers) + "}",
-            "window": self.window,
-            "colour_label": self.colour_label,
+            "window": opts.window,
+            "colour_label": opts.colour_label,
+            "proxy_selector": (
+                "{proxy=~" + _any_of([sessions[c] for c in COLOURS]) + "}" if sessions else "{}"
+            ),
         }
-        by_colour_value = {self.colours[c]: c for c in COLOURS}
-        if self.sessions_backends:
-            proxies = [self.sessions_backends[c] for c in COLOURS]
-            subst["proxy_selector"] = "{proxy=~" + _any_of(proxies) + "}"
-        else:
-            subst["proxy_selector"] = "{}"
-
         queries = []
         for metric in METRICS:
-            label, by_value = self.colour_label, by_colour_value
-            if metric in overrides:
-                template = overrides[metric]
-            elif metric == "sessions" and self.sessions_backends:
+            label, values_to_colours = opts.colour_label, by_value(opts.colours)
+            if metric in opts.queries:
+                template = opts.queries[metric]
+            elif metric == "sessions" and sessions:
                 template = SESSIONS_HAPROXY_QUERY
             else:
                 template = DEFAULT_QUERIES[metric]
-            if metric == "sessions" and self.sessions_backends:
-                label = "proxy"
-                by_value = {self.sessions_backends[c]: c for c in COLOURS}
-            if "{proxy_selector}" in template and not self.sessions_backends:
-                self._bad(
-                    f"queries.{metric}", "{proxy_selector}", "sessions_backends set to use it"
-                )
-            promql = _PLACEHOLDER.sub(lambda m: subst[m.group(1)], template)
-            queries.append(_Query(metric, promql, label, by_value))
-        return tuple(queries)
+            if metric == "sessions" and sessions:
+                label, values_to_colours = "proxy", by_value(sessions)
+            promql = PLACEHOLDER.sub(lambda m: subst[m.group(1)], template)
+            queries.append(Query(metric, promql, label, values_to_colours))
+        self.all: tuple[Query, ...] = tuple(queries)
 
-    # ----------------------------------------------------------------------------------------------
-    # One answer
+    def __iter__(self) -> Any:
+        return iter(self.all)
 
-    def _check_result(self, q: _Query, result: Any) -> list[Any]:
-        where = f"Prometheus at {self.url}"
-        body = _json_or_none(self._last_response) if self._last_response is not None else None
-        data = body.get("data") if isinstance(body, dict) else None
-        rtype = data.get("resultType") if isinstance(data, dict) else "vector"
-        if rtype != "vector":
-            raise QueryError(
-                f"the {q.metric} query returned a {rtype}, not an instant vector grouped by "
-                f"{q.label}\n  query: {q.promql}"
-            )
-        if not isinstance(result, list) or not all(
-            isinstance(s, dict)
-            and isinstance(s.get("metric"), dict)
-            and isinstance(s.get("value"), list)
-            and len(s["value"]) == 2
-            for s in result
-        ):
-            raise Unreachable(
-                f"{where} answered the {q.metric} query with JSON of an unexpected shape "
-                f"(not a list of series): is url a Prometheus server?"
-            )
-        return result
+    def __len__(self) -> int:
+        return len(self.all)
 
-    def _split(self, q: _Query, result: list[Any]) -> dict[Colour, float]:
+    def describe(self) -> dict[str, str]:
+        return {q.metric: q.promql for q in self.all}
+
+    def split(self, q: Query, result: list[Any]) -> dict[Colour, float]:
         """One value per colour from one answer; series of other label values are ignored."""
         out: dict[Colour, float] = {}
         for series in result:
@@ -185,16 +132,3 @@ class PrometheusQueriesMixin:
                     f"is not a number: {str(series['value'][1])[:40]!r}"
                 ) from None
         return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _json_or_none(r: requests.Response | None) -> Any:
-    if r is None:
-        return None
-    try:
-        return json.loads(r.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
