@@ -97,11 +97,10 @@ def text(
             return None
         if not isinstance(value, str) or not (value.strip() if strip else value):
             raise problem(expected)
-        if strip:
-            value = value.strip()
-        if pattern is not None and not pattern.match(value):
-            raise problem(expected + pattern_hint, found=repr(value))
-        return value
+        out: str = value.strip() if strip else value
+        if pattern is not None and not pattern.match(out):
+            raise problem(expected + pattern_hint, found=repr(out))
+        return out
 
     return BeforeValidator(check)
 

@@ -5,7 +5,7 @@ colour. Pure: nothing here talks to Prometheus (``client`` does)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +103,7 @@ class Queries:
             queries.append(Query(metric, promql, label, values_to_colours))
         self.all: tuple[Query, ...] = tuple(queries)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Query]:
         return iter(self.all)
 
     def __len__(self) -> int:
