@@ -47,14 +47,16 @@ _PROBLEM = "backend_option"
 class BackendOptions(BaseModel):
     """Base of every backend's options: unknown keys are refused; the parsed options are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def option(default: Any = ..., *, expected: str, secret: bool = False, **kw: Any) -> Any:
     """A field that says what it expects (used in messages) and whether its value is a secret
-    (a secret's value is never shown back: a message says only its type)."""
+    (a secret's value is never shown back: a message says only its type). ``default=...`` (the
+    default) makes the option required, unless ``default_factory=`` is given."""
+    if "default_factory" not in kw:
+        kw["default"] = default
     return Field(
-        default,
         description=expected,
         repr=not secret,
         json_schema_extra={"expected": expected, "secret": secret},
