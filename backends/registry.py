@@ -57,7 +57,8 @@ def resolve(group: str, kind: str) -> Callable[..., Any]:
         known = ", ".join(available(group)) or "none (is bluegreen-console installed? pip install -e .)"
         raise ConfigError(f"unknown {noun} kind {kind!r}; known kinds: {known}")
     try:
-        return eps[kind].load()
+        factory: Callable[..., Any] = eps[kind].load()
+        return factory
     except Exception as exc:  # a broken plugin must not take the console down with a traceback
         raise ConfigError(
             f"the {noun} kind {kind!r} ({eps[kind].value}) failed to load: "

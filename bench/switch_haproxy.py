@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from report import write_section  # noqa: E402
 
-from backends._haproxy_io import rewrite_map_file  # noqa: E402
 from backends.base import BackendContext, Colour  # noqa: E402
 from backends.haproxy import HAProxyRouter  # noqa: E402
+from backends.haproxy.io import rewrite_map_file  # noqa: E402
 from tests.integration.haproxy_fixture import (  # noqa: E402
     SKIP_REASON,
     HAProxyLab,

@@ -128,8 +128,8 @@ def ensure_tools(install: bool, say: Say) -> dict[str, str]:
     """Paths of haproxy and prometheus; installs Debian's packages with apt-get when missing."""
     missing = [b for b in TOOLS if find_tool(b) is None]
     if missing and not install:
-        pkgs = " ".join(TOOLS[b] for b in missing)
-        raise LabError(f"{', '.join(missing)} not installed: run `sudo apt-get install -y {pkgs}`")
+        names = " ".join(TOOLS[b] for b in missing)
+        raise LabError(f"{', '.join(missing)} not installed: run `sudo apt-get install -y {names}`")
     if missing:
         pkgs = [TOOLS[b] for b in missing]
         cmd = ["apt-get", "install", "-y", *pkgs]

@@ -58,7 +58,7 @@ def test_status_shows_haproxy_s_average_latency_weights_and_checks(haproxy_lab, 
     ("socket_line", "extra", "words"),
     [
         (None, "", ["[service.router]", "option `socket`", "found nothing"]),
-        ("/run/x.sock", 'sokcet = "/run/x.sock"\n', ["unknown option", "'sokcet'"]),
+        ("/run/x.sock", 'sokcet = "/run/x.sock"\n', ["unknown option", "`sokcet`"]),
     ],
 )
 def test_a_bad_router_config_exits_2_naming_the_key(tmp_path, socket_line, extra, words):

@@ -85,6 +85,6 @@ def test_a_bad_router_config_exits_2_naming_the_key(kube, tmp_path):
         proc = cli(config, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.startswith(f"bluegreen: {config}: service 'shop' [service.router]")
-        assert "deployments is missing" in proc.stderr
+        assert "option `deployments`: found nothing" in proc.stderr
         no_traceback(proc)
     assert not audit.exists() and kube.requests == []

@@ -77,7 +77,7 @@ def test_entry_point_resolves_to_the_router():
         ({"socket": "/s", "map": "/m", "backends": {"blue": "b", "green": "b"}}, ["different"]),
         (
             {"socket": "/s", "map": "/m", "backends": {"blue": "b", "green": "g"}, "sokcet": 1},
-            ["unknown option", "'sokcet'", "socket"],
+            ["unknown option", "`sokcet`", "socket"],
         ),
         (
             {"socket": "/s", "map": "/m", "backends": {"blue": "b", "green": "g"}, "timeout": 0},

@@ -473,31 +473,31 @@ def test_kubeconfig_and_context_are_honoured(kube: FakeKube, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("options", "needle"),
     [
-        ({"deployments": DEPLOYMENTS}, "service is missing"),
-        ({"service": "shop"}, "deployments is missing"),
-        ({"service": "shop", "deployments": {"blue": "a"}}, "deployments.green = None"),
-        ({"service": "shop", "deployments": DEPLOYMENTS, "colour": {}}, "colour: unknown option"),
+        ({"deployments": DEPLOYMENTS}, "option `service`: found nothing"),
+        ({"service": "shop"}, "option `deployments`: found nothing"),
+        ({"service": "shop", "deployments": {"blue": "a"}}, "option `deployments.green`: found nothing"),
+        ({"service": "shop", "deployments": DEPLOYMENTS, "colour": {}}, "option `colour`: found an unknown option"),
         (
             {
                 "service": "shop",
                 "deployments": DEPLOYMENTS,
                 "colours": {"blue": "v1", "green": "v1"},
             },
-            "must differ",
+            "two different label values",
         ),
         (
             {"service": "shop", "deployments": DEPLOYMENTS, "timeout": "2s"},
-            "timeout = '2s': expected seconds",
+            "option `timeout`: found '2s'; expected seconds",
         ),
         (
             {"service": "shop", "deployments": DEPLOYMENTS, "in_cluster": "yes"},
-            "in_cluster = 'yes': expected true or false",
+            "option `in_cluster`: found 'yes'; expected true or false",
         ),
         (
             {"service": "Shop_1", "deployments": DEPLOYMENTS},
-            "service = 'Shop_1': expected a Kubernetes object name",
+            "option `service`: found 'Shop_1'; expected a Kubernetes object name",
         ),
-        ({"service": "shop", "deployments": DEPLOYMENTS, "token": "t"}, "token needs"),
+        ({"service": "shop", "deployments": DEPLOYMENTS, "token": "t"}, "option `token`: found a token without `host`"),
         (
             {"service": "shop", "deployments": DEPLOYMENTS, "in_cluster": True, "context": "prod"},
             "exclude each other",

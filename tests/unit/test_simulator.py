@@ -283,14 +283,14 @@ def test_long_gap_skips_ahead_quickly():
 @pytest.mark.parametrize(
     "options, words",
     [
-        ({"scenario": "bad"}, "scenario: unknown 'bad'; expected one of: healthy, bad-release"),
-        ({"rate": 0}, "rate: found 0; expected"),
-        ({"rate": "fast"}, "rate: found 'fast'"),
-        ({"servers": 0}, "servers: found 0; expected a whole number"),
-        ({"servers": 2.5}, "servers: found 2.5"),
-        ({"seed": "x"}, "seed: found 'x'"),
-        ({"blue_version": ""}, "blue_version: found ''"),
-        ({"colour": "red"}, "colour: unknown simulator option; expected one of: scenario"),
+        ({"scenario": "bad"}, "option `scenario`: found 'bad'; expected one of: healthy, bad-release"),
+        ({"rate": 0}, "option `rate`: found 0; expected"),
+        ({"rate": "fast"}, "option `rate`: found 'fast'"),
+        ({"servers": 0}, "option `servers`: found 0; expected a whole number"),
+        ({"servers": 2.5}, "option `servers`: found 2.5"),
+        ({"seed": "x"}, "option `seed`: found 'x'"),
+        ({"blue_version": ""}, "option `blue_version`: found ''"),
+        ({"colour": "red"}, "option `colour`: found an unknown option; expected one of: scenario"),
     ],
 )
 def test_config_errors_name_key_found_and_expected(options, words):

@@ -10,9 +10,8 @@ Config (``[service.router]``, ``kind = "haproxy"``)::
     blue = "blue-backend"
     green = "green-backend"
 
-Helpers: ``_haproxy_options`` (validation), ``_haproxy_io`` (socket, map file), ``_haproxy_stats``
-(parsing, counters), ``_haproxy_state`` (read -> RouterState). Nothing here imports Textual,
-``console`` or ``widgets``.
+The package: ``options`` (the typed options), ``io`` (socket, map file), ``stats`` (parsing,
+counters), ``state`` (read -> RouterState). Nothing here imports Textual, ``console`` or ``widgets``.
 """
 
 from __future__ import annotations
@@ -21,20 +20,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from backends._haproxy_io import StatsSocket, map_file_problem, rewrite_map_file
-from backends._haproxy_options import OPTIONS, parse_options
-from backends._haproxy_state import HAProxyRead, build_state, split_groups
-from backends._haproxy_stats import (
-    ADMF_FDRAIN,
-    ADMF_FMAINT,
-    CounterHistory,
-    StatParseError,
-    absolute_weights,
-    parse_map,
-    parse_map_list,
-    parse_servers_state,
-    parse_stat,
-)
 from backends.base import (
     COLOURS,
     ActionRefused,
@@ -46,8 +31,22 @@ from backends.base import (
     Unsupported,
     VerifyFailed,
 )
+from backends.haproxy.io import StatsSocket, map_file_problem, rewrite_map_file
+from backends.haproxy.options import HAProxyOptions, load_options
+from backends.haproxy.state import HAProxyRead, build_state, split_groups
+from backends.haproxy.stats import (
+    ADMF_FDRAIN,
+    ADMF_FMAINT,
+    CounterHistory,
+    StatParseError,
+    absolute_weights,
+    parse_map,
+    parse_map_list,
+    parse_servers_state,
+    parse_stat,
+)
 
-__all__ = ["OPTIONS", "HAProxyRouter", "MapFileNotWritten", "MapUnknown"]
+__all__ = ["HAProxyRouter", "MapFileNotWritten", "MapUnknown"]
 
 
 class MapUnknown(ActionRefused):
@@ -103,7 +102,7 @@ class HAProxyRouter(Router):
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         super().__init__(options, context)
-        self.opts = parse_options(options, context)
+        self.opts: HAProxyOptions = load_options(options, context)
         if self.opts.split_backend:
             self.SUPPORTS_WEIGHTS = True  # type: ignore[misc]  # per instance, see supports_weights
         self._sock = StatsSocket(self.opts.socket, self.opts.timeout)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from backends._haproxy_io import read_map_file_value
-from backends._haproxy_options import HAProxyOptions
-from backends._haproxy_stats import (
+from backends.base import COLOURS, Colour, ColourState, RouterState, ServerState, ServerStatus
+from backends.haproxy.io import read_map_file_value
+from backends.haproxy.options import HAProxyOptions
+from backends.haproxy.stats import (
     ADMF_DRAIN,
     TYPE_BACKEND,
     TYPE_SERVER,
@@ -18,7 +19,6 @@ from backends._haproxy_stats import (
     server_status,
     split_share,
 )
-from backends.base import COLOURS, Colour, ColourState, RouterState, ServerState, ServerStatus
 
 Row = dict[str, str]
 

@@ -16,8 +16,9 @@ import csv
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from backends.base import ColourMetrics, ServerStatus
 
@@ -33,6 +34,8 @@ ADMF_FDRAIN, ADMF_IDRAIN = 0x08, 0x10
 ADMF_RMAINT, ADMF_HMAINT = 0x20, 0x80
 ADMF_MAINT = ADMF_FMAINT | ADMF_IMAINT | ADMF_CMAINT | ADMF_RMAINT | ADMF_HMAINT
 ADMF_DRAIN = ADMF_FDRAIN | ADMF_IDRAIN
+
+K = TypeVar("K")  # a colour, or its name
 
 _RESPONSE_COLUMNS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 
@@ -132,7 +135,7 @@ def responses(row: Mapping[str, str]) -> tuple[float, float]:
     return num(row, "hrsp_5xx") or 0.0, total
 
 
-def split_share(weights: Mapping[str, int]) -> dict[str, int]:
+def split_share(weights: Mapping[K, int]) -> dict[K, int]:
     """{colour: summed weight} -> {colour: percent}, rounded so they add up to 100."""
     total = sum(weights.values())
     if total <= 0:
@@ -219,7 +222,7 @@ class CounterHistory:
 
 
 def colour_metrics(
-    rows: list[Mapping[str, str]],
+    rows: Sequence[Mapping[str, str]],
     error: tuple[float | None, str | None],
     latency_weights: list[float],
 ) -> ColourMetrics:

@@ -1,4 +1,5 @@
-"""The embedded default backend: a simulated service whose two colours are small fleets.
+"""The simulated world behind the embedded default backend: a service whose two colours are small
+fleets.
 
 ``SimulatorRouter`` and ``SimulatorMetrics`` share one ``SimWorld`` through ``context.shared``, so a
 switch made through the router shows up in the metrics. The world reads time only from the injected
@@ -23,27 +24,14 @@ from backends.base import (
     Colour,
     ColourMetrics,
     ColourState,
-    ConfigError,
-    MetricsSource,
-    Router,
     RouterState,
     ServerState,
     ServerStatus,
     Unreachable,
 )
 from backends.clock import system_clock
-
-SCENARIOS: dict[str, str] = {
-    "healthy": "both colours healthy: ~0.2 % errors, p99 ~200 ms",
-    "bad-release": "green's error % climbs to ~25 % some 6-8 s after it takes traffic",
-    "slow-release": "green's p99 degrades from ~200 ms to ~1700 ms over ~15 s after it takes traffic",
-    "flapping": "green's error % swings between ~2 % and ~8 % every 15 s (alarm hysteresis)",
-    "server-failure": "one green server goes DOWN 6-10 s after green takes traffic (small error bump)",
-}
-DEFAULTS: dict[str, Any] = {
-    "scenario": "healthy", "seed": 7, "rate": 120.0, "servers": 3,
-    "blue_version": "v1.4.2", "green_version": "v1.5.0",
-}
+from backends.simulator.options import SimulatorOptions, load_options
+from backends.simulator.scenarios import ScenarioDraw, effects
 
 STEP = 0.25  # simulated seconds per integration step
 MAX_STEPS = 480  # at most 2 simulated minutes per call; a longer gap skips ahead
@@ -59,39 +47,9 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a simulator options table; return it with defaults filled. Raises ConfigError."""
-    for key in options:
-        if key not in DEFAULTS:
-            raise ConfigError(f"{key}: unknown simulator option; expected one of: {', '.join(DEFAULTS)}")
-    opts = {**DEFAULTS, **options}
-    if opts["scenario"] not in SCENARIOS:
-        raise ConfigError(
-            f"scenario: unknown {opts['scenario']!r}; expected one of: {', '.join(SCENARIOS)}"
-        )
-    if not _is_int(opts["seed"]):
-        raise ConfigError(f"seed: found {opts['seed']!r}; expected a whole number")
-    rate = opts["rate"]
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate < 1e7:
-        raise ConfigError(f"rate: found {rate!r}; expected requests per second, a number > 0")
-    if not _is_int(opts["servers"]) or not 1 <= opts["servers"] <= 50:
-        raise ConfigError(f"servers: found {opts['servers']!r}; expected a whole number from 1 to 50")
-    for key in ("blue_version", "green_version"):
-        if not isinstance(opts[key], str) or not opts[key].strip():
-            raise ConfigError(f"{key}: found {opts[key]!r}; expected a non-empty string")
-    opts["rate"] = float(rate)
-    return opts
-
-
 def _ou(x: float, tau: float, std: float, rng: random.Random) -> float:
     """One STEP of a mean-reverting random walk (Ornstein-Uhlenbeck) with stationary std ``std``."""
     return x - x * STEP / tau + std * math.sqrt(2 * STEP / tau) * rng.gauss(0.0, 1.0)
-
-
-def _ramp(e: float, start: float, length: float) -> float:
-    """0 before ``start``, 1 after ``start + length``, smooth in between."""
-    x = min(max((e - start) / length, 0.0), 1.0)
-    return x * x * (3 - 2 * x)
 
 
 @dataclass
@@ -123,31 +81,35 @@ class SimWorld:
     """
 
     def __init__(
-        self, options: Mapping[str, Any] | None = None, *, clock: Callable[[], float] | None = None,
+        self,
+        options: SimulatorOptions | Mapping[str, Any] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
         seed: int | None = None,
     ) -> None:
-        options = dict(options or {})
-        if "seed" not in options and seed is not None:
-            options["seed"] = seed
-        self.options = validate_options(options)
-        self.scenario: str = self.options["scenario"]
-        self.rate: float = self.options["rate"]
+        if not isinstance(options, SimulatorOptions):
+            raw = dict(options or {})
+            if "seed" not in raw and seed is not None:
+                raw["seed"] = seed
+            options = load_options(raw, BackendContext(service="simulator"))
+        self.options = options
+        self.scenario: str = options.scenario
+        self.rate: float = options.rate
         self._clock = clock or system_clock
-        self._rng = random.Random(self.options["seed"])
+        self._rng = random.Random(options.seed)
         self._lock = threading.RLock()
         self._faults: dict[str, str | None] = {"router": None, "metrics": None}
         self._released = {t: threading.Event() for t in self._faults}
         self.hang_timeout = 60.0
-        n = self.options["servers"]
+        n = options.servers
+        versions = {Colour.BLUE: options.blue_version, Colour.GREEN: options.green_version}
         self._sides = {
-            c: _Side(self.options[f"{c}_version"], [f"{c}-{i}" for i in range(1, n + 1)], base, med)
+            c: _Side(versions[c], [f"{c}-{i}" for i in range(1, n + 1)], base, med)
             for c, base, med in ((Colour.BLUE, 0.2, 42.0), (Colour.GREEN, 0.25, 38.0))
         }
         # Scenario parameters: drawn for every scenario, so the random sequence never depends on it.
-        self._bad_delay = self._rng.uniform(6.0, 8.0)
-        self._bad_peak = self._rng.uniform(20.0, 28.0)
-        self._fail_delay = self._rng.uniform(6.0, 10.0)
-        self._fail_server = self._sides[Colour.GREEN].servers[self._rng.randrange(n)]
+        self._draw = ScenarioDraw.draw(self._rng, n)
+        self._fail_server = self._sides[Colour.GREEN].servers[self._draw.fail_index]
         self._failed_at: float | None = None
         self.live = Colour.BLUE
         self._sides[Colour.BLUE].weight = 100
@@ -230,21 +192,13 @@ class SimWorld:
         since = self._sides[colour].since
         if colour is not Colour.GREEN or since is None:
             return 0.0, 1.0
-        e = self.t - since
-        if self.scenario == "bad-release":
-            r = _ramp(e, self._bad_delay, 4.0)
-            return self._bad_peak * r, 1.0 + 0.3 * r
-        if self.scenario == "slow-release":
-            return 0.0, 1.0 + 7.5 * _ramp(e, 3.0, 15.0)
-        if self.scenario == "flapping":  # a smoothed square wave, low first, period 30 s
-            return 5.0 - 3.0 * math.tanh(3.0 * math.cos(2 * math.pi * e / 30.0)), 1.0
-        if self.scenario == "server-failure":
-            if self._failed_at is None and e >= self._fail_delay:
-                self._failed_at = self.t
-                self._sides[colour].down.add(self._fail_server)
-            if self._failed_at is not None:
-                return 3.0 * math.exp(-(self.t - self._failed_at) / 4.0), 1.0
-        return 0.0, 1.0
+        elapsed = self.t - since
+        failing = self.scenario == "server-failure" and self._failed_at is None
+        if failing and elapsed >= self._draw.fail_delay:
+            self._failed_at = self.t
+            self._sides[colour].down.add(self._fail_server)
+        since_failure = None if self._failed_at is None else self.t - self._failed_at
+        return effects(self.scenario, self._draw, elapsed, since_failure)
 
     def _routing_key(self) -> tuple[Any, ...]:
         return (self.live, *((s.weight, s.draining) for s in self._sides.values()))
@@ -319,7 +273,7 @@ class SimWorld:
             flags = "/".join(f"{w}{'d' if d else ''}" for w, d in key[1:])
             return RouterState(
                 live=self.live, colours=colours, fingerprint=f"sim-{self._revision}:{self.live}:{flags}",
-                detail={"scenario": self.scenario, "seed": str(self.options["seed"])},
+                detail={"scenario": self.scenario, "seed": str(self.options.seed)},
             )
 
     @staticmethod
@@ -362,13 +316,14 @@ class SimWorld:
         }
 
 
-class _Joined:
-    """Joins the world in ``context.shared["simulator"]``, built at first use from both tables."""
+class WorldSlot:
+    """Where a service's router and metrics source meet: ``context.shared["simulator"]``. The world
+    is built at first use from both tables (the router's options win)."""
 
-    def _join(self, role: str, options: Mapping[str, Any], context: BackendContext | None) -> None:
-        validate_options(options)
-        context = context or BackendContext(service="simulator")
-        self._slot = context.shared.setdefault("simulator", {"lock": threading.Lock()})
+    def __init__(self, role: str, options: Mapping[str, Any], context: BackendContext) -> None:
+        self._slot: dict[str, Any] = context.shared.setdefault(
+            "simulator", {"lock": threading.Lock()}
+        )
         with self._slot["lock"]:
             self._slot[role] = (dict(options), context)
 
@@ -377,71 +332,11 @@ class _Joined:
         slot = self._slot
         with slot["lock"]:
             if "world" not in slot:
-                ctx = (slot.get("router") or slot["metrics"])[1]
+                ctx: BackendContext = (slot.get("router") or slot["metrics"])[1]
                 options = {**slot.get("metrics", ({},))[0], **slot.get("router", ({},))[0]}
-                slot["world"] = SimWorld(options, clock=ctx.clock, seed=ctx.seed)
-            return slot["world"]
-
-
-class SimulatorRouter(_Joined, Router):
-    """Routes a simulated service; nothing leaves the process.
-
-    * **switch** ``to``: ``to`` becomes live with weight 100 (the other colour 0) at once, and a
-      drain on ``to`` is lifted; the old colour's in-flight sessions decay to 0 over ~10 s.
-    * **drain** ``colour``: its servers show DRAIN and it gets no new requests (its share goes to the
-      other colour if that has weight); its sessions decay to 0. Its configured weight is kept.
-    * **ready** ``colour``: lift the drain; the colour takes its configured weight again.
-    * **set_weights**: split new traffic by percent (0..100 each, adding up to 100).
-
-    Options (on this table or the metrics one; this one wins): ``scenario`` (see SCENARIOS), ``seed``,
-    ``rate`` (req/s), ``servers`` (per colour), ``blue_version``, ``green_version``.
-    """
-
-    kind = "simulator"
-    SUPPORTS_WEIGHTS = True
-
-    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
-        super().__init__(options, context)
-        self._join("router", self.options, context)
-
-    def _world(self) -> SimWorld:
-        world = self.world
-        world.check_fault("router")
-        return world
-
-    def state(self) -> RouterState:
-        return self._world().router_state()
-
-    def switch(self, to: Colour) -> RouterState:
-        return self._world().switch(to)
-
-    def drain(self, colour: Colour) -> RouterState:
-        return self._world().drain(colour)
-
-    def ready(self, colour: Colour) -> RouterState:
-        return self._world().ready(colour)
-
-    def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
-        return self._world().set_weights(weights)
-
-
-class SimulatorMetrics(_Joined, MetricsSource):
-    """Measures the simulated service shared with ``SimulatorRouter`` (same ``context.shared``).
-
-    Rate and sessions follow the router's split; error % and p99 follow the scenario. A colour with
-    no traffic reports rate 0 and no error % / p99 (note "no traffic"). Same options as the router.
-    """
-
-    kind = "simulator"
-
-    def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
-        super().__init__(options, context)
-        self._join("metrics", self.options, context)
-
-    def sample(self) -> Mapping[Colour, ColourMetrics]:
-        world = self.world
-        world.check_fault("metrics")
-        return world.sample()
-
-    def describe(self) -> Mapping[str, str]:
-        return self.world.describe()
+                options = {k: v for k, v in options.items() if k != "kind"}
+                if "seed" not in options and ctx.seed is not None:
+                    options["seed"] = ctx.seed
+                slot["world"] = SimWorld(load_options(options, ctx), clock=ctx.clock)
+            world: SimWorld = slot["world"]
+            return world

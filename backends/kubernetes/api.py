@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends._k8s_support import KubeOptions, Target, selector_of, translate
 from backends.base import COLOURS, BackendTimeout, Colour, ConfigError, Conflict
+from backends.kubernetes.errors import Target, translate
+from backends.kubernetes.objects import selector_of
+from backends.kubernetes.options import KubeOptions
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MERGE_PATCH = "application/merge-patch+json"

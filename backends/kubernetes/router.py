@@ -2,31 +2,18 @@
 
 ``kubernetes`` (the official client) is imported when a router of this kind is built, never when this
 module is imported: ``bluegreen demo`` does not pay for it. Client plumbing (connection, deadlines,
-conditional patches) is in ``backends/_k8s_api.py``; options and error messages in ``_k8s_support``.
+conditional patches) is in ``api``; the typed options in ``options``; the readiness gate in
+``readiness``; reading the client's objects in ``objects``; client errors into typed ones in
+``errors``.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from backends._k8s_api import SERVICE_NAME_LABEL, KubeApi, Snapshot
-from backends._k8s_support import (
-    NO_COLOUR,
-    KubeOptions,
-    annotations_of,
-    changes,
-    desired_replicas,
-    image_of,
-    parse_options,
-    pod_server,
-    selector_of,
-    selector_text,
-    version_of,
-)
 from backends.base import (
     COLOURS,
     ActionRefused,
@@ -34,12 +21,24 @@ from backends.base import (
     BackendError,
     Colour,
     ColourState,
-    ConfigError,
     Router,
     RouterState,
-    ServerStatus,
     VerifyFailed,
 )
+from backends.kubernetes.api import KubeApi, Snapshot
+from backends.kubernetes.objects import (
+    NO_COLOUR,
+    annotations_of,
+    changes,
+    desired_replicas,
+    image_of,
+    pod_server,
+    selector_of,
+    selector_text,
+    version_of,
+)
+from backends.kubernetes.options import KubeOptions, load_options
+from backends.kubernetes.readiness import gate, ready_endpoints, selecting
 
 ANN_DRAINED = "bluegreen-console/drained"  # on a Deployment: when it was drained (UTC)
 ANN_REPLICAS = "bluegreen-console/replicas-before-drain"  # on a Deployment scaled to 0 by a drain
@@ -101,9 +100,7 @@ class KubernetesRouter(Router):
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         super().__init__(options, context)
-        self.o: KubeOptions = parse_options(self.options, context.timeout)
-        if self.o.kubeconfig and not os.path.isfile(os.path.expanduser(self.o.kubeconfig)):
-            raise ConfigError(f"[service.router] kubeconfig = {self.o.kubeconfig!r}: no such file")
+        self.o: KubeOptions = load_options(self.options, context)
         # Imported here, when a service of this kind is built (about 1 s), not when backends/ is, and
         # not in the first guarded call, whose deadline it would eat.
         from kubernetes import client, config
@@ -114,40 +111,6 @@ class KubernetesRouter(Router):
 
     def _live(self, s: Snapshot) -> Colour | None:
         return self.o.colour_of(selector_of(s.service).get(self.o.selector_label))
-
-    def _selecting(self, s: Snapshot, colour: Colour) -> list[str]:
-        value = self.o.value(colour)
-        return [
-            svc.metadata.name
-            for svc in (s.service, s.preview)
-            if svc is not None and selector_of(svc).get(self.o.selector_label) == value
-        ]
-
-    def _ready_endpoints(
-        self,
-        s: Snapshot,
-        colour: Colour,
-        slices: list[Any] | None = None,
-        services: list[str] | None = None,
-    ) -> int:
-        """Ready endpoints of ``colour``: in the slices of the Services selecting it or, when
-        ``services`` is given, only those of its pods still left in those Services' slices."""
-        only_mine = services is not None
-        services = self._selecting(s, colour) if services is None else services
-        if not services:
-            return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
-        mine = {p.metadata.name for p in s.pods[colour]}
-        ready: set[str] = set()
-        for sl in s.slices if slices is None else slices:
-            if (sl.metadata.labels or {}).get(SERVICE_NAME_LABEL) not in services:
-                continue
-            for ep in sl.endpoints or []:
-                ref = ep.target_ref.name if ep.target_ref else None
-                if (ep.conditions is None or ep.conditions.ready is not False) and (
-                    not only_mine or ref in mine
-                ):
-                    ready.add(ref or ",".join(ep.addresses or []))
-        return len(ready)
 
     def _state(self, s: Snapshot, warning: str | None = None) -> RouterState:
         o = self.o
@@ -161,8 +124,8 @@ class KubernetesRouter(Router):
                 "replicas": f"{desired_replicas(dep)} desired / {(st.ready_replicas if st else 0) or 0} ready"
                 f" / {(st.available_replicas if st else 0) or 0} available",
                 "image": image_of(dep) or "?",
-                "endpoints": f"{self._ready_endpoints(s, c)} ready",
-                "services": ", ".join(self._selecting(s, c)) or "none",
+                "endpoints": f"{ready_endpoints(self.o, s, c)} ready",
+                "services": ", ".join(selecting(self.o, s, c)) or "none",
             }
             if ANN_REPLICAS in ann:
                 detail["scaled_down"] = f"from {ann[ANN_REPLICAS]} replicas by a drain"
@@ -236,26 +199,6 @@ class KubernetesRouter(Router):
         t = clock() if callable(clock) else time.time()
         return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _gate(self, s: Snapshot, to: Colour) -> None:
-        dep, name = s.deployments[to], self.o.deployments[to]
-        st, desired = dep.status, desired_replicas(dep)
-        ready = (st.ready_replicas if st else 0) or 0
-        updated = (st.updated_replicas if st else 0) or 0
-        why = None
-        if desired == 0:
-            why = f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
-        elif st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
-            why = f"its Deployment {name} has a change its controller has not processed yet"
-        elif updated < desired:
-            why = f"its Deployment {name} is still rolling out ({updated} of {desired} replicas updated)"
-        elif ready < desired:
-            why = f"only {ready} of {desired} replicas of Deployment {name} are ready"
-        elif self._ready_endpoints(s, to) == 0:
-            sel = {**selector_of(s.service), self.o.selector_label: self.o.value(to)}
-            why = f"it has no ready endpoint (no ready pod matches {selector_text(sel)})"
-        if why:
-            raise ActionRefused(f"switch to {to} refused: {why}; nothing was written")
-
     def switch(self, to: Colour) -> RouterState:
         self.api.begin(acting=True)
         o = self.o
@@ -266,7 +209,7 @@ class KubernetesRouter(Router):
             raise ActionRefused(
                 f"switch to {to} refused: {to} is drained; ready it first; nothing was written"
             )
-        self._gate(s, to)
+        gate(self.o, s, to)
         self._patch_selector(s.service, o.value(to))
         warning = None
         if s.preview is not None:
@@ -299,7 +242,7 @@ class KubernetesRouter(Router):
             )
         dep = s.deployments[colour]
         drained = ANN_DRAINED in annotations_of(dep)
-        in_preview = s.preview is not None and o.preview_service in self._selecting(s, colour)
+        in_preview = s.preview is not None and o.preview_service in selecting(self.o, s, colour)
         scale = o.scale_down_after_drain and desired_replicas(dep) > 0
         if drained and not in_preview and not scale:
             raise ActionRefused(f"{colour} is already drained; nothing to do")
@@ -325,7 +268,7 @@ class KubernetesRouter(Router):
             pending = False
         after = self.api.read()
         a_dep = after.deployments[colour]
-        still = self._selecting(after, colour)
+        still = selecting(self.o, after, colour)
         if ANN_DRAINED not in annotations_of(a_dep) or still:
             shows = f"still selected by {', '.join(still)}" if still else "not marked drained"
             raise VerifyFailed(f"drain {colour} was written, but reading it back shows it {shows}")
@@ -344,7 +287,7 @@ class KubernetesRouter(Router):
         wait_until = time.monotonic() + min(2.0, self.o.timeout / 3)
         left = 0
         for _ in range(40):  # bounded: at most ~2 s of 0.05 s polls
-            left = self._ready_endpoints(s, colour, self.api.slices(), names)
+            left = ready_endpoints(self.o, s, colour, self.api.slices(), names)
             if left == 0 or time.monotonic() >= wait_until:
                 break
             time.sleep(0.05)
@@ -360,7 +303,7 @@ class KubernetesRouter(Router):
         to_preview = (
             s.preview is not None
             and colour is not live
-            and o.preview_service not in self._selecting(s, colour)
+            and o.preview_service not in selecting(self.o, s, colour)
         )
         if ANN_DRAINED not in ann and ANN_REPLICAS not in ann and not to_preview:
             raise ActionRefused(f"{colour} is not drained; nothing to do")
@@ -381,7 +324,7 @@ class KubernetesRouter(Router):
         after = self.api.read()
         a_ann = annotations_of(after.deployments[colour])
         if ANN_DRAINED in a_ann or (
-            to_preview and o.preview_service not in self._selecting(after, colour)
+            to_preview and o.preview_service not in selecting(self.o, after, colour)
         ):
             raise VerifyFailed(
                 f"ready {colour} was written, but reading it back shows it still drained"

@@ -1,0 +1,75 @@
+"""Which Services select a colour, how many ready endpoints it has, and the readiness gate a switch
+must pass. Pure: reads one Snapshot (``api.read()``), talks to nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.base import ActionRefused, Colour, ServerStatus
+from backends.kubernetes.api import SERVICE_NAME_LABEL, Snapshot
+from backends.kubernetes.objects import desired_replicas, pod_server, selector_of, selector_text
+from backends.kubernetes.options import KubeOptions
+
+
+def selecting(o: KubeOptions, s: Snapshot, colour: Colour) -> list[str]:
+    """The managed Services (live, preview) whose selector names ``colour``."""
+    value = o.value(colour)
+    return [
+        svc.metadata.name
+        for svc in (s.service, s.preview)
+        if svc is not None and selector_of(svc).get(o.selector_label) == value
+    ]
+
+
+def ready_endpoints(
+    o: KubeOptions,
+    s: Snapshot,
+    colour: Colour,
+    slices: list[Any] | None = None,
+    services: list[str] | None = None,
+) -> int:
+    """Ready endpoints of ``colour``: in the slices of the Services selecting it or, when
+    ``services`` is given, only those of its pods still left in those Services' slices."""
+    only_mine = services is not None
+    services = selecting(o, s, colour) if services is None else services
+    if not services:
+        return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
+    mine = {p.metadata.name for p in s.pods[colour]}
+    ready: set[str] = set()
+    for sl in s.slices if slices is None else slices:
+        if (sl.metadata.labels or {}).get(SERVICE_NAME_LABEL) not in services:
+            continue
+        for ep in sl.endpoints or []:
+            ref = ep.target_ref.name if ep.target_ref else None
+            if (ep.conditions is None or ep.conditions.ready is not False) and (
+                not only_mine or ref in mine
+            ):
+                ready.add(ref or ",".join(ep.addresses or []))
+    return len(ready)
+
+
+def gate(o: KubeOptions, s: Snapshot, to: Colour) -> None:
+    """Refuse a switch to ``to`` (ActionRefused) unless its Deployment is scaled up, rolled out and
+    ready, and it has a ready endpoint."""
+    dep, name = s.deployments[to], o.deployments[to]
+    st, desired = dep.status, desired_replicas(dep)
+    ready = (st.ready_replicas if st else 0) or 0
+    updated = (st.updated_replicas if st else 0) or 0
+    why = None
+    if desired == 0:
+        why = (
+            f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
+        )
+    elif st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
+        why = f"its Deployment {name} has a change its controller has not processed yet"
+    elif updated < desired:
+        why = (
+            f"its Deployment {name} is still rolling out ({updated} of {desired} replicas updated)"
+        )
+    elif ready < desired:
+        why = f"only {ready} of {desired} replicas of Deployment {name} are ready"
+    elif ready_endpoints(o, s, to) == 0:
+        sel = {**selector_of(s.service), o.selector_label: o.value(to)}
+        why = f"it has no ready endpoint (no ready pod matches {selector_text(sel)})"
+    if why:
+        raise ActionRefused(f"switch to {to} refused: {why}; nothing was written")
