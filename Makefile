@@ -7,12 +7,13 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the integration tests drive for real (started on 127.0.0.1 by the fixtures).
 DEBS   := haproxy prometheus
 
-.PHONY: demo test check lint screenshots bench system-deps clean docs docs-check
+.PHONY: demo test check lint format typecheck screenshots bench system-deps clean docs docs-check
 
 demo: $(BIN)/.installed
 	$(BIN)/bluegreen demo $(ARGS)
 
-test: system-deps $(BIN)/.installed-test docs-check
+# Static checks first (seconds), then the suite (minutes): a lint error fails fast.
+test: system-deps $(BIN)/.installed-test lint typecheck docs-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The documentation (mkdocs.yml): strict, so a warning (a broken link or anchor) is an error.
@@ -29,10 +30,20 @@ docs-check: $(BIN)/.installed-test
 	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
 	$(MKDOCS) build --strict --site-dir "$$out"
 
+# ruff lint and ruff's formatter (check only: `make format` rewrites).
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-check: lint test
+format: $(BIN)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# [tool.mypy] in pyproject.toml: strict on backends/ and console/model.py.
+typecheck: $(BIN)/.installed-test
+	$(BIN)/mypy
+
+check: test
 
 screenshots: $(BIN)/.installed-test
 	$(BIN)/python -m tests.support.screenshots --out screenshots
