@@ -54,7 +54,9 @@ def resolve(group: str, kind: str) -> Callable[..., Any]:
     eps = _entry_points(group)
     noun = _GROUP_NOUN[group]
     if kind not in eps:
-        known = ", ".join(available(group)) or "none (is bluegreen-console installed? pip install -e .)"
+        known = (
+            ", ".join(available(group)) or "none (is bluegreen-console installed? pip install -e .)"
+        )
         raise ConfigError(f"unknown {noun} kind {kind!r}; known kinds: {known}")
     try:
         factory: Callable[..., Any] = eps[kind].load()

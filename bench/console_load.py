@@ -54,8 +54,14 @@ def tmux(*args: str) -> str:
 
 def full_frame(screen: str) -> bool:
     """Both panels drawn with data: the titles, a rate figure and the footer keys."""
-    return "BLUE" in screen and "GREEN" in screen and "LIVE" in screen and "Switch" in screen and "req/s" in screen \
+    return (
+        "BLUE" in screen
+        and "GREEN" in screen
+        and "LIVE" in screen
+        and "Switch" in screen
+        and "req/s" in screen
         and "no data yet" not in screen
+    )
 
 
 def one_run(seconds: float, session: str) -> dict[str, float]:
@@ -74,7 +80,10 @@ def one_run(seconds: float, session: str) -> dict[str, float]:
                 break
             time.sleep(0.02)
         if first is None:
-            raise SystemExit("the console never drew a full frame within 30 s:\n" + tmux("capture-pane", "-p", "-t", session))
+            raise SystemExit(
+                "the console never drew a full frame within 30 s:\n"
+                + tmux("capture-pane", "-p", "-t", session)
+            )
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         end = t0 + seconds
         while time.monotonic() < end:  # bounded: the run lasts `seconds`
@@ -110,12 +119,20 @@ def main() -> int:
         return statistics.median(r[key] for r in results)
 
     cpu_model = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
         platform.processor() or "unknown",
     )
     rows = [
         ("time to first full frame", f"{med('first_frame_s'):.2f} s", "≤ 1.5 s"),
-        (f"CPU, steady ({a.seconds:.0f} s at 1 s polls)", f"{med('cpu_pct'):.2f} % of one core", "≤ 2 %"),
+        (
+            f"CPU, steady ({a.seconds:.0f} s at 1 s polls)",
+            f"{med('cpu_pct'):.2f} % of one core",
+            "≤ 2 %",
+        ),
         ("CPU, whole run incl. start-up", f"{med('cpu_pct_total'):.2f} % of one core", ""),
         ("peak RSS", f"{med('peak_rss_mb'):.1f} MB", "≤ 120 MB"),
     ]

@@ -87,7 +87,10 @@ def _live_text(state: RouterState) -> str:
 
 class ActionController:
     def __init__(
-        self, runtime: ServiceRuntime, audit: AuditLog, observe: Callable[[RouterState], Frame] | None = None
+        self,
+        runtime: ServiceRuntime,
+        audit: AuditLog,
+        observe: Callable[[RouterState], Frame] | None = None,
     ) -> None:
         """``observe`` turns a read-back into a Frame (the Monitor's ``observe_action``: the bake starts
         at the switch, and the next poll does not call our own change external); the Outcome carries
@@ -109,7 +112,15 @@ class ActionController:
     def _read(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
 
-    def _audit(self, action: str, target: Any, result: str, before: RouterState | None, after: RouterState | None = None, error: str | None = None) -> dict[str, Any]:
+    def _audit(
+        self,
+        action: str,
+        target: Any,
+        result: str,
+        before: RouterState | None,
+        after: RouterState | None = None,
+        error: str | None = None,
+    ) -> dict[str, Any]:
         return self.audit.append(
             service=self.service,
             router=self.runtime.router.kind,
@@ -123,7 +134,9 @@ class ActionController:
 
     # ------------------------------------------------------------------ preflight
 
-    def plan(self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None) -> Plan:
+    def plan(
+        self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None
+    ) -> Plan:
         """Preflight ``action``. Raises ActionRefused (audited) with the reason, or BackendError
         when the router cannot be read (also audited)."""
         if action not in ACTIONS:
@@ -145,7 +158,9 @@ class ActionController:
     def _check_target(self, state: RouterState, to: Colour) -> None:
         cs = state.colour(to)
         if cs.draining:
-            raise ActionRefused(f"{to} is draining: ready it first (or roll back, which readies it)")
+            raise ActionRefused(
+                f"{to} is draining: ready it first (or roll back, which readies it)"
+            )
         if cs.servers and cs.healthy_servers == 0:
             counts: dict[str, int] = {}
             for sv in cs.servers:
@@ -162,7 +177,10 @@ class ActionController:
         self._check_target(state, to)
         cs = state.colour(to)
         return Plan(
-            "switch", to, (("switch", to),), state,
+            "switch",
+            to,
+            (("switch", to),),
+            state,
             f"Switch {self.service} to {str(to).upper()}?",
             (
                 f"live: {_live_text(state)} → {str(to).upper()}",
@@ -178,11 +196,16 @@ class ActionController:
             raise ActionRefused("the router shows no live colour: say which colour to drain")
         cs = state.colour(target)
         if state.live == target and (state.colour(target.other).weight or 0) == 0:
-            raise ActionRefused(f"{target} is live: draining it would stop all traffic; switch first")
+            raise ActionRefused(
+                f"{target} is live: draining it would stop all traffic; switch first"
+            )
         if cs.draining and not cs.scale_down_pending:  # a pending scale-down: drain again does it
             raise ActionRefused(f"{target} is already draining")
         return Plan(
-            "drain", target, (("drain", target),), state,
+            "drain",
+            target,
+            (("drain", target),),
+            state,
             f"Drain {str(target).upper()} on {self.service}?",
             (
                 f"{target}: {'live' if state.live == target else 'idle'} → draining (no new requests)",
@@ -197,7 +220,10 @@ class ActionController:
         if not state.colour(target).draining:
             raise ActionRefused(f"{target} is not draining: nothing to ready")
         return Plan(
-            "ready", target, (("ready", target),), state,
+            "ready",
+            target,
+            (("ready", target),),
+            state,
             f"Ready {str(target).upper()} on {self.service}?",
             (f"{target}: draining → ready (takes traffic again if routed to)",),
         )
@@ -210,7 +236,9 @@ class ActionController:
             )
         to, entry = found
         if state.live == to:
-            raise ActionRefused(f"{to} is already live: the last switch ({entry.get('time')}) is undone already")
+            raise ActionRefused(
+                f"{to} is already live: the last switch ({entry.get('time')}) is undone already"
+            )
         cs = state.colour(to)
         steps: list[tuple[str, Any]] = []
         if cs.draining:
@@ -223,21 +251,35 @@ class ActionController:
         ]
         if cs.draining:
             lines.append(f"{to} is draining: it is readied first")
-        return Plan("rollback", to, tuple(steps), state, f"Roll {self.service} back to {str(to).upper()}?", tuple(lines))
+        return Plan(
+            "rollback",
+            to,
+            tuple(steps),
+            state,
+            f"Roll {self.service} back to {str(to).upper()}?",
+            tuple(lines),
+        )
 
     def _plan_weights(self, state: RouterState, _c: Any, weights: dict[Colour, int] | None) -> Plan:
         if not self.runtime.router.supports_weights:
-            raise ActionRefused(f"the {self.runtime.router.kind} router has no weighted split configured")
+            raise ActionRefused(
+                f"the {self.runtime.router.kind} router has no weighted split configured"
+            )
         if not weights:
             raise ActionRefused("no weights given")
         now = {c: state.colour(c).weight for c in weights}
         if all(now[c] == w for c, w in weights.items()):
-            raise ActionRefused("the weights are already " + ", ".join(f"{c} {w}%" for c, w in weights.items()))
+            raise ActionRefused(
+                "the weights are already " + ", ".join(f"{c} {w}%" for c, w in weights.items())
+            )
         for c, w in weights.items():
             if w > 0:
                 self._check_target(state, c)
         return Plan(
-            "weights", None, (("set_weights", weights),), state,
+            "weights",
+            None,
+            (("set_weights", weights),),
+            state,
             f"Split {self.service}'s traffic?",
             tuple(f"{c}: {now[c]}% → {w}%" for c, w in weights.items()),
             dict(weights),
@@ -284,11 +326,19 @@ class ActionController:
             nothing_ran = not started or (
                 not done and after is not None and routing_key(after) == routing_key(plan.before)
             )
-            result = "refused" if nothing_ran and isinstance(exc, (Conflict, ActionRefused)) else "failed"
+            result = (
+                "refused"
+                if nothing_ran and isinstance(exc, (Conflict, ActionRefused))
+                else "failed"
+            )
             message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
             entry = self._audit(plan.action, plan.target, result, plan.before, after, message)
             frame = None
-            if after is not None and self.observe and routing_key(after) != routing_key(plan.before):
+            if (
+                after is not None
+                and self.observe
+                and routing_key(after) != routing_key(plan.before)
+            ):
                 frame = self.observe(after)
             return Outcome(plan, False, after, message, entry, frame)
         entry = self._audit(plan.action, plan.target, "ok", plan.before, after)
@@ -300,7 +350,9 @@ class ActionController:
             to = plan.target
             cs = current.colour(to) if to else None
             if cs is not None and cs.servers and cs.healthy_servers == 0:
-                raise ActionRefused(f"{to} has no healthy server now: rolling back would serve nothing")
+                raise ActionRefused(
+                    f"{to} has no healthy server now: rolling back would serve nothing"
+                )
             return
         getattr(self, f"_plan_{plan.action}")(current, plan.target, plan.weights)
 
@@ -308,7 +360,9 @@ class ActionController:
     def _verify(plan: Plan, after: RouterState) -> None:
         t = plan.target
         if plan.action in ("switch", "rollback") and after.live != t:
-            raise VerifyFailed(f"asked for {t} live, but the router reads back {after.live or 'no live colour'}")
+            raise VerifyFailed(
+                f"asked for {t} live, but the router reads back {after.live or 'no live colour'}"
+            )
         if plan.action == "drain" and t is not None and not after.colour(t).draining:
             raise VerifyFailed(f"asked to drain {t}, but the router reads it back as not draining")
         if plan.action in ("ready", "rollback") and t is not None and after.colour(t).draining:
@@ -316,7 +370,10 @@ class ActionController:
         if plan.action == "weights":
             got = {c: after.colour(c).weight for c in plan.weights}
             # Routers round weights to what their servers can carry (HAProxy: within 2 %).
-            if any((g := got[c]) is None or abs(g - w) > WEIGHT_TOLERANCE for c, w in plan.weights.items()):
+            if any(
+                (g := got[c]) is None or abs(g - w) > WEIGHT_TOLERANCE
+                for c, w in plan.weights.items()
+            ):
                 raise VerifyFailed(f"asked for weights {plan.weights}, the router reads back {got}")
 
     def _done_text(self, plan: Plan) -> str:
@@ -326,5 +383,7 @@ class ActionController:
             "rollback": f"rolled {self.service} back {plan.before.live or 'none'} → {t}: done (read back)",
             "drain": f"{t} draining: done (read back)",
             "ready": f"{t} ready: done (read back)",
-            "weights": "weights " + ", ".join(f"{c} {w}%" for c, w in plan.weights.items()) + ": done (read back)",
+            "weights": "weights "
+            + ", ".join(f"{c} {w}%" for c, w in plan.weights.items())
+            + ": done (read back)",
         }[plan.action]

@@ -51,7 +51,9 @@ class AlarmRule:
             warning=cfg.warning,
             critical=cfg.critical,
             for_seconds=cfg.for_seconds,
-            clear_for_seconds=cfg.for_seconds if cfg.clear_for_seconds is None else cfg.clear_for_seconds,
+            clear_for_seconds=cfg.for_seconds
+            if cfg.clear_for_seconds is None
+            else cfg.clear_for_seconds,
             margin=cfg.margin,
             colours=tuple(cfg.colours),
         )
@@ -124,7 +126,9 @@ class AlarmEngine:
                 if value is not None:
                     self._step(rule, track, value, now)
                 quiet = value == 0.0 and snap.colour_metrics(colour).value(rule.metric) is None
-                state = self._state(rule, colour, track, value, now, "no traffic" if quiet else None)
+                state = self._state(
+                    rule, colour, track, value, now, "no traffic" if quiet else None
+                )
                 states.append(state)
                 if track.level != before:
                     events.append(AlarmEvent(now, state, before))
@@ -145,7 +149,11 @@ class AlarmEngine:
                 t.breach_since.setdefault(lv, now)
             else:
                 t.breach_since.pop(lv, None)
-        sustained = [lv for lv, since in t.breach_since.items() if lv > t.level and now - since >= rule.for_seconds]
+        sustained = [
+            lv
+            for lv, since in t.breach_since.items()
+            if lv > t.level and now - since >= rule.for_seconds
+        ]
         if sustained:
             level = max(sustained)
             # "for 6s" counts from the start of the breach, not from the moment it became an alarm
@@ -164,7 +172,12 @@ class AlarmEngine:
 
     @staticmethod
     def _state(
-        rule: AlarmRule, colour: Colour, t: _Track, value: float | None, now: float, shown: str | None
+        rule: AlarmRule,
+        colour: Colour,
+        t: _Track,
+        value: float | None,
+        now: float,
+        shown: str | None,
     ) -> AlarmState:
         row = metric(rule.metric)
         label, unit = row.label, row.unit_suffix
@@ -174,9 +187,15 @@ class AlarmEngine:
             thr = rule.threshold(t.level)
             lasted = f" for {now - t.since:.0f}s" if t.since is not None else ""
             msg = f"{t.level.label.upper()} {colour} {label} {shown} {sign} {thr:g}{unit}{lasted}"
-            return AlarmState(rule.name, rule.metric, colour, t.level, value, thr, t.since, t.pending(), msg)
+            return AlarmState(
+                rule.name, rule.metric, colour, t.level, value, thr, t.since, t.pending(), msg
+            )
         pending = t.pending()
-        thr = rule.threshold(pending) if pending else (rule.warning if rule.warning is not None else rule.critical)
+        thr = (
+            rule.threshold(pending)
+            if pending
+            else (rule.warning if rule.warning is not None else rule.critical)
+        )
         msg = ""
         if pending:
             since = t.breach_since[pending]
@@ -190,7 +209,9 @@ class BakeTracker:
     """The bake window: starts when the live colour changes, fails on a critical alarm on the
     colour being baked, passes when ``duration`` runs out without one."""
 
-    def __init__(self, duration: float, last_switch: float | None = None, switched_to: Colour | None = None) -> None:
+    def __init__(
+        self, duration: float, last_switch: float | None = None, switched_to: Colour | None = None
+    ) -> None:
         self.duration = duration
         self.last_switch = last_switch
         self._switched_to = switched_to  # from the audit log: resume a window a restart interrupted
@@ -202,11 +223,15 @@ class BakeTracker:
         """Before the first update: the audit log's last switch (time and colour)."""
         self.last_switch, self._switched_to = last_switch, switched_to
 
-    def update(self, now: float, live: Colour | None, alarms: AlarmReport | None, fresh: bool = True) -> BakeState:
+    def update(
+        self, now: float, live: Colour | None, alarms: AlarmReport | None, fresh: bool = True
+    ) -> BakeState:
         if live is not None:
             if self._live is None and live == self._switched_to and self.last_switch is not None:
                 if now - self.last_switch < self.duration:
-                    self._state = BakeState(BakeVerdict.BAKING, live, self.last_switch, self.duration)
+                    self._state = BakeState(
+                        BakeVerdict.BAKING, live, self.last_switch, self.duration
+                    )
                     self._fresh = 0
             elif self._live is not None and live != self._live:
                 self.last_switch = now
@@ -216,9 +241,15 @@ class BakeTracker:
         st = self._state
         if st.verdict == BakeVerdict.BAKING and st.colour is not None:
             self._fresh += 1 if fresh else 0
-            critical = [a for a in (alarms.firing if alarms else ()) if a.colour == st.colour and a.level == Level.CRITICAL]
+            critical = [
+                a
+                for a in (alarms.firing if alarms else ())
+                if a.colour == st.colour and a.level == Level.CRITICAL
+            ]
             if critical:
-                st = BakeState(BakeVerdict.FAILED, st.colour, st.started, st.duration, critical[0].message)
+                st = BakeState(
+                    BakeVerdict.FAILED, st.colour, st.started, st.duration, critical[0].message
+                )
             elif st.remaining(now) <= 0:
                 # A pass needs figures: fresh now, and measured during the window, not a silence.
                 if fresh and self._fresh >= MIN_FRESH_TO_PASS:

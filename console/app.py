@@ -80,7 +80,9 @@ class BlueGreenApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, runtime: ServiceRuntime, audit: AuditLog, options: AppOptions | None = None) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, audit: AuditLog, options: AppOptions | None = None
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.audit = audit
@@ -118,8 +120,11 @@ class BlueGreenApp(App[None]):
     def on_mount(self) -> None:
         self._apply_compact(self.size.height)
         self._refresh_views()
-        self.log_line("info", f"watching {self.runtime.name} on the {self.runtime.router.kind} router"
-                      + (" (read-only)" if self.opts.read_only else ""))
+        self.log_line(
+            "info",
+            f"watching {self.runtime.name} on the {self.runtime.router.kind} router"
+            + (" (read-only)" if self.opts.read_only else ""),
+        )
         self.set_interval(1.0, self._tick)
         if self.opts.auto_poll:
             self.request_poll()
@@ -167,7 +172,9 @@ class BlueGreenApp(App[None]):
                 if a.level == Level.CRITICAL:
                     self.bell()
             else:
-                self.log_line("ok", f"cleared: {a.colour} {metric_label(a.metric)} back to {a.level.label}")
+                self.log_line(
+                    "ok", f"cleared: {a.colour} {metric_label(a.metric)} back to {a.level.label}"
+                )
         if frame.snapshot.external_change:
             self.log_line("warning", frame.snapshot.external_change)
             self.notice = "routing changed outside the console"
@@ -215,7 +222,13 @@ class BlueGreenApp(App[None]):
         return True
 
     def on_key(self, event: Any) -> None:
-        if self.opts.read_only and event.key in ("s", "d", "r", "left_square_bracket", "right_square_bracket"):
+        if self.opts.read_only and event.key in (
+            "s",
+            "d",
+            "r",
+            "left_square_bracket",
+            "right_square_bracket",
+        ):
             self.log_line("warning", "read-only: actions are disabled (started with --read-only)")
             event.stop()
 
@@ -251,7 +264,13 @@ class BlueGreenApp(App[None]):
     def action_help(self) -> None:
         cfg = self.runtime.config
         self.push_screen(
-            HelpScreen(self.runtime.name, self.runtime.router.kind, str(self.audit.path), cfg.stale_after, self.opts.read_only)
+            HelpScreen(
+                self.runtime.name,
+                self.runtime.router.kind,
+                str(self.audit.path),
+                cfg.stale_after,
+                self.opts.read_only,
+            )
         )
 
     def action_why(self) -> None:
@@ -263,7 +282,9 @@ class BlueGreenApp(App[None]):
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
         self.push_screen(WhyScreen(text))
 
-    def _begin(self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None) -> None:
+    def _begin(
+        self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None
+    ) -> None:
         if self.opts.read_only:
             self.log_line("warning", "read-only: actions are disabled (started with --read-only)")
             return
@@ -275,7 +296,9 @@ class BlueGreenApp(App[None]):
         self._plan_worker(action, colour, weights)
 
     @work(thread=True, group="action", exit_on_error=False)
-    def _plan_worker(self, action: str, colour: Colour | None, weights: dict[Colour, int] | None) -> None:
+    def _plan_worker(
+        self, action: str, colour: Colour | None, weights: dict[Colour, int] | None
+    ) -> None:
         try:
             plan = self.controller.plan(action, colour, weights)
         except BackendError as exc:
@@ -331,7 +354,10 @@ class BlueGreenApp(App[None]):
         """A worker that died with an unexpected exception: say so instead of a traceback."""
         worker = event.worker
         if worker.error is not None:
-            self.log_line("error", f"internal error in {worker.group}: {type(worker.error).__name__}: {worker.error}")
+            self.log_line(
+                "error",
+                f"internal error in {worker.group}: {type(worker.error).__name__}: {worker.error}",
+            )
             if worker.group == "action":
                 self.busy = None
             elif worker.group == "poll" and self.opts.auto_poll:

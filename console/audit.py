@@ -121,7 +121,11 @@ class AuditLog:
             if e.get("action") not in SWITCHING_ACTIONS or e.get("result") not in ("ok", "failed"):
                 continue
             before, after = e.get("before") or {}, e.get("after") or {}
-            if isinstance(before, dict) and isinstance(after, dict) and after.get("live") not in (None, before.get("live")):
+            if (
+                isinstance(before, dict)
+                and isinstance(after, dict)
+                and after.get("live") not in (None, before.get("live"))
+            ):
                 last = e
         return last
 

@@ -28,6 +28,7 @@ from console.model import METRICS, Frame
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+
 def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
     from console.audit import default_path
 
@@ -45,7 +46,9 @@ def _service(args: argparse.Namespace) -> tuple[ConsoleConfig, ServiceConfig]:
     return cfg, cfg.pick(getattr(args, "service", None))
 
 
-def _run_app(cfg: ConsoleConfig, service: ServiceConfig, args: argparse.Namespace, subtitle: str) -> int:
+def _run_app(
+    cfg: ConsoleConfig, service: ServiceConfig, args: argparse.Namespace, subtitle: str
+) -> int:
     from console.app import AppOptions
     from console.factory import make_app
 
@@ -77,7 +80,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- headless
 
 
-STATUS_WIDTHS = {"rate": 17, "error_pct": 14, "latency_ms": 13}  # cells per metric column; the last is free
+STATUS_WIDTHS = {
+    "rate": 17,
+    "error_pct": 14,
+    "latency_ms": 13,
+}  # cells per metric column; the last is free
 
 
 def _metric_cells(m: ColourMetrics) -> str:
@@ -86,7 +93,9 @@ def _metric_cells(m: ColourMetrics) -> str:
     cells = []
     for row in METRICS:
         value = m.value(row.key)
-        heading = m.latency_stat if row.key == "latency_ms" and m.latency_stat != "p99" else row.heading
+        heading = (
+            m.latency_stat if row.key == "latency_ms" and m.latency_stat != "p99" else row.heading
+        )
         cell = f"{heading} {row.figure(value)}{row.unit_suffix if value is not None else ''}"
         cells.append(f"{cell:<{STATUS_WIDTHS.get(row.key, 0)}}")
     return " ".join(cells).rstrip()
@@ -111,7 +120,11 @@ def _human_status(frame: Frame) -> str:
     for c in COLOURS:
         cs = snap.router.colour(c) if snap.router else None
         m = snap.colour_metrics(c)
-        badge = "?" if cs is None else ("draining" if cs.draining else ("LIVE" if snap.live == c else "idle"))
+        badge = (
+            "?"
+            if cs is None
+            else ("draining" if cs.draining else ("LIVE" if snap.live == c else "idle"))
+        )
         servers = f"{cs.healthy_servers}/{len(cs.servers)} up" if cs else "servers ?"
         weight = f"weight {cs.weight}%" if cs and cs.weight is not None else ""
         version = cs.version if cs and cs.version else ""
@@ -130,7 +143,13 @@ def _status_json(frame: Frame) -> dict[str, Any]:
     if router is not None:
         data["servers"] = {
             c.value: [
-                {"name": s.name, "status": s.status.value, "weight": s.weight, "sessions": s.sessions, "check": s.check}
+                {
+                    "name": s.name,
+                    "status": s.status.value,
+                    "weight": s.weight,
+                    "sessions": s.sessions,
+                    "check": s.check,
+                }
                 for s in router.colour(c).servers
             ]
             for c in COLOURS
@@ -194,7 +213,10 @@ def cmd_action(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 controller.cancel(plan)
-                print(f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt", file=sys.stderr)
+                print(
+                    f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt",
+                    file=sys.stderr,
+                )
                 return EXIT_USAGE
             try:
                 answer = input("Go ahead? [y/N] ")
@@ -241,9 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"scenarios:\n{scen}",
     )
-    d.add_argument("--scenario", default="healthy", choices=list(SCENARIOS), metavar="NAME", help="default: healthy")
+    d.add_argument(
+        "--scenario",
+        default="healthy",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help="default: healthy",
+    )
     d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--bake-seconds", type=float, default=60.0, help="bake window after a switch (default 60)")
+    d.add_argument(
+        "--bake-seconds", type=float, default=60.0, help="bake window after a switch (default 60)"
+    )
     d.add_argument("--poll-interval", type=float, default=1.0)
     d.add_argument("--read-only", action="store_true", help="hide and refuse every action")
     common(d, config_required=False)
@@ -257,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="print the state once, or every poll with --watch")
     common(s)
     s.add_argument("--json", action="store_true", help="one JSON object per poll")
-    s.add_argument("--watch", action="store_true", help="keep polling until interrupted or --duration")
+    s.add_argument(
+        "--watch", action="store_true", help="keep polling until interrupted or --duration"
+    )
     s.add_argument("--duration", type=float, help="with --watch: stop after this many seconds")
     s.set_defaults(func=cmd_status)
 

@@ -56,7 +56,11 @@ class AlarmRuleConfig(_Strict):
         if self.warning is None and self.critical is None:
             raise ValueError("a rule needs 'warning', 'critical' or both")
         if self.warning is not None and self.critical is not None:
-            worse = self.critical >= self.warning if self.direction == "above" else self.critical <= self.warning
+            worse = (
+                self.critical >= self.warning
+                if self.direction == "above"
+                else self.critical <= self.warning
+            )
             if not worse:
                 raise ValueError(
                     f"'critical' ({self.critical}) must be {'above' if self.direction == 'above' else 'below'} "
@@ -70,7 +74,11 @@ class AlarmRuleConfig(_Strict):
 # Defaults from the field: error % > 5 and p99 > 1000 ms are critical, with a warning level below.
 DEFAULT_ALARMS: dict[str, dict[str, Any]] = {
     "error_pct": {"warning": 2.0, "critical": 5.0, "direction": metric("error_pct").direction},
-    "latency_ms": {"warning": 500.0, "critical": 1000.0, "direction": metric("latency_ms").direction},
+    "latency_ms": {
+        "warning": 500.0,
+        "critical": 1000.0,
+        "direction": metric("latency_ms").direction,
+    },
 }
 
 

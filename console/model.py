@@ -110,7 +110,10 @@ def routing_key(state: RouterState) -> RoutingKey:
     """What decides where new requests go: the live colour, each colour's drain flag and weight.
     Server health is not in it: a flapping server is health, shown in the panels, not a routing
     change someone else made (and it must not make a rollback refuse)."""
-    return (state.live, tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS))
+    return (
+        state.live,
+        tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS),
+    )
 
 
 def describe_change(old: RouterState, new: RouterState) -> str:

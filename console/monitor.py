@@ -42,7 +42,9 @@ class Monitor:
         self._metrics: Mapping[Colour, ColourMetrics] = {}
         self._metrics_time: float | None = None
         self._expected: RoutingKey | None = None  # routing our own last action read back
-        self._actions = 0  # bumped by observe_action: a poll that straddles an action drops its read
+        self._actions = (
+            0  # bumped by observe_action: a poll that straddles an action drops its read
+        )
         self._last_frame: Frame | None = None  # its alarms carry over into an action's frame
 
     def _read_router(self) -> RouterState:
@@ -74,7 +76,9 @@ class Monitor:
             actions_before = self._actions
         fr = self._pool.submit(self._read_router)
         fm = self._pool.submit(self._read_metrics)
-        read = _outcome(fr)  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
+        read = _outcome(
+            fr
+        )  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
         router, router_error = read
         metrics, metrics_error = _outcome(fm)
         now = self.clock()
@@ -85,7 +89,9 @@ class Monitor:
             elif router is not None:
                 prev, key = self._router, routing_key(router)
                 if prev is not None and key != routing_key(prev) and key != self._expected:
-                    external = f"routing changed outside the console: {describe_change(prev, router)}"
+                    external = (
+                        f"routing changed outside the console: {describe_change(prev, router)}"
+                    )
                 if key == self._expected:
                     self._expected = None  # seen once: a later return to this state is someone's
                 self._router, self._router_time = router, now
@@ -109,7 +115,12 @@ class Monitor:
             return self._frame(now, None, None, None, fresh=False)
 
     def _frame(
-        self, now: float, router_error: str | None, metrics_error: str | None, external: str | None, fresh: bool
+        self,
+        now: float,
+        router_error: str | None,
+        metrics_error: str | None,
+        external: str | None,
+        fresh: bool,
     ) -> Frame:
         router = self._router
         merged: dict[Colour, ColourMetrics] = {}

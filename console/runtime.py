@@ -36,7 +36,9 @@ class ServiceRuntime:
     def close(self) -> None:
         for obj in (self.router, self.metrics):
             if obj is not None:
-                with contextlib.suppress(Exception):  # closing must never turn an exit into a traceback
+                with contextlib.suppress(
+                    Exception
+                ):  # closing must never turn an exit into a traceback
                     obj.close()
         self.router_guard.close()
         if self.metrics_guard:
@@ -44,7 +46,11 @@ class ServiceRuntime:
 
 
 def build(
-    service: ServiceConfig, *, clock: Clock | None = None, seed: int | None = None, source: str = "config"
+    service: ServiceConfig,
+    *,
+    clock: Clock | None = None,
+    seed: int | None = None,
+    source: str = "config",
 ) -> ServiceRuntime:
     """Resolve and construct the router (and metrics source) of ``service``.
 
@@ -68,5 +74,7 @@ def build(
         except BackendError as exc:
             raise ConfigFileError(f"{where}: {exc}") from None
         except Exception as exc:
-            raise ConfigFileError(f"{where} kind {cfg.kind!r}: {type(exc).__name__}: {exc}") from None
+            raise ConfigFileError(
+                f"{where} kind {cfg.kind!r}: {type(exc).__name__}: {exc}"
+            ) from None
     return ServiceRuntime(service, built["router"], built.get("metrics"), clock)

@@ -40,7 +40,10 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.plan.title, classes="confirm--title", markup=False)
             for line in self.plan.lines:
                 yield Static(f"• {line}", classes="confirm--line", markup=False)
-            yield Static("[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel", classes="confirm--keys")
+            yield Static(
+                "[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel",
+                classes="confirm--keys",
+            )
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

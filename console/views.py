@@ -57,7 +57,9 @@ def panel_view(
     for row in METRICS:
         key, label = row.key, row.heading
         level = frame.alarms.level(colour, key)
-        pending = any(a.pending > a.level for a in frame.alarms.for_colour(colour) if a.metric == key)
+        pending = any(
+            a.pending > a.level for a in frame.alarms.for_colour(colour) if a.metric == key
+        )
         if key == "latency_ms" and m.latency_stat != "p99":
             label = m.latency_stat  # e.g. "avg of last 1024": never dressed up as p99
         rows.append(
@@ -81,7 +83,9 @@ def panel_view(
         badge = "live"
     else:
         badge = "idle"
-    errors = [f"{k.replace('_', ' ')}: {cs.detail[k]}" for k in COLOUR_NOTICES if cs and cs.detail.get(k)]
+    errors = [
+        f"{k.replace('_', ' ')}: {cs.detail[k]}" for k in COLOUR_NOTICES if cs and cs.detail.get(k)
+    ]
     if snap.router_error:
         errors.append(f"router: {snap.router_error}")
     if snap.metrics_error:
@@ -114,7 +118,9 @@ def _servers_text(servers: tuple, down: list[str]) -> str:
     return ", ".join(parts)
 
 
-def header_view(frame: Frame | None, service: str, router_kind: str, now: float, read_only: bool, notice: str) -> HeaderView:
+def header_view(
+    frame: Frame | None, service: str, router_kind: str, now: float, read_only: bool, notice: str
+) -> HeaderView:
     live = frame.snapshot.live if frame else None
     since = ""
     if frame and frame.last_switch is not None:
@@ -134,7 +140,8 @@ def banner_items(frame: Frame | None) -> tuple[BannerItem, ...]:
     if frame is None:
         return ()
     return tuple(
-        BannerItem("critical" if a.level == Level.CRITICAL else "warning", a.message) for a in frame.alarms.firing
+        BannerItem("critical" if a.level == Level.CRITICAL else "warning", a.message)
+        for a in frame.alarms.firing
     )
 
 
@@ -173,7 +180,9 @@ def why_text(
     states = {(a.rule, a.colour): a for a in frame.alarms.states} if frame else {}
 
     def worst(rule: Any) -> int:
-        return -max((states[(rule.name, c)].level for c in COLOURS if (rule.name, c) in states), default=0)
+        return -max(
+            (states[(rule.name, c)].level for c in COLOURS if (rule.name, c) in states), default=0
+        )
 
     out: list[str] = []
     for rule in sorted(rules, key=worst):
@@ -188,7 +197,10 @@ def why_text(
             if recent and all(v is None for v in recent):
                 shown = "no data (or no traffic)"
             else:
-                shown = " ".join(format_value(rule.metric, v).replace(" ", "") if v is not None else "·" for v in recent)
+                shown = " ".join(
+                    format_value(rule.metric, v).replace(" ", "") if v is not None else "·"
+                    for v in recent
+                )
             out.append(f"{IND * 2}last {len(recent)} polls: {shown or 'none yet'}")
         query = queries.get(rule.metric)
         out.append(f"{IND}source: {source}")

@@ -10,7 +10,13 @@ from textual.widgets import RichLog
 __all__ = ["ActionLog"]
 
 MARKS = {"info": "·", "ok": "✔", "warning": "⚠", "critical": "▲", "error": "✖"}
-STYLES = {"info": "", "ok": "$success", "warning": "$warning", "critical": "bold $error", "error": "$error"}
+STYLES = {
+    "info": "",
+    "ok": "$success",
+    "warning": "$warning",
+    "critical": "bold $error",
+    "error": "$error",
+}
 KEEP = 200
 
 
@@ -26,7 +32,9 @@ class ActionLog(RichLog):
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, max_lines=KEEP, wrap=True, markup=False, auto_scroll=True)
+        super().__init__(
+            id=id, classes=classes, max_lines=KEEP, wrap=True, markup=False, auto_scroll=True
+        )
         self.border_title = "action log"
         self._plain: deque[str] = deque(maxlen=KEEP)
 
@@ -39,5 +47,7 @@ class ActionLog(RichLog):
         mark = MARKS.get(level, "·")
         self._plain.append(f"{when}  {mark} {text}")
         style = STYLES.get(level, "")
-        line = Content.assemble((when, "dim"), "  ", (f"{mark} {text}", style) if style else f"{mark} {text}")
+        line = Content.assemble(
+            (when, "dim"), "  ", (f"{mark} {text}", style) if style else f"{mark} {text}"
+        )
         self.write(line)

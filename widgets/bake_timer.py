@@ -30,7 +30,9 @@ def _clock(seconds: float) -> str:
 
 def bake_text(view: BakeView, width: int) -> str:
     """The row as plain text (the widget styles it by verdict)."""
-    if view.verdict == "baking" and view.reason:  # the window ran out but there was nothing to judge
+    if (
+        view.verdict == "baking" and view.reason
+    ):  # the window ran out but there was nothing to judge
         return f"BAKING {view.colour.upper()}  00:00 left: {view.reason}"
     if view.verdict == "baking":
         head = f"BAKING {view.colour.upper()}  {_clock(view.remaining_s)} left  "

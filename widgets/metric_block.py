@@ -126,7 +126,9 @@ class MetricBlock(Widget):
     }
     """
 
-    metric: reactive[MetricView | None] = reactive(None, repaint=False)  # the children repaint themselves
+    metric: reactive[MetricView | None] = reactive(
+        None, repaint=False
+    )  # the children repaint themselves
     """The metric shown; ``None`` draws an empty block."""
 
     def __init__(

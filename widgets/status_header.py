@@ -30,7 +30,9 @@ def header_parts(view: HeaderView) -> tuple[Content, Content]:
     if view.router_kind:
         left += Content(f" · {view.router_kind}")
     if view.live:
-        left += Content.assemble(" · ", (f" LIVE {view.live.upper()} ", f"bold reverse {accent(view.live)}"))
+        left += Content.assemble(
+            " · ", (f" LIVE {view.live.upper()} ", f"bold reverse {accent(view.live)}")
+        )
     else:
         left += Content.assemble(" · ", ("live unknown", "italic"))
     if view.since_switch:

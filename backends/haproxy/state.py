@@ -151,9 +151,7 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
         # A drained server that is also DOWN reads "DOWN" in show stat: use the admin flags. Servers
         # put in maintenance by hand are not a drain: they are unhealthy, and the preflight says so.
         draining = bool(servers) and all(
-            bool(f & ADMF_DRAIN)
-            if f is not None
-            else s.status == ServerStatus.DRAIN
+            bool(f & ADMF_DRAIN) if f is not None else s.status == ServerStatus.DRAIN
             for f, s in zip(flags, servers, strict=True)
         )
         colour_detail = {"backend": backend}

@@ -71,5 +71,3 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any], what: str) -> list[s
         for k in sorted(set(old) | set(new))
         if old.get(k) != new.get(k)
     ]
-
-

@@ -62,7 +62,9 @@ class KubeOptions(BackendOptions):
     )
     selector_label: Annotated[
         str,
-        text("a label key such as 'version' or 'app.kubernetes.io/version'", _LABEL_KEY, strip=False),
+        text(
+            "a label key such as 'version' or 'app.kubernetes.io/version'", _LABEL_KEY, strip=False
+        ),
     ] = option("version", expected="a label key such as 'version' or 'app.kubernetes.io/version'")
     colours: Annotated[
         ColourMap,
@@ -81,9 +83,9 @@ class KubeOptions(BackendOptions):
     timeout: Annotated[float, number("seconds, a number in (0, 300]", at_most=300)] = option(
         expected="seconds, a number in (0, 300]"
     )
-    context: Annotated[str | None, text("the name of a kubeconfig context", strip=False, optional=True)] = (
-        option(None, expected="the name of a kubeconfig context")
-    )
+    context: Annotated[
+        str | None, text("the name of a kubeconfig context", strip=False, optional=True)
+    ] = option(None, expected="the name of a kubeconfig context")
     kubeconfig: Annotated[
         str | None, text("the path of a kubeconfig file", strip=False, optional=True)
     ] = option(None, expected="the path of a kubeconfig file")

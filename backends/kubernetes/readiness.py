@@ -57,9 +57,7 @@ def gate(o: KubeOptions, s: Snapshot, to: Colour) -> None:
     updated = (st.updated_replicas if st else 0) or 0
     why = None
     if desired == 0:
-        why = (
-            f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
-        )
+        why = f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
     elif st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
         why = f"its Deployment {name} has a change its controller has not processed yet"
     elif updated < desired:

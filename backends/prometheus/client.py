@@ -171,7 +171,6 @@ class PrometheusClient:
             f"(HTTP {r.status_code}, {ctype}){_snippet(r)}: is url a Prometheus server?"
         )
 
-
     def _check_result(self, q: Query, result: Any) -> list[Any]:
         where = f"Prometheus at {self.url}"
         body = _json_or_none(self._last_response) if self._last_response is not None else None

@@ -178,7 +178,9 @@ class PrometheusOptions(BackendOptions):
         if info.data.get("tls_verify") is False:
             raise problem("no ca_file when tls_verify = false", found=repr(path))
         if not os.path.isfile(path):
-            raise problem("a readable PEM file of CA certificates", found=f"{path!r} (no such file)")
+            raise problem(
+                "a readable PEM file of CA certificates", found=f"{path!r} (no such file)"
+            )
         return path
 
     @model_validator(mode="after")

@@ -264,15 +264,21 @@ class SimWorld:
             shares, colours = self._shares(), {}
             for c, s in self._sides.items():
                 colours[c] = ColourState(
-                    colour=c, servers=self._servers(s), draining=s.draining, weight=s.weight,
+                    colour=c,
+                    servers=self._servers(s),
+                    draining=s.draining,
+                    weight=s.weight,
                     version=s.version,
-                    metrics=ColourMetrics(rate=round(self.offered * shares[c], 2),
-                                          sessions=float(round(s.sessions))),
+                    metrics=ColourMetrics(
+                        rate=round(self.offered * shares[c], 2), sessions=float(round(s.sessions))
+                    ),
                 )
             key = self._routing_key()
             flags = "/".join(f"{w}{'d' if d else ''}" for w, d in key[1:])
             return RouterState(
-                live=self.live, colours=colours, fingerprint=f"sim-{self._revision}:{self.live}:{flags}",
+                live=self.live,
+                colours=colours,
+                fingerprint=f"sim-{self._revision}:{self.live}:{flags}",
                 detail={"scenario": self.scenario, "seed": str(self.options.seed)},
             )
 
@@ -300,19 +306,23 @@ class SimWorld:
                 if rate <= 0:
                     out[c] = ColourMetrics(rate=0.0, sessions=sessions, notes=dict(NO_TRAFFIC))
                 else:
-                    out[c] = ColourMetrics(rate=round(rate, 2), error_pct=round(s.err_pct, 3),
-                                           latency_ms=round(s.p99_ms, 1), sessions=sessions)
+                    out[c] = ColourMetrics(
+                        rate=round(rate, 2),
+                        error_pct=round(s.err_pct, 3),
+                        latency_ms=round(s.p99_ms, 1),
+                        sessions=sessions,
+                    )
             return out
 
     def describe(self) -> dict[str, str]:
         return {
             "rate": f"simulated: offered load ~{self.rate:g} req/s (slow wander + jitter), "
-                    "split by the router's weights; a draining colour gets none",
+            "split by the router's weights; a draining colour gets none",
             "error_pct": f"simulated: per-colour error % with noise, scenario {self.scenario!r}",
             "latency_ms": f"simulated: lognormal latency p99 (median ~40 ms, sigma {SIGMA:.2f}) "
-                          "with noise",
+            "with noise",
             "sessions": f"simulated: in-flight requests, arrival rate x {SESSION_S:g} s; "
-                        "decay to 0 when a colour stops receiving traffic",
+            "decay to 0 when a colour stops receiving traffic",
         }
 
 

@@ -127,7 +127,9 @@ class FleetApp:
             lines.append(
                 f'http_request_duration_seconds_bucket{{colour="{self.colour}",le="+Inf"}} {s.count}'
             )
-            lines.append(f'http_request_duration_seconds_sum{{colour="{self.colour}"}} {s.total_seconds}')
+            lines.append(
+                f'http_request_duration_seconds_sum{{colour="{self.colour}"}} {s.total_seconds}'
+            )
             lines.append(f'http_request_duration_seconds_count{{colour="{self.colour}"}} {s.count}')
             lines += [
                 "# TYPE http_requests_in_flight gauge",
@@ -203,7 +205,9 @@ class FleetApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m console.lab.fleet", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m console.lab.fleet", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--colour", required=True, choices=["blue", "green"])
     p.add_argument("--version", default="v1")
     p.add_argument("--name")
@@ -212,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--error-rate", type=float, default=0.0)
     a = p.parse_args(argv)
     app = FleetApp(
-        a.colour, a.version, name=a.name, port=a.port, latency_ms=a.latency_ms, error_rate=a.error_rate
+        a.colour,
+        a.version,
+        name=a.name,
+        port=a.port,
+        latency_ms=a.latency_ms,
+        error_rate=a.error_rate,
     )
     try:
         app._server.serve_forever()

@@ -475,8 +475,14 @@ def test_kubeconfig_and_context_are_honoured(kube: FakeKube, tmp_path: Path) -> 
     [
         ({"deployments": DEPLOYMENTS}, "option `service`: found nothing"),
         ({"service": "shop"}, "option `deployments`: found nothing"),
-        ({"service": "shop", "deployments": {"blue": "a"}}, "option `deployments.green`: found nothing"),
-        ({"service": "shop", "deployments": DEPLOYMENTS, "colour": {}}, "option `colour`: found an unknown option"),
+        (
+            {"service": "shop", "deployments": {"blue": "a"}},
+            "option `deployments.green`: found nothing",
+        ),
+        (
+            {"service": "shop", "deployments": DEPLOYMENTS, "colour": {}},
+            "option `colour`: found an unknown option",
+        ),
         (
             {
                 "service": "shop",
@@ -497,7 +503,10 @@ def test_kubeconfig_and_context_are_honoured(kube: FakeKube, tmp_path: Path) -> 
             {"service": "Shop_1", "deployments": DEPLOYMENTS},
             "option `service`: found 'Shop_1'; expected a Kubernetes object name",
         ),
-        ({"service": "shop", "deployments": DEPLOYMENTS, "token": "t"}, "option `token`: found a token without `host`"),
+        (
+            {"service": "shop", "deployments": DEPLOYMENTS, "token": "t"},
+            "option `token`: found a token without `host`",
+        ),
         (
             {"service": "shop", "deployments": DEPLOYMENTS, "in_cluster": True, "context": "prod"},
             "exclude each other",

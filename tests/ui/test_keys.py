@@ -39,7 +39,9 @@ async def test_s_then_y_switches_to_green_starts_the_bake_and_writes_the_audit_l
         assert live(app) == Colour.GREEN
         assert "switched shop blue → green: done (read back)" in log_text(app)
         assert [(e["action"], e["result"]) for e in audit_lines(app)] == [("switch", "ok")]
-        assert app.frame.bake.verdict == BakeVerdict.BAKING and app.frame.bake.colour == Colour.GREEN
+        assert (
+            app.frame.bake.verdict == BakeVerdict.BAKING and app.frame.bake.colour == Colour.GREEN
+        )
         assert app.query_one("#panel-green", ColourPanel).view.badge == "live"
         blue_before = app.frame.snapshot.colour_metrics(Colour.BLUE).sessions
         await poll(pilot, 10)
@@ -110,7 +112,10 @@ async def test_r_rolls_back_and_refuses_when_there_is_nothing_to_roll_back(tmp_p
         await press(pilot, "s", "y")
         await poll(pilot, 2)
         await press(pilot, "r")
-        assert isinstance(app.screen, ConfirmScreen) and "live: GREEN → BLUE" in app.screen.plan.lines[0]
+        assert (
+            isinstance(app.screen, ConfirmScreen)
+            and "live: GREEN → BLUE" in app.screen.plan.lines[0]
+        )
         await press(pilot, "escape")
         assert live(app) == Colour.GREEN
         await press(pilot, "r", "y")
@@ -166,7 +171,9 @@ async def test_read_only_hides_and_refuses_every_action(tmp_path):
         assert not isinstance(app.screen, ConfirmScreen)
         assert live(app) == Colour.BLUE and audit_lines(app) == []
         assert "read-only: actions are disabled" in log_text(app)
-        shown = {b.binding.action for b in app.active_bindings.values() if b.binding.show and b.enabled}
+        shown = {
+            b.binding.action for b in app.active_bindings.values() if b.binding.show and b.enabled
+        }
         assert "switch" not in shown and "help" in shown
 
 
@@ -228,8 +235,6 @@ async def test_a_router_changed_outside_the_console_is_reported(tmp_path):
         assert app.frame.bake.verdict == BakeVerdict.BAKING  # a switch is a switch, whoever made it
 
 
-
-
 async def test_w_explains_why_an_alarm_fired_with_the_rule_the_query_and_the_samples(tmp_path):
     from console.screens import WhyScreen
 
@@ -242,7 +247,9 @@ async def test_w_explains_why_an_alarm_fired_with_the_rule_the_query_and_the_sam
         assert isinstance(app.screen, WhyScreen)
         text = app.screen.text
         first = text.splitlines()[0]
-        assert first.startswith("▌ error_pct: error %: warning > 2, critical > 5; fires after 5s sustained")
+        assert first.startswith(
+            "▌ error_pct: error %: warning > 2, critical > 5; fires after 5s sustained"
+        )
         assert "CRITICAL green error %" in text and "last 8 polls:" in text
         assert "query:  simulated: per-colour error %" in text
         await press(pilot, "escape")

@@ -47,7 +47,9 @@ def test_a_read_back_that_differs_is_a_failure_not_done(runtime, audit):
     real_switch = runtime.router.switch
     runtime.router.switch = lambda to: real_switch(to.other)  # a router that ignores us
     outcome = ctl.execute(plan)
-    assert not outcome.ok and "asked for green live, but the router reads back blue" in outcome.message
+    assert (
+        not outcome.ok and "asked for green live, but the router reads back blue" in outcome.message
+    )
     assert outcome.audit["result"] == "failed"
 
 
@@ -151,7 +153,10 @@ def test_an_outcome_carries_the_frame_its_read_back_produced(runtime, audit):
     outcome = ctl.execute(ctl.plan("switch"))
     assert outcome.ok and outcome.frame is not None
     assert outcome.frame.snapshot.live == Colour.GREEN
-    assert outcome.frame.bake.verdict == BakeVerdict.BAKING and outcome.frame.bake.colour == Colour.GREEN
+    assert (
+        outcome.frame.bake.verdict == BakeVerdict.BAKING
+        and outcome.frame.bake.colour == Colour.GREEN
+    )
     assert monitor.poll().snapshot.external_change is None  # the Monitor absorbed our own switch
     assert not hasattr(monitor, "last_frame")  # nothing pulls frames back out of the poller
     # Without an observer (the headless CLI) the outcome has no frame.

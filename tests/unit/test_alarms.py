@@ -6,7 +6,15 @@ from backends.base import Colour, ColourMetrics
 from console.alarms import AlarmEngine, AlarmRule, BakeTracker
 from console.model import BakeVerdict, Level, Snapshot
 
-RULE = AlarmRule("error_pct", "error_pct", warning=2.0, critical=5.0, for_seconds=5, clear_for_seconds=5, margin=0.2)
+RULE = AlarmRule(
+    "error_pct",
+    "error_pct",
+    warning=2.0,
+    critical=5.0,
+    for_seconds=5,
+    clear_for_seconds=5,
+    margin=0.2,
+)
 
 
 def snap(t: float, green_err: float | None, green_rate: float = 100.0) -> Snapshot:
@@ -91,11 +99,23 @@ def test_no_data_holds_the_level_but_no_traffic_clears():
 
 
 def test_below_rules_fire_when_the_value_drops():
-    rule = AlarmRule("rate_floor", "rate", direction="below", critical=10.0, for_seconds=2, clear_for_seconds=2)
+    rule = AlarmRule(
+        "rate_floor", "rate", direction="below", critical=10.0, for_seconds=2, clear_for_seconds=2
+    )
     engine = AlarmEngine([rule])
-    reports = [engine.evaluate(snap(i, 0.1, green_rate=r)) for i, r in enumerate([50, 5, 5, 5, 50, 50, 50])]
+    reports = [
+        engine.evaluate(snap(i, 0.1, green_rate=r)) for i, r in enumerate([50, 5, 5, 5, 50, 50, 50])
+    ]
     levels = [next(a for a in r.states if a.colour == Colour.GREEN).level for r in reports]
-    assert levels == [Level.OK, Level.OK, Level.OK, Level.CRITICAL, Level.CRITICAL, Level.CRITICAL, Level.OK]
+    assert levels == [
+        Level.OK,
+        Level.OK,
+        Level.OK,
+        Level.CRITICAL,
+        Level.CRITICAL,
+        Level.CRITICAL,
+        Level.OK,
+    ]
 
 
 def test_zero_sustain_fires_on_the_first_sample():
@@ -146,10 +166,14 @@ def test_a_restarted_console_resumes_the_bake_window_of_the_last_recorded_switch
 
 def test_router_figures_fill_only_the_gaps_the_metrics_source_did_not_explain():
     router = ColourMetrics(rate=50.0, latency_ms=6.0, sessions=3.0, latency_stat="avg of last 1024")
-    prom = ColourMetrics(rate=0.0, error_pct=None, latency_ms=None, notes={"latency_ms": "no traffic"})
+    prom = ColourMetrics(
+        rate=0.0, error_pct=None, latency_ms=None, notes={"latency_ms": "no traffic"}
+    )
     merged = prom.merged_over(router)
     assert merged.latency_ms is None and merged.notes["latency_ms"] == "no traffic"
-    assert merged.sessions == 3.0  # Prometheus had no opinion on sessions: the router's figure stands
+    assert (
+        merged.sessions == 3.0
+    )  # Prometheus had no opinion on sessions: the router's figure stands
     assert merged.rate == 0.0
     silent = ColourMetrics(rate=10.0).merged_over(router)
     assert (silent.latency_ms, silent.latency_stat) == (6.0, "avg of last 1024")

@@ -14,7 +14,20 @@ from console.actions import ActionController
 from console.audit import AuditLog
 from tests.conftest import make_runtime
 
-FIELDS = {"time", "epoch", "user", "host", "service", "router", "action", "target", "before", "after", "result", "error"}
+FIELDS = {
+    "time",
+    "epoch",
+    "user",
+    "host",
+    "service",
+    "router",
+    "action",
+    "target",
+    "before",
+    "after",
+    "result",
+    "error",
+}
 
 
 def lines(path):
@@ -37,7 +50,10 @@ def test_refused_and_cancelled_attempts_are_audited_too(runtime, audit):
     with pytest.raises(ActionRefused, match="blue is live: draining it would stop all traffic"):
         ctl.plan("drain", Colour.BLUE)
     ctl.cancel(ctl.plan("switch"))
-    assert [(e["action"], e["result"]) for e in lines(audit.path)] == [("drain", "refused"), ("switch", "cancelled")]
+    assert [(e["action"], e["result"]) for e in lines(audit.path)] == [
+        ("drain", "refused"),
+        ("switch", "cancelled"),
+    ]
     assert "switch first" in lines(audit.path)[0]["error"]
 
 
@@ -68,7 +84,13 @@ def test_rollback_works_after_a_restart(tmp_path, clock):
 
 
 def test_torn_or_foreign_lines_are_skipped(audit):
-    audit.append(service="shop", action="switch", result="ok", before={"live": "blue"}, after={"live": "green"})
+    audit.append(
+        service="shop",
+        action="switch",
+        result="ok",
+        before={"live": "blue"},
+        after={"live": "green"},
+    )
     with audit.path.open("a") as fh:
         fh.write('{"service": "shop", "action": "sw')  # a torn last line
         fh.write("\nnot json at all\n")
@@ -94,10 +116,16 @@ KILL_SCRIPT = textwrap.dedent(
 
 def test_the_line_survives_a_kill_right_after_the_action(tmp_path):
     path = tmp_path / "audit.jsonl"
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == -9, proc.stderr
     (entry,) = lines(path)
-    assert entry["action"] == "switch" and entry["result"] == "ok" and entry["after"]["live"] == "green"
+    assert (
+        entry["action"] == "switch"
+        and entry["result"] == "ok"
+        and entry["after"]["live"] == "green"
+    )
 
 
 APPEND_SCRIPT = textwrap.dedent(
@@ -114,7 +142,8 @@ APPEND_SCRIPT = textwrap.dedent(
 def test_two_writers_never_interleave_within_a_line(tmp_path):
     path = tmp_path / "audit.jsonl"
     procs = [
-        subprocess.Popen([sys.executable, "-c", APPEND_SCRIPT, str(path), name]) for name in ("a", "b")
+        subprocess.Popen([sys.executable, "-c", APPEND_SCRIPT, str(path), name])
+        for name in ("a", "b")
     ]
     for p in procs:
         assert p.wait(timeout=60) == 0

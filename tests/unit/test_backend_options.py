@@ -47,7 +47,10 @@ class _Coloured(BackendOptions):
     names: Annotated[
         dict[Colour, str],
         colour_table(
-            re.compile(r"^[a-z]+$"), "lower-case letters", expected="both colours", different="names"
+            re.compile(r"^[a-z]+$"),
+            "lower-case letters",
+            expected="both colours",
+            different="names",
         ),
     ] = option(expected="both colours")
 
@@ -57,9 +60,18 @@ class _Coloured(BackendOptions):
     [
         ({"BLUE": "a", "Green": "b"}, None),
         ({"blue": "a"}, "option `names.green`: found nothing; expected both colours."),
-        ({"blue": "a", "red": "b"}, "option `names.red`: found the key 'red'; expected only the keys"),
-        ({"blue": "a", "green": "B"}, "option `names.green`: found 'B'; expected lower-case letters."),
-        ({"blue": "a", "green": "a"}, "found blue and green both 'a'; expected two different names."),
+        (
+            {"blue": "a", "red": "b"},
+            "option `names.red`: found the key 'red'; expected only the keys",
+        ),
+        (
+            {"blue": "a", "green": "B"},
+            "option `names.green`: found 'B'; expected lower-case letters.",
+        ),
+        (
+            {"blue": "a", "green": "a"},
+            "found blue and green both 'a'; expected two different names.",
+        ),
         ("a", "option `names`: found 'a'; expected both colours."),
     ],
 )
@@ -76,5 +88,7 @@ def test_the_shared_colour_table(table: object, message: str | None) -> None:
 
 def test_a_missing_option_and_a_wrong_type_say_what_is_expected() -> None:
     ctx = BackendContext("shop")
-    with pytest.raises(ConfigError, match=r"option `names`: found nothing; expected a table of both"):
+    with pytest.raises(
+        ConfigError, match=r"option `names`: found nothing; expected a table of both"
+    ):
         parse_options(_Table, {}, ctx, role="metrics source", kind="x")

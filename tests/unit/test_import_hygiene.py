@@ -13,7 +13,10 @@ UI = ("textual", "console", "widgets")
 def modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
 
@@ -32,7 +35,9 @@ def test_every_registered_backend_imports_without_the_ui():
 
     for group in (registry.ROUTERS, registry.METRICS):
         for kind in registry.available(group):
-            mods = modules_after(f"from backends import registry; registry.resolve({group!r}, {kind!r})")
+            mods = modules_after(
+                f"from backends import registry; registry.resolve({group!r}, {kind!r})"
+            )
             leaked = sorted(m for m in mods if m.split(".")[0] in UI)
             assert leaked == [], f"{group}:{kind} imports {leaked}"
 

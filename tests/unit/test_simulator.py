@@ -283,7 +283,10 @@ def test_long_gap_skips_ahead_quickly():
 @pytest.mark.parametrize(
     "options, words",
     [
-        ({"scenario": "bad"}, "option `scenario`: found 'bad'; expected one of: healthy, bad-release"),
+        (
+            {"scenario": "bad"},
+            "option `scenario`: found 'bad'; expected one of: healthy, bad-release",
+        ),
         ({"rate": 0}, "option `rate`: found 0; expected"),
         ({"rate": "fast"}, "option `rate`: found 'fast'"),
         ({"servers": 0}, "option `servers`: found 0; expected a whole number"),
@@ -303,5 +306,11 @@ def test_config_errors_name_key_found_and_expected(options, words):
 
 
 def test_scenarios_listed_with_descriptions():
-    assert list(SCENARIOS) == ["healthy", "bad-release", "slow-release", "flapping", "server-failure"]
+    assert list(SCENARIOS) == [
+        "healthy",
+        "bad-release",
+        "slow-release",
+        "flapping",
+        "server-failure",
+    ]
     assert all(isinstance(d, str) and d for d in SCENARIOS.values())

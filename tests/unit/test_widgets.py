@@ -59,21 +59,35 @@ def test_bake_texts():
     baking = bake_text(BakeView("baking", "green", 133, 300), 60)
     assert baking.startswith("BAKING GREEN  02:13 left") and len(baking) <= 60
     assert "BAKE PASSED GREEN" in bake_text(BakeView("passed", "green", 0, 300), 80)
-    assert "BAKE FAILED GREEN: error % 9%" in bake_text(BakeView("failed", "green", reason="error % 9%"), 80)
+    assert "BAKE FAILED GREEN: error % 9%" in bake_text(
+        BakeView("failed", "green", reason="error % 9%"), 80
+    )
 
 
 def test_header_names_the_live_colour_and_read_only():
-    left, right = header_parts(HeaderView("shop", "haproxy", "green", "2m13s", "14:02:11", True, "changed"))
-    assert "shop · haproxy" in left.plain and "LIVE GREEN" in left.plain and "switched 2m13s ago" in left.plain
-    assert "READ-ONLY" in right.plain and "changed" in right.plain and right.plain.endswith("14:02:11")
+    left, right = header_parts(
+        HeaderView("shop", "haproxy", "green", "2m13s", "14:02:11", True, "changed")
+    )
+    assert (
+        "shop · haproxy" in left.plain
+        and "LIVE GREEN" in left.plain
+        and "switched 2m13s ago" in left.plain
+    )
+    assert (
+        "READ-ONLY" in right.plain and "changed" in right.plain and right.plain.endswith("14:02:11")
+    )
 
 
 def view(level="ok", stale=False, error="", badge="live") -> PanelView:
     metrics = tuple(
-        MetricView(key, key, "1.0", "", level=level if key == "error_pct" else "ok", history=(1.0, 2.0))
+        MetricView(
+            key, key, "1.0", "", level=level if key == "error_pct" else "ok", history=(1.0, 2.0)
+        )
         for key in ("rate", "error_pct", "latency_ms", "sessions")
     )
-    return PanelView("green", "v1.5.0", badge, 100, 3, 3, "", "0.4s ago", stale, level, metrics, error)
+    return PanelView(
+        "green", "v1.5.0", badge, 100, 3, 3, "", "0.4s ago", stale, level, metrics, error
+    )
 
 
 class PanelApp(App[None]):
@@ -91,9 +105,15 @@ async def test_panel_classes_follow_the_view():
         panel.view = view()
         await pilot.pause()
         assert panel.has_class("-live") and not panel.has_class("-critical")
-        panel.view = view(level="critical", stale=True, error="router: no answer within 1s", badge="idle")
+        panel.view = view(
+            level="critical", stale=True, error="router: no answer within 1s", badge="idle"
+        )
         await pilot.pause()
-        assert panel.has_class("-critical") and panel.has_class("-stale") and panel.has_class("-has-error")
+        assert (
+            panel.has_class("-critical")
+            and panel.has_class("-stale")
+            and panel.has_class("-has-error")
+        )
         assert not panel.has_class("-live")
         blocks = panel.blocks
         assert len(blocks) == 4 and blocks[1].has_class("-critical")
