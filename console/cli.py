@@ -254,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
         if config_required:
             sp.add_argument("--config", "-c", help="TOML config file (default $BLUEGREEN_CONFIG)")
             sp.add_argument("--service", help="which [[service]] (default: the first)")
-        sp.add_argument("--audit-log", metavar="PATH", help="audit log file (default: see README)")
+        sp.add_argument(
+            "--audit-log",
+            metavar="PATH",
+            help="audit log file (default: $BLUEGREEN_AUDIT_LOG, the config's audit_log, else ~/.local/state/bluegreen-console/audit.jsonl; see docs/audit-log.md)",
+        )
 
     scen = "\n".join(f"  {k:<15} {v}" for k, v in SCENARIOS.items())
     d = sub.add_parser(

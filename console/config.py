@@ -182,7 +182,7 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"{where}: missing; this key is required"
     if kind == "extra_forbidden":
-        return f"{where}: unknown key (found {found!r}); check its spelling against the README's config reference"
+        return f"{where}: unknown key (found {found!r}); check its spelling against docs/configuration.md"
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     if where == "service" and kind == "list_type" and isinstance(found, dict):
         return "service: found a single [service] table; write each service as [[service]] (a list of tables)"

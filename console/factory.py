@@ -1,5 +1,5 @@
 """The one place that builds the console's app, used by the CLI (``demo``, ``watch``) and the tests
-(Pilot tests, snapshots and the README's screenshots) alike, and the demo's service, built in code.
+(Pilot tests, snapshots and the screenshots) alike, and the demo's service, built in code.
 
     app = make_app(service, audit_path)                       # bluegreen watch
     app = make_app(demo_config("bad-release").service[0], ...)  # bluegreen demo

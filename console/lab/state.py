@@ -18,7 +18,7 @@ BACKENDS = {"blue": "bg_blue", "green": "bg_green"}
 VERSIONS = {"blue": "v1", "green": "v2"}
 INSTANCES = 2
 SCRAPE_INTERVAL = "1s"
-QUERY_WINDOW = "10s"  # the console's rate window for the lab (see the README, "Prometheus metrics and the lab")
+QUERY_WINDOW = "10s"  # the console's rate window for the lab (see docs/lab.md)
 TOOLS = {"haproxy": "haproxy", "prometheus": "prometheus"}  # binary -> Debian package
 
 
