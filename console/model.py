@@ -139,6 +139,36 @@ def describe_change(old: RouterState, new: RouterState) -> str:
 # One poll, and what the alarms and the bake window make of it.
 
 
+def violations(state: RouterState) -> tuple[str, ...]:
+    """What is wrong with where traffic goes, whoever caused it: each a sentence for an operator.
+
+    The invariants: the live colour is not draining and has a healthy server; a weighted split
+    sends no traffic to a drained colour. A router that answers 503 to every request breaks them
+    even though no application alarm sees it (the 503s come from the router, not the app).
+    """
+    out: list[str] = []
+    live = state.live
+    if live is not None:
+        cs = state.colour(live)
+        if cs.draining:
+            out.append(
+                f"{live} is live and drained: the router sends new requests nowhere "
+                f"(expect 503 for every request); ready {live} or switch"
+            )
+        elif cs.servers and cs.healthy_servers == 0:
+            out.append(
+                f"{live} is live and has no healthy server: the router answers 503 to every request"
+            )
+    for c in COLOURS:
+        cs = state.colour(c)
+        if c != live and cs.draining and (cs.weight or 0) > 0:
+            out.append(
+                f"weights send {cs.weight} % of new requests to {c}, which is drained: "
+                f"ready {c} or set its weight to 0"
+            )
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One poll of one service: the router's state and each colour's metrics.
