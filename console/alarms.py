@@ -9,6 +9,16 @@ A rule watches one metric on each colour. Per (rule, colour):
 * a single noisy sample therefore neither fires nor clears it;
 * no data (the source failed, no series) holds the current level: a dead Prometheus does not clear
   an alarm. A colour with no traffic (rate 0) is not breaching, so a rolled-back colour clears.
+
+Time is the snapshot's monotonic reading (``Snapshot.mono_time``): a step of the wall clock neither
+fires, clears nor lengthens a sustain, and neither passes nor stretches a bake window.
+
+Besides the rules, every snapshot is checked against the routing invariants
+(:func:`console.model.violations`): the live colour drained or without a healthy server, weights that
+send traffic to a drained colour. Each broken invariant is a CRITICAL alarm (metric ``routing``)
+whoever caused it, with no sustain: it fires on the first snapshot whose router state breaks it and
+clears on the first one whose state is sound again. A snapshot without a router read holds it. A
+broken invariant fails a running bake, whatever colour it is about.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from dataclasses import dataclass, field
 from backends.base import COLOURS, Colour
 from console.config import AlarmRuleConfig
 from console.model import (
+    ROUTING,
     AlarmEvent,
     AlarmReport,
     AlarmState,
@@ -26,6 +37,7 @@ from console.model import (
     BakeVerdict,
     Level,
     Snapshot,
+    invariant_breaches,
     metric,
 )
 
@@ -113,9 +125,52 @@ class AlarmEngine:
     def __init__(self, rules: Iterable[AlarmRule]) -> None:
         self.rules = list(rules)
         self._tracks: dict[tuple[str, Colour], _Track] = {}
+        self._rule_states: tuple[AlarmState, ...] = ()  # the rules' last step, for stale snapshots
+        self._broken: dict[tuple[str, Colour], AlarmState] = {}  # invariants broken, and since when
 
-    def evaluate(self, snap: Snapshot) -> AlarmReport:
-        now = snap.time
+    def evaluate(self, snap: Snapshot, fresh: bool = True) -> AlarmReport:
+        """The alarms after ``snap``. The rules step only on ``fresh`` figures (stale ones would
+        advance sustain timers): otherwise their last states carry over, without events. The
+        routing invariants are checked on every snapshot that holds a router state."""
+        states, events = self._step_rules(snap) if fresh else (list(self._rule_states), [])
+        self._rule_states = tuple(states)
+        inv_states, inv_events = self._step_invariants(snap)
+        return AlarmReport(tuple(inv_states + states), tuple(inv_events + events))
+
+    def _step_invariants(self, snap: Snapshot) -> tuple[list[AlarmState], list[AlarmEvent]]:
+        if snap.router is None:  # not read yet: nothing to say; a failed read keeps the last state
+            return list(self._broken.values()), []
+        events: list[AlarmEvent] = []
+        broken: dict[tuple[str, Colour], AlarmState] = {}
+        for v in invariant_breaches(snap.router):
+            key = (v.rule, v.colour)
+            old = self._broken.get(key)
+            since = old.since if old is not None else snap.mono_time
+            state = AlarmState(
+                f"invariant:{v.rule}",
+                ROUTING,
+                v.colour,
+                Level.CRITICAL,
+                None,
+                None,
+                since,
+                Level.OK,
+                f"CRITICAL {v.message}",
+            )
+            broken[key] = state
+            if old is None:
+                events.append(AlarmEvent(snap.time, state, Level.OK))
+        for key, old in self._broken.items():
+            if key not in broken:
+                cleared = AlarmState(
+                    old.rule, ROUTING, old.colour, Level.OK, None, None, message=""
+                )
+                events.append(AlarmEvent(snap.time, cleared, Level.CRITICAL))
+        self._broken = broken
+        return list(broken.values()), events
+
+    def _step_rules(self, snap: Snapshot) -> tuple[list[AlarmState], list[AlarmEvent]]:
+        now = snap.mono_time
         states: list[AlarmState] = []
         events: list[AlarmEvent] = []
         for rule in self.rules:
@@ -131,8 +186,8 @@ class AlarmEngine:
                 )
                 states.append(state)
                 if track.level != before:
-                    events.append(AlarmEvent(now, state, before))
-        return AlarmReport(tuple(states), tuple(events))
+                    events.append(AlarmEvent(snap.time, state, before))
+        return states, events
 
     @staticmethod
     def _value(snap: Snapshot, metric: str, colour: Colour) -> float | None:
@@ -207,7 +262,12 @@ class AlarmEngine:
 
 class BakeTracker:
     """The bake window: starts when the live colour changes, fails on a critical alarm on the
-    colour being baked, passes when ``duration`` runs out without one."""
+    colour being baked (or on any broken routing invariant), passes when ``duration`` runs out
+    without one.
+
+    Every time it is given (``now``, ``last_switch``) is a monotonic reading: a step of the wall
+    clock neither passes nor stretches the window. A window resumed from the audit log (a wall
+    timestamp) is converted once, by the caller, when it resumes."""
 
     def __init__(
         self, duration: float, last_switch: float | None = None, switched_to: Colour | None = None
@@ -220,7 +280,8 @@ class BakeTracker:
         self._fresh = 0  # fresh evaluations since the window started
 
     def resume(self, last_switch: float, switched_to: Colour) -> None:
-        """Before the first update: the audit log's last switch (time and colour)."""
+        """Before the first update: the audit log's last switch (colour, and time as a monotonic
+        reading: the caller converts the record's wall time once)."""
         self.last_switch, self._switched_to = last_switch, switched_to
 
     def update(
@@ -244,7 +305,7 @@ class BakeTracker:
             critical = [
                 a
                 for a in (alarms.firing if alarms else ())
-                if a.colour == st.colour and a.level == Level.CRITICAL
+                if a.level == Level.CRITICAL and (a.colour == st.colour or a.invariant)
             ]
             if critical:
                 st = BakeState(

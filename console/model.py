@@ -139,6 +139,63 @@ def describe_change(old: RouterState, new: RouterState) -> str:
 # One poll, and what the alarms and the bake window make of it.
 
 
+ROUTING = "routing"
+"""The metric key of an invariant alarm (``AlarmState.metric``): it watches where traffic goes."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken routing invariant.
+
+    Attributes:
+        rule: which invariant: ``live_drained``, ``live_unhealthy`` or ``weight_to_drained``.
+        colour: the colour it is about (the live one, or the drained one weights still feed).
+        message: the sentence for an operator.
+    """
+
+    rule: str
+    colour: Colour
+    message: str
+
+
+def invariant_breaches(state: RouterState) -> tuple[Violation, ...]:
+    """:func:`violations`, each with the invariant and the colour it is about (for the alarms)."""
+    out: list[Violation] = []
+    live = state.live
+    if live is not None:
+        cs = state.colour(live)
+        if cs.draining:
+            out.append(
+                Violation(
+                    "live_drained",
+                    live,
+                    f"{live} is live and drained: the router sends new requests nowhere "
+                    f"(expect 503 for every request); ready {live} or switch",
+                )
+            )
+        elif cs.servers and cs.healthy_servers == 0:
+            out.append(
+                Violation(
+                    "live_unhealthy",
+                    live,
+                    f"{live} is live and has no healthy server: "
+                    "the router answers 503 to every request",
+                )
+            )
+    for c in COLOURS:
+        cs = state.colour(c)
+        if c != live and cs.draining and (cs.weight or 0) > 0:
+            out.append(
+                Violation(
+                    "weight_to_drained",
+                    c,
+                    f"weights send {cs.weight} % of new requests to {c}, which is drained: "
+                    f"ready {c} or set its weight to 0",
+                )
+            )
+    return tuple(out)
+
+
 def violations(state: RouterState) -> tuple[str, ...]:
     """What is wrong with where traffic goes, whoever caused it: each a sentence for an operator.
 
@@ -146,43 +203,30 @@ def violations(state: RouterState) -> tuple[str, ...]:
     sends no traffic to a drained colour. A router that answers 503 to every request breaks them
     even though no application alarm sees it (the 503s come from the router, not the app).
     """
-    out: list[str] = []
-    live = state.live
-    if live is not None:
-        cs = state.colour(live)
-        if cs.draining:
-            out.append(
-                f"{live} is live and drained: the router sends new requests nowhere "
-                f"(expect 503 for every request); ready {live} or switch"
-            )
-        elif cs.servers and cs.healthy_servers == 0:
-            out.append(
-                f"{live} is live and has no healthy server: the router answers 503 to every request"
-            )
-    for c in COLOURS:
-        cs = state.colour(c)
-        if c != live and cs.draining and (cs.weight or 0) > 0:
-            out.append(
-                f"weights send {cs.weight} % of new requests to {c}, which is drained: "
-                f"ready {c} or set its weight to 0"
-            )
-    return tuple(out)
+    return tuple(v.message for v in invariant_breaches(state))
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """One poll of one service: the router's state and each colour's metrics.
 
+    Two clocks (``backends.clock``): ``time`` is the wall clock, for display and records; ``mono``
+    and the ``*_time`` fields below are monotonic readings, for ages, so a step of the wall clock
+    does not make figures look fresh or stale.
+
     Attributes:
         service: the service's name.
-        time: when the poll finished (clock seconds).
+        time: when the poll finished (wall clock, epoch seconds).
         router: the router's state, or None if it could not be read this time.
         router_error: why the router could not be read (shown in the UI), else None.
-        router_time: when the router was last read successfully (this poll or an earlier one).
+        router_time: when the router was last read successfully (this poll or an earlier one;
+            monotonic, same base as ``mono``).
         metrics: per colour, the merged figures (metrics source over router-side figures).
         metrics_error: why the metrics source failed this time, else None.
-        metrics_time: when metrics were last read successfully.
+        metrics_time: when metrics were last read successfully (monotonic).
         external_change: a description when the routing changed and the console did not do it.
+        mono: the monotonic reading when the poll finished; None (a snapshot built by hand) means
+            the same reading as ``time``.
     """
 
     service: str
@@ -194,6 +238,16 @@ class Snapshot:
     metrics_error: str | None = None
     metrics_time: float | None = None
     external_change: str | None = None
+    mono: float | None = None
+
+    @property
+    def mono_time(self) -> float:
+        """The monotonic reading of this poll: what ages, sustains and the bake window count from."""
+        return self.time if self.mono is None else self.mono
+
+    def age(self, then: float | None) -> float | None:
+        """Seconds from the monotonic reading ``then`` to this poll (never negative), or None."""
+        return None if then is None else max(0.0, self.mono_time - then)
 
     def colour_metrics(self, colour: Colour) -> ColourMetrics:
         return self.metrics.get(colour) or ColourMetrics()
@@ -231,8 +285,8 @@ class AlarmState:
         level: the level it is at now (fired levels persist until cleared with the margin).
         value: the latest value (None when there is no data).
         threshold: the threshold of the level it is at (or the warning one when OK).
-        since: when the current level started (clock seconds), or when the breach started while
-            pending.
+        since: when the current level started (monotonic seconds, ``Snapshot.mono_time``), or when
+            the breach started while pending.
         pending: a breach is under way but has not lasted ``for`` seconds yet.
         message: one line for the banner and the log.
     """
@@ -250,6 +304,11 @@ class AlarmState:
     @property
     def firing(self) -> bool:
         return self.level > Level.OK
+
+    @property
+    def invariant(self) -> bool:
+        """A broken routing invariant (:func:`violations`), not a threshold rule."""
+        return self.metric == ROUTING
 
 
 @dataclass(frozen=True)
@@ -302,7 +361,8 @@ class BakeState:
     Attributes:
         verdict: where the window stands.
         colour: the colour being baked (the one switched to).
-        started: when the switch happened (clock seconds).
+        started: when the switch happened (monotonic seconds, ``Snapshot.mono_time``: a step of
+            the wall clock neither shortens nor lengthens the window).
         duration: the window's length in seconds.
         reason: why it failed (the alarm that fired), else "".
     """
@@ -314,6 +374,7 @@ class BakeState:
     reason: str = ""
 
     def remaining(self, now: float) -> float:
+        """Seconds left at the monotonic reading ``now``."""
         if self.started is None:
             return 0.0
         return max(0.0, self.started + self.duration - now)
@@ -326,7 +387,7 @@ class Frame:
     snapshot: Snapshot
     alarms: AlarmReport
     bake: BakeState
-    last_switch: float | None = None  # when the live colour last changed (clock seconds)
+    last_switch: float | None = None  # when the live colour last changed (wall clock, epoch s)
 
     def to_json(self) -> dict[str, Any]:
         """The shape of one line of ``bluegreen status --watch --json``."""
@@ -337,9 +398,9 @@ class Frame:
             "live": snap.live.value if snap.live else None,
             "router": snap.router.summary() if snap.router else None,
             "router_error": snap.router_error,
-            "router_age": _age(snap.time, snap.router_time),
+            "router_age": _round(snap.age(snap.router_time)),
             "metrics_error": snap.metrics_error,
-            "metrics_age": _age(snap.time, snap.metrics_time),
+            "metrics_age": _round(snap.age(snap.metrics_time)),
             "external_change": snap.external_change,
             "metrics": {
                 c.value: {
@@ -368,12 +429,12 @@ class Frame:
             "bake": {
                 "verdict": self.bake.verdict.name.lower(),
                 "colour": self.bake.colour.value if self.bake.colour else None,
-                "remaining": round(self.bake.remaining(snap.time), 1),
+                "remaining": round(self.bake.remaining(snap.mono_time), 1),
                 "reason": self.bake.reason,
             },
             "last_switch": self.last_switch,
         }
 
 
-def _age(now: float, then: float | None) -> float | None:
-    return None if then is None else round(max(0.0, now - then), 3)
+def _round(age: float | None) -> float | None:
+    return None if age is None else round(age, 3)

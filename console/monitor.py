@@ -14,10 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
-from backends.clock import Clock
+from backends.clock import Clock, monotonic
 from console.alarms import AlarmEngine, BakeTracker, rules_from_config
 from console.audit import AuditLog
-from console.model import AlarmReport, Frame, RoutingKey, Snapshot, describe_change, routing_key
+from console.model import Frame, RoutingKey, Snapshot, describe_change, routing_key
 from console.runtime import ServiceRuntime
 
 T = TypeVar("T")
@@ -42,10 +42,10 @@ class Monitor:
         self._metrics: Mapping[Colour, ColourMetrics] = {}
         self._metrics_time: float | None = None
         self._expected: RoutingKey | None = None  # routing our own last action read back
+        self._switch_seen: tuple[float, float] | None = None  # last switch: (monotonic, wall)
         self._actions = (
             0  # bumped by observe_action: a poll that straddles an action drops its read
         )
-        self._last_frame: Frame | None = None  # its alarms carry over into an action's frame
 
     def _read_router(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
@@ -66,7 +66,12 @@ class Monitor:
         after = last.get("after")
         after = after if isinstance(after, dict) else {}
         with contextlib.suppress(ValueError):
-            self.bake.resume(float(last["epoch"]), Colour.parse(str(after.get("live"))))
+            # The record holds wall time only: converted once, here, to the monotonic clock the bake
+            # window runs on. So a restarted console's window depends on the wall clock now.
+            elapsed = max(0.0, self.clock() - float(last["epoch"]))
+            started = monotonic(self.clock) - elapsed
+            self.bake.resume(started, Colour.parse(str(after.get("live"))))
+            self._switch_seen = (started, float(last["epoch"]))
 
     def poll(self) -> Frame:
         """Read the router and the metrics source (side by side), then evaluate alarms and bake."""
@@ -81,7 +86,7 @@ class Monitor:
         )  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
         router, router_error = read
         metrics, metrics_error = _outcome(fm)
-        now = self.clock()
+        now, mono = self.clock(), monotonic(self.clock)
         with self._lock:
             external = None
             if router is not None and self._actions != actions_before:
@@ -94,29 +99,30 @@ class Monitor:
                     )
                 if key == self._expected:
                     self._expected = None  # seen once: a later return to this state is someone's
-                self._router, self._router_time = router, now
+                self._router, self._router_time = router, mono
             if metrics is not None:
-                self._metrics, self._metrics_time = metrics, now
+                self._metrics, self._metrics_time = metrics, mono
             elif self.runtime.metrics is None and router is not None:
-                self._metrics_time = now  # the router's own figures are the metrics
+                self._metrics_time = mono  # the router's own figures are the metrics
             # Alarms step only on figures read this poll; stale ones would advance sustain timers.
             fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
-            return self._frame(now, router_error, metrics_error, external, fresh)
+            return self._frame(now, mono, router_error, metrics_error, external, fresh)
 
     def observe_action(self, state: RouterState) -> Frame:
         """Absorb the state an action read back, so the bake window starts at the switch itself and
         the next poll does not report our own change as someone else's. Returns the Frame it makes:
         the action's outcome carries it to the UI, which applies it like a polled one."""
-        now = self.clock()
+        now, mono = self.clock(), monotonic(self.clock)
         with self._lock:
-            self._router, self._router_time = state, now
+            self._router, self._router_time = state, mono
             self._expected = routing_key(state)
             self._actions += 1
-            return self._frame(now, None, None, None, fresh=False)
+            return self._frame(now, mono, None, None, None, fresh=False)
 
     def _frame(
         self,
         now: float,
+        mono: float,
         router_error: str | None,
         metrics_error: str | None,
         external: str | None,
@@ -138,15 +144,27 @@ class Monitor:
             metrics_error=metrics_error,
             metrics_time=self._metrics_time,
             external_change=external,
+            mono=mono,
         )
-        if fresh:
-            alarms = self.engine.evaluate(snap)
-        else:
-            alarms = AlarmReport(self._last_frame.alarms.states if self._last_frame else ())
-        bake = self.bake.update(now, router.live if router else None, alarms, fresh)
-        frame = Frame(snap, alarms, bake, self.bake.last_switch)
-        self._last_frame = frame
+        # Rules step on fresh figures only; the routing invariants on every frame with a router state
+        alarms = self.engine.evaluate(snap, fresh)
+        bake = self.bake.update(mono, router.live if router else None, alarms, fresh)
+        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono))
         return frame
+
+    def _last_switch_wall(self, now: float, mono: float) -> float | None:
+        """The bake tracker's last switch (monotonic) in wall time, for the Frame: the wall time it
+        happened at while the wall clock has not been stepped since, else re-expressed on today's
+        wall clock (``now`` minus the monotonic time since), so "switched 2m ago" stays true."""
+        switched = self.bake.last_switch
+        if switched is None:
+            return None
+        if self._switch_seen is None or self._switch_seen[0] != switched:
+            self._switch_seen = (switched, now - (mono - switched))
+        wall = self._switch_seen[1]
+        if abs((now - mono) - (wall - switched)) > 0.5:  # the wall clock was stepped since
+            return now - max(0.0, mono - switched)
+        return wall
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

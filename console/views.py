@@ -39,6 +39,13 @@ class History:
         return tuple(self._series[(colour, key)])
 
 
+def since_frame(frame: Frame, now: float) -> float:
+    """Wall seconds from ``frame``'s poll to ``now``: what a countdown or an age drawn between polls
+    adds to what the frame measured (monotonically). A step of the wall clock can skew it until the
+    next frame only."""
+    return max(0.0, now - frame.snapshot.time)
+
+
 def panel_view(
     frame: Frame,
     colour: Colour,
@@ -51,8 +58,9 @@ def panel_view(
     router = snap.router
     cs = router.colour(colour) if router else None
     m = snap.colour_metrics(colour)
-    data_time = snap.data_time()
-    age = None if data_time is None else max(0.0, now - data_time)
+    age = snap.age(snap.data_time())
+    if age is not None:
+        age += since_frame(frame, now)
     rows = []
     for row in METRICS:
         key, label = row.key, row.heading
@@ -152,7 +160,9 @@ def bake_view(frame: Frame | None, now: float) -> BakeView:
     return BakeView(
         verdict=b.verdict.name.lower(),
         colour=b.colour.value if b.colour else "",
-        remaining_s=b.remaining(now) if b.verdict == BakeVerdict.BAKING else 0.0,
+        remaining_s=max(0.0, b.remaining(frame.snapshot.mono_time) - since_frame(frame, now))
+        if b.verdict == BakeVerdict.BAKING
+        else 0.0,
         duration_s=b.duration,
         reason=b.reason,
     )
