@@ -29,6 +29,7 @@ from backends.base import (
 )
 from console.actions import ActionController
 from console.audit import AuditLog
+from console.model import Level
 from console.monitor import Monitor
 from tests.contract.conftest import world_factory
 from tests.support.cli import audit_entries
@@ -267,6 +268,36 @@ def test_a_change_made_outside_the_console_is_reported_once_by_the_next_poll(wor
         assert frame.snapshot.external_change == (
             "routing changed outside the console: green drained"
         )
+    finally:
+        monitor.close()
+
+
+def test_the_live_colour_drained_outside_is_a_critical_alarm_on_the_very_next_poll(world):
+    """A broken routing invariant is alarmed whoever caused it, on the first poll that sees it (the
+    router answers 503 to every request, which no application metric shows), and clears when the
+    routing is sound again."""
+    runtime = world.build()
+    monitor = Monitor(runtime)
+    try:
+        frame = monitor.poll()
+        live = frame.snapshot.live
+        assert live is not None
+        assert not [a for a in frame.alarms.firing if a.invariant]
+
+        world.drain_outside(live)
+        frame = monitor.poll()
+        (alarm,) = [a for a in frame.alarms.firing if a.invariant]
+        assert (alarm.level, alarm.colour) == (Level.CRITICAL, live)
+        assert alarm.message.startswith(f"CRITICAL {live} is live and drained: ")
+        assert "503" in alarm.message
+        assert [e.alarm.message for e in frame.alarms.events if e.raised] == [alarm.message]
+        assert alarm.message in [a["message"] for a in frame.to_json()["alarms"]]
+        assert monitor.poll().alarms.events == ()  # raised once, held while it stands
+
+        runtime.router.ready(live)
+        frame = monitor.poll()
+        assert not [a for a in frame.alarms.firing if a.invariant]
+        assert [e.alarm.rule for e in frame.alarms.events if not e.raised] == [alarm.rule]
     finally:
         monitor.close()
 

@@ -189,3 +189,95 @@ def test_the_bake_does_not_pass_on_silence():
     for t in range(40, 43):  # figures come back: three fresh polls, no alarm
         st = bake.update(t, Colour.GREEN, None, fresh=True)
     assert st.verdict == BakeVerdict.PASSED
+
+
+def test_sustains_count_monotonic_time_not_a_step_of_the_wall_clock():
+    engine = AlarmEngine([RULE])
+
+    def at(wall: float, mono: float, err: float) -> Snapshot:
+        s = snap(wall, err)
+        return Snapshot(service=s.service, time=wall, metrics=s.metrics, mono=mono)
+
+    assert green(engine.evaluate(at(0, 0, 9.0))).level == Level.OK  # the breach starts
+    # the wall clock jumps an hour ahead one second later: the breach has lasted 1 s, not 3601 s
+    assert green(engine.evaluate(at(3601, 1, 9.0))).level == Level.OK
+    assert green(engine.evaluate(at(3604, 4, 9.0))).level == Level.OK
+    fired = green(engine.evaluate(at(3605, 5, 9.0)))
+    assert fired.level == Level.CRITICAL and fired.message.endswith("for 5s")
+    # and back an hour: clearing needs 5 s clear of the margin, on the monotonic clock
+    assert green(engine.evaluate(at(6, 6, 0.1))).level == Level.CRITICAL
+    assert green(engine.evaluate(at(3700, 10, 0.1))).level == Level.CRITICAL
+    assert green(engine.evaluate(at(3701, 11, 0.1))).level == Level.OK
+
+
+def _routing(live: Colour, drained: tuple[Colour, ...] = ()):
+    from backends.base import ColourState, RouterState, ServerState, ServerStatus
+
+    return RouterState(
+        live,
+        {
+            c: ColourState(
+                c,
+                servers=(
+                    ServerState(f"{c}-1", ServerStatus.DRAIN if c in drained else ServerStatus.UP),
+                ),
+                draining=c in drained,
+            )
+            for c in (Colour.BLUE, Colour.GREEN)
+        },
+    )
+
+
+def test_a_broken_routing_invariant_is_critical_at_once_and_clears_when_fixed():
+    engine = AlarmEngine([RULE])
+    ok = engine.evaluate(Snapshot("shop", 0, router=_routing(Colour.GREEN)))
+    assert not ok.firing and not ok.events
+    # one poll: no sustain, whatever the rules' for_seconds
+    broken = engine.evaluate(Snapshot("shop", 1, router=_routing(Colour.GREEN, (Colour.GREEN,))))
+    (alarm,) = broken.firing
+    assert (alarm.rule, alarm.metric, alarm.colour) == (
+        "invariant:live_drained",
+        "routing",
+        Colour.GREEN,
+    )
+    assert alarm.level == Level.CRITICAL and alarm.invariant
+    assert (
+        alarm.message.startswith("CRITICAL green is live and drained: ") and "503" in alarm.message
+    )
+    assert [(e.raised, e.alarm.rule) for e in broken.events] == [(True, "invariant:live_drained")]
+    # stale figures (rules hold) do not hide it; a snapshot without a router read holds it
+    held = engine.evaluate(
+        Snapshot("shop", 2, router=_routing(Colour.GREEN, (Colour.GREEN,))), fresh=False
+    )
+    assert [a.rule for a in held.firing] == ["invariant:live_drained"] and not held.events
+    assert held.firing[0].since == 1
+    assert [a.rule for a in engine.evaluate(Snapshot("shop", 3)).firing] == [alarm.rule]
+    fixed = engine.evaluate(Snapshot("shop", 4, router=_routing(Colour.GREEN)))
+    assert not fixed.firing
+    assert [(e.raised, e.alarm.rule) for e in fixed.events] == [(False, "invariant:live_drained")]
+
+
+def test_a_broken_routing_invariant_fails_a_running_bake_whatever_its_colour():
+    engine = AlarmEngine([RULE])
+    bake = BakeTracker(duration=60)
+    bake.update(0, Colour.BLUE, None)
+    bake.update(1, Colour.GREEN, None)
+    from backends.base import ColourState, RouterState, ServerState, ServerStatus
+
+    up, drain = ServerStatus.UP, ServerStatus.DRAIN
+    weighted = RouterState(
+        Colour.GREEN,
+        {
+            Colour.GREEN: ColourState(
+                Colour.GREEN, servers=(ServerState("green-1", up),), weight=70
+            ),
+            Colour.BLUE: ColourState(
+                Colour.BLUE, servers=(ServerState("blue-1", drain),), draining=True, weight=30
+            ),
+        },
+    )
+    report = engine.evaluate(Snapshot("shop", 2, router=weighted))
+    (alarm,) = report.firing
+    assert alarm.colour == Colour.BLUE  # about the drained colour, not the one being baked
+    st = bake.update(2, Colour.GREEN, report)
+    assert st.verdict == BakeVerdict.FAILED and st.reason == alarm.message
