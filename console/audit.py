@@ -24,6 +24,7 @@ import platformdirs
 
 from backends.base import Colour
 from backends.clock import Clock
+from console.model import json_safe
 
 APP_NAME = "bluegreen-console"
 SWITCHING_ACTIONS = ("switch", "rollback")
@@ -85,7 +86,9 @@ class AuditLog:
             "error": None,
         }
         entry.update(fields)
-        line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
+        # strict JSON: a non-finite figure is written as null, never as a bare NaN or Infinity
+        text = json.dumps(json_safe(entry), default=str, separators=(",", ":"), allow_nan=False)
+        line = (text + "\n").encode()
         fd = self._open()
         try:
             os.write(fd, line)  # one write(2) on an O_APPEND fd: the line lands whole

@@ -24,7 +24,7 @@ from typing import Any
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
 from console.config import ENV_AUDIT_LOG, ConfigFileError, ConsoleConfig, ServiceConfig, load
-from console.model import METRICS, Frame
+from console.model import METRICS, Frame, json_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -173,7 +173,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             started = time.monotonic()
             frame = monitor.poll()
             if args.json:
-                print(json.dumps(_status_json(frame), default=str), flush=True)
+                # Strict JSON: no bare Infinity or NaN, ever (non-finite figures are null + a note)
+                line = json.dumps(json_safe(_status_json(frame)), default=str, allow_nan=False)
+                print(line, flush=True)
             else:
                 print(_human_status(frame), flush=True)
             code = EXIT_FAILED if frame.snapshot.router_error else EXIT_OK

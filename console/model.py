@@ -8,6 +8,7 @@ hands it to the UI thread, which only reads it. Checked by ``mypy --strict`` (py
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -402,25 +403,14 @@ class Frame:
             "metrics_error": snap.metrics_error,
             "metrics_age": _round(snap.age(snap.metrics_time)),
             "external_change": snap.external_change,
-            "metrics": {
-                c.value: {
-                    "rate": m.value("rate"),
-                    "error_pct": m.value("error_pct"),
-                    "latency_ms": m.value("latency_ms"),
-                    "latency_stat": m.latency_stat,
-                    "sessions": m.value("sessions"),
-                    "notes": dict(m.notes),
-                }
-                for c in COLOURS
-                for m in [snap.colour_metrics(c)]
-            },
+            "metrics": {c.value: _metrics_json(snap.colour_metrics(c)) for c in COLOURS},
             "alarms": [
                 {
                     "rule": a.rule,
                     "colour": a.colour.value,
                     "level": a.level.label,
-                    "value": a.value,
-                    "threshold": a.threshold,
+                    "value": finite(a.value),
+                    "threshold": finite(a.threshold),
                     "message": a.message,
                 }
                 for a in self.alarms.states
@@ -434,6 +424,47 @@ class Frame:
             },
             "last_switch": self.last_switch,
         }
+
+
+NON_FINITE_NOTES = {
+    math.inf: "above the histogram's top bucket",
+    -math.inf: "below the histogram's lowest bucket",
+}
+"""The note a non-finite figure gets in JSON (NaN: "not a number")."""
+
+
+def finite(value: float | None) -> float | None:
+    """``value``, or None when it is not a finite number (strict JSON has no Infinity or NaN)."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def _metrics_json(m: ColourMetrics) -> dict[str, Any]:
+    """One colour's figures for JSON: a figure that is not finite (Prometheus answers +Inf for a p99
+    above the histogram's top bucket) is null, with a note naming why."""
+    notes = dict(m.notes)
+    out: dict[str, Any] = {}
+    for key in ("rate", "error_pct", "latency_ms", "sessions"):
+        value = m.value(key)
+        if value is not None and not math.isfinite(value):
+            notes[key] = NON_FINITE_NOTES.get(value, "not a number")
+            value = None
+        out[key] = value
+        if key == "latency_ms":
+            out["latency_stat"] = m.latency_stat
+    out["notes"] = notes
+    return out
+
+
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by None, for ``json.dumps(allow_nan=False)``:
+    the last guard of every JSON the console writes (``status --json``, the audit log)."""
+    if isinstance(data, float):
+        return finite(data)
+    if isinstance(data, Mapping):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
 
 
 def _round(age: float | None) -> float | None:

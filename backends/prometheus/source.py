@@ -11,6 +11,10 @@ What each failure looks like to the caller (``sample()``):
   (its histogram is there) but has never served a request has no request counter yet: its rate and
   error % are ``None`` with ``"no traffic"`` too.
 * **no data**: no series at all for the colour: ``None`` with the note ``"no data"``.
+* **no series for this query**: the colour serves traffic (its rate is above 0) but one query found
+  no series for it: the query matches nothing (a misspelt metric in a ``queries`` override, an app
+  without the histogram): ``None`` with the note ``"no series for this query: check the query"``,
+  never "no traffic".
 * **unreachable**: refused, timed out, TLS failure, a 5xx or a body that is not Prometheus's JSON:
   :class:`~backends.base.Unreachable` (:class:`~backends.base.BackendTimeout` for a timeout) naming
   the URL and the reason. The client's retries are off (one attempt per query), so a poll fails within
@@ -47,7 +51,10 @@ from backends.prometheus.client import PrometheusClient
 from backends.prometheus.options import PrometheusOptions, load_options
 from backends.prometheus.queries import Queries
 
-__all__ = ["PrometheusMetrics"]
+__all__ = ["NO_SERIES", "PrometheusMetrics"]
+
+#: The note of a figure whose query found no series for a colour that serves traffic.
+NO_SERIES = "no series for this query: check the query"
 
 
 class PrometheusMetrics(MetricsSource):
@@ -107,18 +114,22 @@ class PrometheusMetrics(MetricsSource):
                         values[colour][q.metric] = None
                     else:
                         values[colour][q.metric] = v
-                        if math.isinf(v) and q.metric == "latency_ms":
-                            notes[colour][q.metric] = "above the highest histogram bucket"
+                        if math.isinf(v) and v > 0 and q.metric == "latency_ms":
+                            notes[colour][q.metric] = "above the histogram's top bucket"
                     if q.label == self.opts.colour_label:
                         seen.add(colour)
             # A colour whose app is scraped but never served a request has a histogram of zeros but
             # no request counter yet (client libraries create a labelled series on first use): its
             # missing figures mean "no traffic", not "no data". HAProxy's sessions are no evidence:
             # they exist whether or not the app's own metrics reach Prometheus.
+            # But a colour that *is* serving (its rate is above 0) has traffic: a query that finds
+            # no series for it is a query that matches nothing (a misspelt metric in a `queries`
+            # override), not a quiet colour.
             for colour in seen:
+                serving = (values[colour].get("rate") or 0.0) > 0.0
                 for metric, note in notes[colour].items():
                     if note == "no data" and metric != "sessions":
-                        notes[colour][metric] = "no traffic"
+                        notes[colour][metric] = NO_SERIES if serving else "no traffic"
             return {
                 c: ColourMetrics(**values[c], latency_stat="p99", notes=notes[c]) for c in COLOURS
             }

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -100,6 +101,7 @@ class Canned:
     body: bytes = b""
     content_type: str = "application/json"
     requests: list[str] = field(default_factory=list)
+    by_query: Callable[[str], bytes] | None = None  # the body per PromQL query, when set
 
 
 class CannedServer:
@@ -112,11 +114,16 @@ class CannedServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 answer.requests.append(self.path)
+                body = answer.body
+                if answer.by_query is not None:
+                    sent = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                    params = parse_qs(urlsplit(self.path).query) | parse_qs(sent)
+                    body = answer.by_query(params.get("query", [""])[0])
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(answer.body)
+                self.wfile.write(body)
 
             do_POST = do_GET  # noqa: N815
 
@@ -458,3 +465,112 @@ window = "5s"
                 assert m[metric] is None and m["notes"][metric] == "no data", (colour, metric, m)
             assert m["latency_stat"] == "p99"
         assert set(line["servers"]) == {"blue", "green"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict JSON, and a query that matches nothing
+
+
+def vector(per_colour: dict[str, str]) -> bytes:
+    """An instant vector answer: one series per colour, with the value as Prometheus writes it."""
+    result = [{"metric": {"colour": c}, "value": [1767225600.0, v]} for c, v in per_colour.items()]
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+def strict_loads(line: str) -> Any:
+    """json.loads that refuses bare Infinity, -Infinity and NaN, as strict parsers do."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"not strict JSON: bare {name}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_status_json_stays_strict_when_prometheus_answers_inf(canned: CannedServer, tmp_path: Path):
+    """Prometheus answers +Inf when the p99 lies above the histogram's top bucket: the stream says
+    null and why, and every line parses with a strict parser."""
+
+    def answer(query: str) -> bytes:
+        if query.startswith("histogram_quantile"):
+            return vector({"blue": "12.5", "green": "+Inf"}).encode()
+        return vector({"blue": "50", "green": "40"}).encode()
+
+    canned.answer.by_query = answer
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f"""[[service]]
+name = "shop"
+poll_interval = 1.0
+timeout = {TIMEOUT}
+
+[service.router]
+kind = "simulator"
+scenario = "healthy"
+
+[service.metrics]
+kind = "prometheus"
+url = {json.dumps(canned.url)}
+"""
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "status",
+            "--config",
+            str(config),
+            "--audit-log",
+            str(tmp_path / "audit.jsonl"),
+            "--watch",
+            "--json",
+            "--duration",
+            "1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) >= 2
+    for raw in lines:
+        line = strict_loads(raw)
+        green, blue = line["metrics"]["green"], line["metrics"]["blue"]
+        assert green["latency_ms"] is None
+        assert green["notes"]["latency_ms"] == "above the histogram's top bucket"
+        assert blue["latency_ms"] == 12.5 and "latency_ms" not in blue["notes"]
+        for alarm in line["alarms"]:  # p99 > 1000 ms on green: the alarm's figures are strict too
+            assert alarm["value"] is None or isinstance(alarm["value"], float)
+
+
+def test_a_query_matching_nothing_on_a_serving_colour_is_not_no_traffic(canned: CannedServer):
+    """A misspelt metric in a `queries` override finds no series while the rate query shows 50 req/s:
+    the figure says to check the query, never "no traffic"."""
+    from backends.base import BackendContext, Colour
+    from backends.prometheus import PrometheusMetrics
+
+    misspelt = 'sum by (colour) (rate(http_requets_total{code=~"5.."}[1m]))'
+
+    def answer(query: str) -> bytes:
+        if "http_requets_total" in query:
+            return EMPTY_VECTOR
+        if query.startswith("histogram_quantile"):
+            return vector({"blue": "80"}).encode()  # green has no histogram: nothing on it yet
+        return vector({"blue": "50", "green": "0"}).encode()
+
+    canned.answer.by_query = answer
+    source = PrometheusMetrics(
+        {"url": canned.url, "queries": {"error_pct": misspelt}}, BackendContext(service="shop")
+    )
+    try:
+        sample = source.sample()
+    finally:
+        source.close()
+    blue, green = sample[Colour.BLUE], sample[Colour.GREEN]
+    assert blue.rate == 50.0 and blue.error_pct is None
+    assert blue.notes["error_pct"] == "no series for this query: check the query"
+    # a colour with no traffic (rate 0) is still "no traffic"
+    assert green.rate == 0.0 and green.notes["error_pct"] == "no traffic"
