@@ -426,11 +426,15 @@ class Frame:
         }
 
 
-NON_FINITE_NOTES = {
-    math.inf: "above the histogram's top bucket",
-    -math.inf: "below the histogram's lowest bucket",
-}
-"""The note a non-finite figure gets in JSON (NaN: "not a number")."""
+TOP_BUCKET = "above the histogram's top bucket"
+"""The note of a +Inf latency in JSON: Prometheus's histogram_quantile answers +Inf when the quantile
+lies above the histogram's highest finite bucket."""
+
+
+def _non_finite_note(key: str, value: float) -> str:
+    if key == "latency_ms" and value > 0:
+        return TOP_BUCKET
+    return f"not a finite number ({'NaN' if math.isnan(value) else f'{value:+}'.replace('inf', 'Inf')})"
 
 
 def finite(value: float | None) -> float | None:
@@ -446,7 +450,7 @@ def _metrics_json(m: ColourMetrics) -> dict[str, Any]:
     for key in ("rate", "error_pct", "latency_ms", "sessions"):
         value = m.value(key)
         if value is not None and not math.isfinite(value):
-            notes[key] = NON_FINITE_NOTES.get(value, "not a number")
+            notes[key] = _non_finite_note(key, value)
             value = None
         out[key] = value
         if key == "latency_ms":
