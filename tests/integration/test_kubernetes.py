@@ -187,6 +187,7 @@ def test_gate_refuses_no_ready_endpoint_in_the_preview_slices(kube: FakeKube) ->
 
 def test_gate_without_preview_counts_the_pods_the_switch_would_select(kube: FakeKube) -> None:
     # Pods labelled for another app do not count: the Service selects app=shop.
+    kube.use_role(None)  # a broader role than docs/kubernetes-rbac.yaml: other-green is not in it
     kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=0))
     kube.add_deployment(
         "other-green", {"app": "other", "version": "green"}
@@ -421,6 +422,7 @@ def test_bad_token_is_unauthorized(kube: FakeKube) -> None:
 
 
 def test_missing_service(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: the documented one names its Services (403 below)
     r = router(kube, service="nope")
     with pytest.raises(Unreachable, match="Service 'nope' not found in namespace 'default'"):
         r.state()
@@ -431,6 +433,7 @@ def test_missing_service(kube: FakeKube) -> None:
 
 
 def test_missing_deployment(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: the documented one names its Deployments
     r = router(kube, deployments={"blue": "shop-blue", "green": "shop-grene"})
     with pytest.raises(
         Unreachable, match="Deployment 'shop-grene' not found in namespace 'default'"
@@ -527,6 +530,7 @@ def test_bad_options_name_the_key(options: dict, needle: str) -> None:
 
 
 def test_custom_selector_label_and_values(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: web, web-b and web-g are not in the documented Role
     label = "app.kubernetes.io/colour"
     kube.add_service("web", {"app": "web", label: "b"})
     kube.add_deployment("web-b", {"app": "web", label: "b"}, image="web:7")
@@ -564,6 +568,7 @@ def test_fake_semantics_put_conflict_json_patch_test_and_strategic_merge(kube: F
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    kube.use_role(None)  # a broader role: the documented one never updates (PUT) a Service
     api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube.url)))
     svc = api.read_namespaced_service("shop", "default")
     stale = svc.metadata.resource_version
