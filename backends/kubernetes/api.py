@@ -42,10 +42,11 @@ class KubeApi:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._apis: tuple[Any, Any, Any] | None = None
+        self._coordination: Any = None
         self._client: Any = None
         self.host = o.host or "(from kubeconfig)"
         # kubernetes 37 imports its API modules on first attribute access (about 1 s): here, at build
-        _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api)
+        _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api, client.CoordinationV1Api)
 
     def connect(self) -> tuple[Any, Any, Any]:
         """(CoreV1Api, AppsV1Api, DiscoveryV1Api), loading the configuration on first use."""
@@ -84,7 +85,13 @@ class KubeApi:
                     client.AppsV1Api(self._client),
                     client.DiscoveryV1Api(self._client),
                 )
+                self._coordination = client.CoordinationV1Api(self._client)
             return self._apis
+
+    def coordination(self) -> Any:
+        """CoordinationV1Api (Leases), on the same connection."""
+        self.connect()
+        return self._coordination
 
     def begin(self, acting: bool) -> None:
         """Start one router call: its budget, and whether errors are an action's or a read's."""
@@ -104,8 +111,10 @@ class KubeApi:
         name: str | None,
         fn: Callable[..., Any],
         *args: Any,
+        missing_ok: bool = False,
         **kw: Any,
     ) -> Any:
+        """Send one request within the call's budget; ``missing_ok``: a 404 returns None."""
         target = Target(verb, resource, name, self.o.namespace)
         left = self.remaining()
         if left <= 0.02:
@@ -115,6 +124,8 @@ class KubeApi:
         try:
             return fn(*args, _request_timeout=left, **kw)
         except Exception as exc:
+            if missing_ok and getattr(exc, "status", None) == 404:
+                return None
             acting = getattr(self._local, "acting", False)
             raise translate(exc, target, self.host, self.o.timeout, acting) from exc
 

@@ -9,8 +9,9 @@ conditional patches) is in ``api``; the typed options in ``options``; the readin
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +27,7 @@ from backends.base import (
     VerifyFailed,
 )
 from backends.kubernetes.api import KubeApi, Snapshot
+from backends.kubernetes.lease import LeaseLock
 from backends.kubernetes.objects import (
     NO_COLOUR,
     annotations_of,
@@ -106,6 +108,23 @@ class KubernetesRouter(Router):
         from kubernetes import client, config
 
         self.api = KubeApi(self.o, client, config)
+        self.lease = LeaseLock(self.api, self.o.service, self._wall)
+
+    def _wall(self) -> float:
+        clock = self.context.clock
+        return clock() if callable(clock) else time.time()
+
+    @contextlib.contextmanager
+    def _holding(self, holder: str) -> Iterator[None]:
+        lease = self.lease.acquire(holder)
+        try:
+            yield
+        finally:
+            self.lease.release(lease, holder)
+
+    def hold(self, holder: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the Lease ``bluegreen-<service>`` for one action (see the class docstring)."""
+        return self._holding(holder)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -195,8 +214,7 @@ class KubernetesRouter(Router):
             raise
 
     def _now(self) -> str:
-        clock = self.context.clock
-        t = clock() if callable(clock) else time.time()
+        t = self._wall()
         return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def switch(self, to: Colour) -> RouterState:

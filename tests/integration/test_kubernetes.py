@@ -7,6 +7,7 @@ EndpointSlices computed from the Services' selectors. No other address is ever c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+RBAC = ROOT / "docs" / "kubernetes-rbac.yaml"
 from backends.base import (  # noqa: E402
     ActionRefused,
     BackendContext,
@@ -54,7 +56,7 @@ def kube(monkeypatch: pytest.MonkeyPatch):
         yield fake
 
 
-def router(fake: FakeKube, timeout: float = 2.0, **options) -> KubernetesRouter:
+def router(fake: FakeKube, timeout: float = 2.0, clock=None, **options) -> KubernetesRouter:
     opts = {
         "host": fake.url,
         "service": "shop",
@@ -64,7 +66,8 @@ def router(fake: FakeKube, timeout: float = 2.0, **options) -> KubernetesRouter:
         **options,
     }
     return KubernetesRouter(
-        {k: v for k, v in opts.items() if v is not None}, BackendContext("shop", timeout=timeout)
+        {k: v for k, v in opts.items() if v is not None},
+        BackendContext("shop", timeout=timeout, clock=clock),
     )
 
 
@@ -355,6 +358,123 @@ def test_rollback_to_a_drained_colour_readies_it_first(kube: FakeKube) -> None:
     restarted.ready(BLUE)
     st = restarted.switch(BLUE)
     assert st.live is BLUE and selector(kube, "shop-preview")["version"] == "green"
+
+
+# -- the Lease: one action at a time across machines ------------------------------------------------
+
+T0 = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
+LEASE = "bluegreen-shop"
+
+
+def lease(fake: FakeKube) -> dict:
+    return fake.get("leases", LEASE)
+
+
+def test_hold_creates_the_lease_with_the_holder_and_clears_it_at_the_end(kube: FakeKube) -> None:
+    r = router(kube, clock=lambda: T0)
+    with r.hold("alice@desk pid 41"):
+        spec = lease(kube)["spec"]
+        assert spec["holderIdentity"] == "alice@desk pid 41"
+        assert spec["leaseDurationSeconds"] == 30
+        assert (
+            spec["acquireTime"] == spec["renewTime"] == "2026-11-18T11:06:40.000001Z"
+        )  # six digits, or 400
+        assert r.switch(GREEN).live is GREEN  # the verbs work while it is held
+    assert "holderIdentity" not in lease(kube)["spec"]  # released
+    posts = [p for m, p, _ in kube.requests if m == "POST"]
+    assert posts == ["/apis/coordination.k8s.io/v1/namespaces/default/leases"]
+    with r.hold("alice@desk pid 41"):  # taken again: an update of the same Lease
+        assert lease(kube)["spec"]["holderIdentity"] == "alice@desk pid 41"
+    assert kube.count("POST") == 1
+
+
+def test_hold_is_refused_while_another_console_holds_it(kube: FakeKube) -> None:
+    alice, bob = router(kube, clock=lambda: T0), router(kube, clock=lambda: T0 + 5)
+    with alice.hold("alice@desk pid 41"):
+        with pytest.raises(ActionRefused) as err, bob.hold("bob@laptop pid 7"):
+            pytest.fail("bob got the Lease alice holds")
+        msg = str(err.value)
+        assert "alice@desk pid 41 is acting on this service" in msg
+        assert "Lease default/bluegreen-shop, held since 2026-11-18 11:06:40Z" in msg
+        assert "expires at 2026-11-18 11:07:10Z" in msg and "nothing was written" in msg
+        assert lease(kube)["spec"]["holderIdentity"] == "alice@desk pid 41"
+    with bob.hold("bob@laptop pid 7"):  # released: bob's turn
+        assert lease(kube)["spec"]["holderIdentity"] == "bob@laptop pid 7"
+
+
+def test_an_expired_lease_is_taken_over(kube: FakeKube) -> None:
+    now = [T0]
+    crashed = router(kube, clock=lambda: now[0])
+    crashed.lease.acquire("alice@desk pid 41")  # then kill -9: never released
+    bob = router(kube, clock=lambda: now[0])
+    now[0] = T0 + 29
+    with pytest.raises(ActionRefused, match="alice@desk pid 41"), bob.hold("bob@laptop pid 7"):
+        pass
+    now[0] = T0 + 31
+    with bob.hold("bob@laptop pid 7"):
+        spec = lease(kube)["spec"]
+        assert spec["holderIdentity"] == "bob@laptop pid 7" and spec["leaseTransitions"] == 1
+
+
+def test_a_lease_written_between_read_and_write_refuses_naming_the_winner(kube: FakeKube) -> None:
+    r = router(kube, clock=lambda: T0)
+    with r.hold("bob@laptop pid 7"):
+        pass  # the Lease exists and is free
+
+    def carol_wins(fake: FakeKube) -> None:
+        fake.mutate("leases", LEASE, lambda o: o["spec"].update(holderIdentity="carol@ci pid 9"))
+
+    kube.on("PUT", "leases", carol_wins)
+    refused = pytest.raises(ActionRefused, match="carol@ci pid 9 is acting.*a moment before this")
+    with refused, r.hold("bob@laptop pid 7"):
+        pytest.fail("both won")
+    assert lease(kube)["spec"]["holderIdentity"] == "carol@ci pid 9"  # not overwritten
+
+
+def test_a_lease_created_between_read_and_create_refuses(kube: FakeKube) -> None:
+    other = router(kube, clock=lambda: T0)
+    kube.on("POST", "leases", lambda f: other.lease.acquire("carol@ci pid 9"))
+    with pytest.raises(ActionRefused, match="carol@ci pid 9"), router(kube).hold("bob@x pid 7"):
+        pytest.fail("both won")
+
+
+def test_two_consoles_racing_for_the_lease_never_both_win(kube: FakeKube) -> None:
+    import threading
+
+    routers = [router(kube, clock=lambda: T0), router(kube, clock=lambda: T0)]
+    for r in routers:
+        r.state()  # connected
+    for _round in range(5):
+        kube.objects.pop(("leases", "default", LEASE), None)  # a free, missing Lease each round
+        gate = threading.Barrier(2)
+        won: list[str] = []
+
+        def race(r: KubernetesRouter, who: str, gate=gate, won=won) -> None:
+            gate.wait()
+            with contextlib.suppress(ActionRefused):
+                won.append(r.lease.acquire(who).spec.holder_identity)
+
+        threads = [
+            threading.Thread(target=race, args=(r, f"console{i}@host pid {i}"))
+            for i, r in enumerate(routers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        assert len(won) == 1 and lease(kube)["spec"]["holderIdentity"] == won[0]
+
+
+def test_hold_without_the_lease_rules_is_forbidden_naming_them(kube: FakeKube) -> None:
+    import yaml
+
+    role = next(d for d in yaml.safe_load_all(RBAC.read_text()) if d and d["kind"] == "Role")
+    role["rules"] = [r for r in role["rules"] if "leases" not in r["resources"]]
+    kube.use_role(role)  # the Role as it was before the Lease
+    forbidden = pytest.raises(PermissionDenied, match="forbidden: get leases/bluegreen-shop")
+    with forbidden, router(kube).hold("bob@x pid 7"):
+        pytest.fail("held without permission")
+    assert kube.count("PATCH") == 0
 
 
 # -- errors -------------------------------------------------------------------------------------

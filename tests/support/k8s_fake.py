@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,31 @@ def json_patch(doc: Any, ops: Any) -> Any:
             parent, key = _pointer(doc, path)
             parent[key] = value
     return doc
+
+
+_MICRO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})(Z|[+-]\d\d:\d\d)$")
+
+
+def micro_times(res: str, obj: dict[str, Any]) -> None:
+    """A Lease's MicroTime fields as kube-apiserver reads them: exactly six fractional digits (else
+    400, whatever RFC 3339 allows), stored in UTC with ``Z``."""
+    if res != "leases":
+        return
+    spec = obj.get("spec") or {}
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is None:
+            continue
+        m = _MICRO_TIME.match(str(value))
+        if not m:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'Lease in version "v1" cannot be handled as a Lease: parsing time "{value}" as '
+                '"2006-01-02T15:04:05.000000Z07:00": cannot parse it',
+            )
+        when = datetime.fromisoformat(m[1] + ("+00:00" if m[2] == "Z" else m[2]))
+        spec[field] = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -823,6 +849,7 @@ class FakeKube:
         obj.pop("kind", None)
         obj.pop("apiVersion", None)
         obj["metadata"] = {**obj.get("metadata", {}), **self._meta(name, ns)}
+        micro_times(res, obj)
         self.objects[(res, ns, name)] = obj
         return self._view(res, obj)
 
@@ -876,6 +903,7 @@ class FakeKube:
                 new["metadata"][field] = old["metadata"][field]
         new.pop("kind", None)
         new.pop("apiVersion", None)
+        micro_times(res, new)
         if res == "deployments":
             # status is the controller's (the /status subresource): writes through the object
             # leave it as it was
