@@ -20,6 +20,9 @@ from backends.kubernetes.options import KubeOptions
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MERGE_PATCH = "application/merge-patch+json"
+#: writes tried while only fields the action does not depend on move (a Deployment's status is
+#: rewritten by its controller as each replica becomes ready or goes away: several times a second)
+PATCH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,8 @@ class KubeApi:
 
         The patch carries ``metadata.resourceVersion``: the API server applies it only if that is
         still current, else answers 409. Then re-read: if ``relevant(old, new)`` names changes, raise
-        Conflict saying them; if it names none, the check still holds: retry once.
+        Conflict saying them; if it names none (a controller's status write), the check still holds:
+        retry with the new resourceVersion, up to PATCH_ATTEMPTS writes within the call's budget.
         """
         core, apps, _ = self.connect()
         fn = (
@@ -192,7 +196,7 @@ class KubeApi:
         )
         kind = "Service" if resource == "services" else "Deployment"
         name = obj.metadata.name
-        for attempt in range(2):
+        for attempt in range(PATCH_ATTEMPTS):
             rv = obj.metadata.resource_version
             guarded = {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": rv}}
             try:
@@ -209,9 +213,10 @@ class KubeApi:
             except Conflict:
                 now = self.get(resource, name)
                 changed = relevant(obj, now)
-                if changed or attempt:
+                if changed or attempt == PATCH_ATTEMPTS - 1:
                     what = "; ".join(changed) or (
-                        f"it changed again (resourceVersion {rv} -> {now.metadata.resource_version})"
+                        f"it kept changing ({PATCH_ATTEMPTS} writes refused, resourceVersion "
+                        f"{rv} -> {now.metadata.resource_version})"
                     )
                     raise Conflict(
                         f"the {kind} {name} changed since it was read: {what}; "

@@ -33,6 +33,7 @@ from backends.base import (  # noqa: E402
 )
 from backends.kubernetes import ANN_DRAINED, ANN_REPLICAS, KubernetesRouter  # noqa: E402
 from tests.support.k8s_fake import FakeKube  # noqa: E402
+from tests.support.router_worlds import GREEN_PODS  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -358,6 +359,112 @@ def test_rollback_to_a_drained_colour_readies_it_first(kube: FakeKube) -> None:
     restarted.ready(BLUE)
     st = restarted.switch(BLUE)
     assert st.live is BLUE and selector(kube, "shop-preview")["version"] == "green"
+
+
+# -- a cluster's realities: controllers that lag, pods that come and go, slices -------------------
+
+
+def test_the_controller_writes_status_after_a_spec_change_moving_the_resource_version(
+    kube: FakeKube,
+) -> None:
+    kube.pod_start_seconds = 0.2  # new pods: Pending without an IP, then Running, then Ready
+    r = router(kube)
+    before = kube.get("deployments", "shop-green")["metadata"]["resourceVersion"]
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=5))
+    versions, seen = {before}, []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        dep = kube.get("deployments", "shop-green")
+        versions.add(dep["metadata"]["resourceVersion"])
+        seen.append(dep["status"].get("readyReplicas", 0))
+        if seen[-1] == 5:
+            break
+        time.sleep(0.01)
+    assert seen[-1] == 5 and len(set(seen)) >= 3  # 3, then 4, then 5: one write per step
+    assert len(versions) >= 4  # the resourceVersion moved with every status write
+    assert dep["status"]["observedGeneration"] == dep["metadata"]["generation"] == 2
+    assert r.switch(GREEN).live is GREEN
+
+
+def test_pending_and_terminating_pods_are_down_and_never_endpoints(kube: FakeKube) -> None:
+    kube.pod_start_seconds = 30  # the two new pods stay Pending: no IP, no conditions
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=5))
+    kube.terminate_pod(GREEN_PODS[0])  # Terminating, still Ready until its containers stop
+    st = router(kube).state()
+    green = st.colour(GREEN)
+    checks = {s.name: (s.status, s.check) for s in green.servers}
+    assert checks[GREEN_PODS[0]] == (ServerStatus.DOWN, "Terminating")
+    assert checks[GREEN_PODS[1]] == (ServerStatus.UP, "Ready")
+    pending = [n for n, (_, check) in checks.items() if check == "Pending"]
+    assert len(pending) == 2 and all(checks[n][0] is ServerStatus.DOWN for n in pending)
+    assert green.detail["endpoints"] == "2 ready"
+    assert green.detail["replicas"] == "5 desired / 2 ready / 2 available"
+    slices = [sl for sl in kube._slices("default") if sl["metadata"]["name"].startswith("shop-pr")]
+    assert len(slices) == 2  # several slices per Service
+    eps = {e["targetRef"]["name"]: e["conditions"] for sl in slices for e in sl["endpoints"]}
+    assert set(eps) == set(GREEN_PODS)  # pods without an IP are no endpoints
+    assert eps[GREEN_PODS[0]] == {"ready": False, "serving": True, "terminating": True}
+
+
+def test_gate_refuses_terminating_pods_a_lagging_status_still_counts(kube: FakeKube) -> None:
+    kube.controller_paused = True  # the Deployment controller has not caught up yet
+    for pod in GREEN_PODS[:2]:
+        kube.terminate_pod(pod)  # `kubectl delete pod`: Terminating, still Ready for a while
+    assert kube.get("deployments", "shop-green")["status"]["readyReplicas"] == 3  # stale
+    with pytest.raises(
+        ActionRefused,
+        match=r"only 1 of 3 pods of Deployment shop-green are ready \(2 terminating\); "
+        r"its status still says 3 ready",
+    ):
+        router(kube).switch(GREEN)
+    assert kube.count("PATCH") == 0 and selector(kube)["version"] == "blue"
+
+
+def test_endpoints_published_while_not_ready_are_not_counted_ready(kube: FakeKube) -> None:
+    # A Service with publishNotReadyAddresses: every endpoint is ready=true, serving says the truth.
+    del kube.objects[("services", "default", "shop-preview")]
+    kube.add_service("shop-preview", {"app": "shop", "version": "green"}, publish_not_ready=True)
+    kube.set_pod_ready(GREEN_PODS[0], False)
+    kube.terminate_pod(GREEN_PODS[1])
+    st = router(kube).state()
+    assert st.colour(GREEN).detail["endpoints"] == "1 ready"
+
+
+def test_endpoints_null_and_conditions_omitted(kube: FakeKube) -> None:
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=0))
+    preview = [sl for sl in kube._slices("default") if sl["metadata"]["name"].startswith("shop-pr")]
+    assert [sl["endpoints"] for sl in preview] == [None]  # the controller's placeholder slice
+    assert router(kube).state().colour(GREEN).detail["endpoints"] == "0 ready"
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=3))
+    kube.slice_conditions = "none"  # an endpoint without conditions is ready, as documented
+    assert router(kube).state().colour(GREEN).detail["endpoints"] == "3 ready"
+
+
+def test_drain_retries_while_the_controller_rewrites_status(kube: FakeKube) -> None:
+    # green's pods become ready one after another while it is drained: each makes the Deployment
+    # controller write status, so the drain's guarded patch meets 409 several times in a row
+    for pod in GREEN_PODS:
+        kube.set_pod_ready(pod, False)
+    pods = iter(GREEN_PODS)
+    kube.on("PATCH", "deployments", lambda f: f.set_pod_ready(next(pods), True), times=3)
+    st = router(kube).drain(GREEN)
+    assert st.colour(GREEN).draining and kube.count("PATCH", "deployments") == 4
+    assert ANN_DRAINED in kube.get("deployments", "shop-green")["metadata"]["annotations"]
+
+
+def test_the_documented_role_refuses_what_it_does_not_grant(kube: FakeKube) -> None:
+    with pytest.raises(PermissionDenied, match='services "nope" is forbidden.*cannot get'):
+        router(kube, service="nope").state()
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube.url)))
+    svc = api.read_namespaced_service("shop", "default")
+    with pytest.raises(ApiException) as err:
+        api.replace_namespaced_service("shop", "default", svc)  # update is not granted
+    body = json.loads(err.value.body)
+    assert (err.value.status, body["kind"], body["reason"]) == (403, "Status", "Forbidden")
+    assert len(api.list_namespaced_pod("default").items) == 6  # list: granted for every pod
 
 
 # -- the Lease: one action at a time across machines ------------------------------------------------
