@@ -367,22 +367,19 @@ def test_rollback_to_a_drained_colour_readies_it_first(kube: FakeKube) -> None:
 def test_the_controller_writes_status_after_a_spec_change_moving_the_resource_version(
     kube: FakeKube,
 ) -> None:
-    kube.pod_start_seconds = 0.2  # new pods: Pending without an IP, then Running, then Ready
+    kube.pod_start_seconds = 60  # new pods stay Pending (no IP) until the test starts them
     r = router(kube)
-    before = kube.get("deployments", "shop-green")["metadata"]["resourceVersion"]
     kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=5))
-    versions, seen = {before}, []
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        dep = kube.get("deployments", "shop-green")
-        versions.add(dep["metadata"]["resourceVersion"])
-        seen.append(dep["status"].get("readyReplicas", 0))
-        if seen[-1] == 5:
-            break
-        time.sleep(0.01)
-    assert seen[-1] == 5 and len(set(seen)) >= 3  # 3, then 4, then 5: one write per step
-    assert len(versions) >= 4  # the resourceVersion moved with every status write
-    assert dep["status"]["observedGeneration"] == dep["metadata"]["generation"] == 2
+    first = kube.get("deployments", "shop-green")["status"]
+    assert (first["observedGeneration"], first["readyReplicas"]) == (2, 3)  # 2 pods Pending
+    with pytest.raises(ActionRefused, match="only 3 of 5 replicas"):
+        r.switch(GREEN)
+    for pod in kube.owned_pods("shop-green")[3:]:
+        kube.set_pod_ready(pod, True)  # the kubelet: running, then Ready
+    writes = [(rv, st) for name, rv, st in kube.status_writes if name == "shop-green"]
+    ready = [st.get("readyReplicas", 0) for _, st in writes]
+    assert ready[-3:] == [3, 4, 5]  # one write per replica that became ready
+    assert len({rv for rv, _ in writes}) == len(writes)  # each moved the resourceVersion
     assert r.switch(GREEN).live is GREEN
 
 

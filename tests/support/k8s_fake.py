@@ -281,6 +281,7 @@ class FakeKube:
         self.controller_interval = 0.01  # seconds between two passes of the controllers
         self.controller_paused = False  # True: Deployment status is no longer written (lag)
         self.requests: list[tuple[str, str, str | None]] = []
+        self.status_writes: list[tuple[str, str, dict[str, Any]]] = []  # (name, rv, status)
         self._hooks: list[list[Any]] = []
         self._frozen: list[dict[str, Any]] | None = None
         self._rv = 1000
@@ -566,7 +567,7 @@ class FakeKube:
         want = int(dep["spec"].get("replicas", 1))
         tmpl = dep["spec"]["template"]
         taken = {p["metadata"]["name"] for p in self._owned(ns, name)}
-        i = 0
+        i, started = 0, 0
         while len(pods) < want:
             pod_name = f"{name}-7d9f8-{i:02d}"
             i += 1
@@ -582,8 +583,9 @@ class FakeKube:
                 pending=slow,
             )
             pods.append(self.objects[("pods", ns, pod_name)])
-            if slow:  # scheduled and running half-way, Ready at the end (one after another)
-                t0 = time.monotonic() + 0.1 * self.pod_start_seconds * len(pods)
+            if slow:  # one after another: Running (with an IP) half-way, then Ready
+                t0 = time.monotonic() + self.pod_start_seconds * started
+                started += 1
                 self._timers[pod_name] = [
                     (t0 + self.pod_start_seconds / 2, "run"),
                     (t0 + self.pod_start_seconds, "ready" if self.new_pods_ready else "run"),
@@ -653,10 +655,13 @@ class FakeKube:
                 if res == "deployments" and dep.get("status") != (want := self._status(dep)):
                     dep["status"] = want
                     dep["metadata"]["resourceVersion"] = self._next_rv()
+                    self.status_writes.append(
+                        (dep["metadata"]["name"], dep["metadata"]["resourceVersion"], want)
+                    )
                     wrote = True
         return wrote
 
-    def settle(self, limit: float = 2.0) -> None:
+    def settle(self, limit: float = 5.0) -> None:
         """Wait until the controllers have caught up with the last change (Deployment status
         written), unless they are paused or a pod is still starting or terminating."""
         if self._server is None or self.controller_paused:
