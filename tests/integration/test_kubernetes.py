@@ -1,8 +1,10 @@
 """The Kubernetes router through the real ``kubernetes`` client against a fake API server on 127.0.0.1.
 
 The fake (tests/support/k8s_fake.py) keeps the API semantics the router relies on: resourceVersion
-preconditions (409), 404 / 403 / 401 Status bodies, merge and JSON patches, Deployments with status,
-EndpointSlices computed from the Services' selectors. No other address is ever contacted.
+preconditions (409), 404 / 403 / 401 Status bodies, merge and JSON patches, Deployment status written
+by a controller loop, Pending and Terminating pods, several EndpointSlices per Service, Leases, and
+the Role in docs/kubernetes-rbac.yaml enforced (tests that need a broader role say so). No other
+address is ever contacted.
 """
 
 from __future__ import annotations
@@ -820,3 +822,29 @@ def test_fake_semantics_put_conflict_json_patch_test_and_strategic_merge(kube: F
     with pytest.raises(ApiException) as err:
         api.read_namespaced_service("gone", "default")
     assert err.value.status == 404 and json.loads(err.value.body)["kind"] == "Status"
+
+
+def test_fake_semantics_lease_create_conflict_and_micro_time(kube: FakeKube) -> None:
+    import urllib.request
+
+    def post(body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"{kube.url}/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    lease = {"metadata": {"name": LEASE}, "spec": {"renewTime": "2026-11-30T16:00:00+00:00"}}
+    code, body = post(lease)  # isoformat() of a whole second: no fraction, as Go refuses it
+    assert code == 400 and "2006-01-02T15:04:05.000000Z07:00" in body["message"]
+    lease["spec"]["renewTime"] = "2026-11-30T17:00:00.000001+01:00"
+    code, body = post(lease)
+    assert code == 201 and body["spec"]["renewTime"] == "2026-11-30T16:00:00.000001Z"
+    code, body = post(lease)
+    assert (code, body["reason"]) == (409, "AlreadyExists")

@@ -8,20 +8,37 @@ kube-apiserver's handlers), for the few resources it uses:
   ``containers`` merged by key) and ``json-patch+json`` (add / remove / replace / move / copy /
   test). A ``metadata.resourceVersion`` carried by a patch is a precondition: 409 when stale. A
   failed JSON-patch ``test`` is 422 Unprocessable Entity, as kube-apiserver answers (not 409).
-* core/v1 Pods: GET, LIST with ``labelSelector``.
-* apps/v1 Deployments: GET, LIST, PUT, PATCH (same rules); ``status`` is derived from the pods like
-  the Deployment controller would (``status_override`` forces fields), ``spec.replicas`` changes
-  create or delete pods at once, and spec changes bump ``metadata.generation``.
+* core/v1 Pods: GET, LIST with ``labelSelector``. A pod is Pending (no IP, no conditions) until it
+  runs, Running with an IP and a Ready condition, or Terminating (``deletionTimestamp`` set, still
+  Ready until it is gone). ``pod_start_seconds`` makes new pods start one after another;
+  ``termination_seconds`` keeps pods scaled away Terminating; ``terminate_pod`` deletes one.
+* apps/v1 Deployments: GET, LIST, PUT, PATCH (same rules); spec changes bump
+  ``metadata.generation`` and create or delete pods at once (the ReplicaSet controller). ``status``
+  is the Deployment controller's: a thread writes it after the fact (``observedGeneration``,
+  ``replicas``, ``readyReplicas``, ``availableReplicas``, ``updatedReplicas``, counting no
+  Terminating pod), each write moving the resourceVersion, so a guarded write meets 409 as on a
+  cluster; writes through the object leave it alone. ``controller_paused`` stops it (lag);
+  ``settle()`` waits for it; ``status_override`` forces fields.
 * discovery.k8s.io/v1 EndpointSlices: LIST with ``labelSelector``, computed from the Services'
-  selectors and the pods (one slice per Service, label ``kubernetes.io/service-name``), like the
-  EndpointSlice controller; ``freeze_slices()`` keeps serving a snapshot to mimic its lag.
+  selectors and the pods like the EndpointSlice controller: several slices per Service (at most
+  MAX_ENDPOINTS_PER_SLICE endpoints each; ``endpoints: null`` in the one slice of a Service without
+  pods), pods without an IP left out, ``ready`` / ``serving`` / ``terminating`` as the controller sets
+  them (a terminating endpoint is ``ready=false, serving=true``; ``publishNotReadyAddresses`` makes
+  every endpoint ready), or fewer conditions (``slice_conditions``). ``freeze_slices()`` keeps
+  serving a snapshot to mimic its lag.
+* coordination.k8s.io/v1 Leases: GET, POST (409 AlreadyExists), PUT (409 on a stale
+  resourceVersion); ``acquireTime`` / ``renewTime`` are MicroTime: six fractional digits, else 400.
 * ``resourceVersion`` is one counter that grows on every write (a no-op patch writes nothing).
+* RBAC: the Role in docs/kubernetes-rbac.yaml (``role=``; ``use_role(None)`` for a broader one) is
+  enforced on every request, ``resourceNames`` included (never matching a list or a create), with
+  kube-apiserver's 403 Status; ``deny`` refuses (verb, resource) pairs on top.
 * Errors are ``Status`` objects with the API server's wording: 401 (bearer token, when ``token`` is
-  set), 403 for (verb, resource) pairs in ``deny``, 404, 409, 400, 415, 422.
+  set), 403, 404, 409, 400, 415, 422.
 
 Test hooks: ``on(method, resource, fn)`` runs ``fn(fake)`` before a matching request is handled (to
 change an object between a client's read and its write); ``hang`` holds matching requests without an
-answer until ``stop()`` (bounded); ``requests`` logs (method, path, content type).
+answer until ``stop()`` (bounded); ``requests`` logs (method, path, content type); ``status_writes``
+logs the Deployment controller's writes.
 """
 
 from __future__ import annotations
