@@ -20,6 +20,9 @@ from backends.kubernetes.options import KubeOptions
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MERGE_PATCH = "application/merge-patch+json"
+#: writes tried while only fields the action does not depend on move (a Deployment's status is
+#: rewritten by its controller as each replica becomes ready or goes away: several times a second)
+PATCH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,11 @@ class KubeApi:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._apis: tuple[Any, Any, Any] | None = None
+        self._coordination: Any = None
         self._client: Any = None
         self.host = o.host or "(from kubeconfig)"
         # kubernetes 37 imports its API modules on first attribute access (about 1 s): here, at build
-        _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api)
+        _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api, client.CoordinationV1Api)
 
     def connect(self) -> tuple[Any, Any, Any]:
         """(CoreV1Api, AppsV1Api, DiscoveryV1Api), loading the configuration on first use."""
@@ -84,7 +88,13 @@ class KubeApi:
                     client.AppsV1Api(self._client),
                     client.DiscoveryV1Api(self._client),
                 )
+                self._coordination = client.CoordinationV1Api(self._client)
             return self._apis
+
+    def coordination(self) -> Any:
+        """CoordinationV1Api (Leases), on the same connection."""
+        self.connect()
+        return self._coordination
 
     def begin(self, acting: bool) -> None:
         """Start one router call: its budget, and whether errors are an action's or a read's."""
@@ -104,8 +114,10 @@ class KubeApi:
         name: str | None,
         fn: Callable[..., Any],
         *args: Any,
+        missing_ok: bool = False,
         **kw: Any,
     ) -> Any:
+        """Send one request within the call's budget; ``missing_ok``: a 404 returns None."""
         target = Target(verb, resource, name, self.o.namespace)
         left = self.remaining()
         if left <= 0.02:
@@ -115,6 +127,8 @@ class KubeApi:
         try:
             return fn(*args, _request_timeout=left, **kw)
         except Exception as exc:
+            if missing_ok and getattr(exc, "status", None) == 404:
+                return None
             acting = getattr(self._local, "acting", False)
             raise translate(exc, target, self.host, self.o.timeout, acting) from exc
 
@@ -171,7 +185,8 @@ class KubeApi:
 
         The patch carries ``metadata.resourceVersion``: the API server applies it only if that is
         still current, else answers 409. Then re-read: if ``relevant(old, new)`` names changes, raise
-        Conflict saying them; if it names none, the check still holds: retry once.
+        Conflict saying them; if it names none (a controller's status write), the check still holds:
+        retry with the new resourceVersion, up to PATCH_ATTEMPTS writes within the call's budget.
         """
         core, apps, _ = self.connect()
         fn = (
@@ -181,7 +196,7 @@ class KubeApi:
         )
         kind = "Service" if resource == "services" else "Deployment"
         name = obj.metadata.name
-        for attempt in range(2):
+        for attempt in range(PATCH_ATTEMPTS):
             rv = obj.metadata.resource_version
             guarded = {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": rv}}
             try:
@@ -198,9 +213,10 @@ class KubeApi:
             except Conflict:
                 now = self.get(resource, name)
                 changed = relevant(obj, now)
-                if changed or attempt:
+                if changed or attempt == PATCH_ATTEMPTS - 1:
                     what = "; ".join(changed) or (
-                        f"it changed again (resourceVersion {rv} -> {now.metadata.resource_version})"
+                        f"it kept changing ({PATCH_ATTEMPTS} writes refused, resourceVersion "
+                        f"{rv} -> {now.metadata.resource_version})"
                     )
                     raise Conflict(
                         f"the {kind} {name} changed since it was read: {what}; "

@@ -24,13 +24,13 @@ class Target:
     """What a request was about, for messages: ``patch services/shop in namespace prod``."""
 
     verb: str
-    resource: str  # "services", "deployments", "pods", "endpointslices"
+    resource: str  # "services", "deployments", "pods", "endpointslices", "leases"
     name: str | None
     namespace: str
 
     @property
     def kind(self) -> str:
-        return {"services": "Service", "deployments": "Deployment"}.get(
+        return {"services": "Service", "deployments": "Deployment", "leases": "Lease"}.get(
             self.resource, self.resource
         )
 

@@ -33,7 +33,7 @@ def ready_endpoints(
     only_mine = services is not None
     services = selecting(o, s, colour) if services is None else services
     if not services:
-        return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
+        return ready_pods(s, colour)
     mine = {p.metadata.name for p in s.pods[colour]}
     ready: set[str] = set()
     for sl in s.slices if slices is None else slices:
@@ -41,11 +41,28 @@ def ready_endpoints(
             continue
         for ep in sl.endpoints or []:
             ref = ep.target_ref.name if ep.target_ref else None
-            if (ep.conditions is None or ep.conditions.ready is not False) and (
-                not only_mine or ref in mine
-            ):
+            if endpoint_ready(ep) and (not only_mine or ref in mine):
                 ready.add(ref or ",".join(ep.addresses or []))
     return len(ready)
+
+
+def endpoint_ready(ep: Any) -> bool:
+    """An EndpointSlice endpoint that can take new requests: not terminating, and serving (ready
+    when ``serving`` is unset). ``ready`` alone is not enough: a Service that publishes not-ready
+    addresses has every endpoint ready, terminating or not. Unset conditions mean ready, as the API
+    documents."""
+    c = ep.conditions
+    if c is None:
+        return True
+    if c.terminating:
+        return False
+    ok = c.serving if c.serving is not None else c.ready
+    return ok is not False
+
+
+def ready_pods(s: Snapshot, colour: Colour) -> int:
+    """Pods of ``colour`` that are Ready and not terminating (Pending ones have no Ready condition)."""
+    return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
 
 
 def gate(o: KubeOptions, s: Snapshot, to: Colour) -> None:
@@ -69,5 +86,14 @@ def gate(o: KubeOptions, s: Snapshot, to: Colour) -> None:
     elif ready_endpoints(o, s, to) == 0:
         sel = {**selector_of(s.service), o.selector_label: o.value(to)}
         why = f"it has no ready endpoint (no ready pod matches {selector_text(sel)})"
+    elif (pods := ready_pods(s, to)) < desired:
+        # the Deployment's status lags its pods: deleted pods are Terminating (still Ready a while)
+        # before its controller writes the new count
+        gone = sum(1 for p in s.pods[to] if p.metadata.deletion_timestamp is not None)
+        why = (
+            f"only {pods} of {desired} pods of Deployment {name} are ready"
+            + (f" ({gone} terminating)" if gone else "")
+            + f"; its status still says {ready} ready"
+        )
     if why:
         raise ActionRefused(f"switch to {to} refused: {why}; nothing was written")

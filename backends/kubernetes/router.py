@@ -9,8 +9,9 @@ conditional patches) is in ``api``; the typed options in ``options``; the readin
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +27,7 @@ from backends.base import (
     VerifyFailed,
 )
 from backends.kubernetes.api import KubeApi, Snapshot
+from backends.kubernetes.lease import LeaseLock
 from backends.kubernetes.objects import (
     NO_COLOUR,
     annotations_of,
@@ -57,19 +59,25 @@ class KubernetesRouter(Router):
     replicas, image -> version), the pods the Service would select for each colour (its selector with
     the colour label set to that colour's value) and the EndpointSlices of the managed Services. live =
     the colour whose label value the Service's selector carries (None if neither). Servers = those
-    pods: UP when Ready, DOWN when not ready or terminating, DRAIN when Ready in a drained colour.
-    Ready endpoints of a colour = the ready endpoints in the EndpointSlices of the managed Services that
-    select it; for a colour no Service selects, the Ready pods the switch would make endpoints.
+    pods: UP when Ready, DOWN when not ready, Pending (no IP yet) or Terminating (``deletionTimestamp``
+    set, even while its Ready condition still says True), DRAIN when Ready in a drained colour.
+    Ready endpoints of a colour = the endpoints in the EndpointSlices (any number per Service) of the
+    managed Services that select it that are serving and not terminating (``ready`` alone is true for
+    every endpoint of a Service that publishes not-ready addresses; unset conditions mean ready); for a
+    colour no Service selects, the Ready, non-terminating pods the switch would make endpoints.
     fingerprint = the Service's resourceVersion and selector (and the preview Service's).
 
     **switch(to)** refuses (ActionRefused, nothing written) when ``to`` is already live, is drained, or
-    fails the readiness gate: its Deployment is scaled to 0, still rolling out (updated < desired), has
-    fewer ready replicas than desired, or ``to`` has no ready endpoint. Otherwise it sends a JSON merge
+    fails the readiness gate: its Deployment is scaled to 0, has a change its controller has not
+    observed, is still rolling out (updated < desired), has fewer ready replicas than desired, ``to``
+    has no ready endpoint, or fewer of its pods are Ready and not terminating than desired (the
+    Deployment's status lags its pods). Otherwise it sends a JSON merge
     patch (``application/merge-patch+json``) that sets the selector label and carries the
     ``metadata.resourceVersion`` read for the preflight; the API server applies it only if the Service
     is unchanged since, else answers 409. On 409 it re-reads: if the selector changed, it raises
     Conflict saying what changed (nothing was written); if only other fields changed (labels, status)
-    the check still holds and it retries once with the new resourceVersion. It then reads everything
+    the check still holds and it retries with the new resourceVersion (up to 5 writes in all, within
+    the call's budget). It then reads everything
     back and raises VerifyFailed unless the selector shows ``to``. The preview Service then follows the
     new idle colour; a failure there does not undo the switch and is reported in ``detail["warning"]``.
 
@@ -90,8 +98,16 @@ class KubernetesRouter(Router):
     ready when that colour is drained (so the gate waits until it is scaled back up and ready).
 
     All writes use the same resourceVersion precondition; for a Deployment the re-check after a 409
-    compares its replicas and the console's annotations, so a status update meanwhile does not block
-    a drain. Errors: unreachable API server ->
+    compares its replicas and the console's annotations, so the status writes of its controller (one
+    per replica that becomes ready or goes away) do not block a drain or a ready.
+
+    **hold(holder)** takes the Lease ``bluegreen-<service>`` (``coordination.k8s.io/v1``, in the
+    Service's namespace) for one action: created if missing, taken over once expired (its
+    ``renewTime`` + ``leaseDurationSeconds``, 30 s, is past), written with ``holderIdentity`` =
+    ``holder`` and ``acquireTime``/``renewTime``, and released (holder cleared) at the end. Held by
+    someone else: ActionRefused naming them and since when. Every write carries the resourceVersion
+    just read, so of two consoles racing for it one wins and the other (409) is refused naming the
+    winner. A Lease that cannot be released expires after 30 s. Errors: unreachable API server ->
     Unreachable (BackendTimeout for timeouts), 401/403 -> PermissionDenied naming the verb and
     resource, 404 -> Unreachable from state and ActionRefused from a verb, 409 -> Conflict.
     """
@@ -106,6 +122,23 @@ class KubernetesRouter(Router):
         from kubernetes import client, config
 
         self.api = KubeApi(self.o, client, config)
+        self.lease = LeaseLock(self.api, self.o.service, self._wall)
+
+    def _wall(self) -> float:
+        clock = self.context.clock
+        return clock() if callable(clock) else time.time()
+
+    @contextlib.contextmanager
+    def _holding(self, holder: str) -> Iterator[None]:
+        lease = self.lease.acquire(holder)
+        try:
+            yield
+        finally:
+            self.lease.release(lease, holder)
+
+    def hold(self, holder: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the Lease ``bluegreen-<service>`` for one action (see the class docstring)."""
+        return self._holding(holder)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -195,8 +228,7 @@ class KubernetesRouter(Router):
             raise
 
     def _now(self) -> str:
-        clock = self.context.clock
-        t = clock() if callable(clock) else time.time()
+        t = self._wall()
         return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def switch(self, to: Colour) -> RouterState:

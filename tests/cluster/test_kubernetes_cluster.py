@@ -3,7 +3,8 @@
 Runs only when ``KUBECONFIG`` points at a reachable cluster and ``BLUEGREEN_K8S_NAMESPACE`` names an
 existing namespace the kubeconfig's user may write in (``BLUEGREEN_K8S_CONTEXT`` picks a context
 other than the current one). It creates its own Service, preview Service and two Deployments of
-``registry.k8s.io/pause`` there, with a random name, and deletes them afterwards. Otherwise every test
+``registry.k8s.io/pause`` there, with a random name, and deletes them (and the router's Lease)
+afterwards. Otherwise every test
 is skipped with the reason.
 
     KUBECONFIG=~/.kube/config BLUEGREEN_K8S_NAMESPACE=bluegreen-test \\
@@ -70,7 +71,7 @@ def world() -> Iterator[dict[str, Any]]:
     from kubernetes import client, config
 
     config.load_kube_config(context=CONTEXT)
-    core, apps = client.CoreV1Api(), client.AppsV1Api()
+    core, apps, coord = client.CoreV1Api(), client.AppsV1Api(), client.CoordinationV1Api()
     app = f"bg-{secrets.token_hex(3)}"
     names = {
         "app": app,
@@ -122,7 +123,7 @@ def world() -> Iterator[dict[str, Any]]:
                     == 2
                 ),
             )
-        yield {"names": names, "core": core, "apps": apps}
+        yield {"names": names, "core": core, "apps": apps, "coord": coord}
     finally:
         for name in (names["service"], names["preview"]):
             with contextlib.suppress(client.ApiException):
@@ -130,9 +131,13 @@ def world() -> Iterator[dict[str, Any]]:
         for colour in ("blue", "green"):
             with contextlib.suppress(client.ApiException):
                 apps.delete_namespaced_deployment(names[colour], NAMESPACE)
+        with contextlib.suppress(client.ApiException):
+            coord.delete_namespaced_lease(f"bluegreen-{names['service']}", NAMESPACE)
 
 
-def router(world: dict[str, Any], **options: Any) -> KubernetesRouter:
+def router(
+    world: dict[str, Any], clock: Callable[[], float] | None = None, **options: Any
+) -> KubernetesRouter:
     n = world["names"]
     opts = {
         "namespace": NAMESPACE,
@@ -144,7 +149,7 @@ def router(world: dict[str, Any], **options: Any) -> KubernetesRouter:
     }
     if CONTEXT:
         opts["context"] = CONTEXT
-    return KubernetesRouter(opts, BackendContext(n["service"], timeout=10.0))
+    return KubernetesRouter(opts, BackendContext(n["service"], timeout=10.0, clock=clock))
 
 
 def live_selector(world: dict[str, Any], which: str = "service") -> str:
@@ -238,3 +243,29 @@ def test_missing_service_is_reported(world: dict[str, Any]) -> None:
         r.state()
     with pytest.raises(ActionRefused, match="not found in namespace"):
         r.switch(GREEN)
+
+
+def test_lease_one_holder_at_a_time_released_and_taken_over_when_expired(
+    world: dict[str, Any],
+) -> None:
+    coord, name = world["coord"], f"bluegreen-{world['names']['service']}"
+
+    def holder() -> str | None:
+        return coord.read_namespaced_lease(name, NAMESPACE).spec.holder_identity
+
+    alice, bob = router(world), router(world)
+    with alice.hold("alice@ci pid 1"):
+        assert holder() == "alice@ci pid 1"
+        refused = pytest.raises(ActionRefused, match="alice@ci pid 1 is acting on this service")
+        with refused, bob.hold("bob@ci pid 2"):
+            pytest.fail("bob got the Lease alice holds")
+    assert not holder()  # released
+    with bob.hold("bob@ci pid 2"):
+        assert bob.switch(GREEN).live is GREEN
+        assert bob.switch(BLUE).live is BLUE
+    # a holder killed 60 s ago never released it: expired after 30 s, it is taken over
+    router(world, clock=lambda: time.time() - 60).lease.acquire("crashed@ci pid 3")
+    assert holder() == "crashed@ci pid 3"
+    with bob.hold("bob@ci pid 2"):
+        assert holder() == "bob@ci pid 2"
+    assert not holder()

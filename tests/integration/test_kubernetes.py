@@ -1,12 +1,15 @@
 """The Kubernetes router through the real ``kubernetes`` client against a fake API server on 127.0.0.1.
 
 The fake (tests/support/k8s_fake.py) keeps the API semantics the router relies on: resourceVersion
-preconditions (409), 404 / 403 / 401 Status bodies, merge and JSON patches, Deployments with status,
-EndpointSlices computed from the Services' selectors. No other address is ever contacted.
+preconditions (409), 404 / 403 / 401 Status bodies, merge and JSON patches, Deployment status written
+by a controller loop, Pending and Terminating pods, several EndpointSlices per Service, Leases, and
+the Role in docs/kubernetes-rbac.yaml enforced (tests that need a broader role say so). No other
+address is ever contacted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+RBAC = ROOT / "docs" / "kubernetes-rbac.yaml"
 from backends.base import (  # noqa: E402
     ActionRefused,
     BackendContext,
@@ -31,6 +35,7 @@ from backends.base import (  # noqa: E402
 )
 from backends.kubernetes import ANN_DRAINED, ANN_REPLICAS, KubernetesRouter  # noqa: E402
 from tests.support.k8s_fake import FakeKube  # noqa: E402
+from tests.support.router_worlds import GREEN_PODS  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -54,7 +59,7 @@ def kube(monkeypatch: pytest.MonkeyPatch):
         yield fake
 
 
-def router(fake: FakeKube, timeout: float = 2.0, **options) -> KubernetesRouter:
+def router(fake: FakeKube, timeout: float = 2.0, clock=None, **options) -> KubernetesRouter:
     opts = {
         "host": fake.url,
         "service": "shop",
@@ -64,7 +69,8 @@ def router(fake: FakeKube, timeout: float = 2.0, **options) -> KubernetesRouter:
         **options,
     }
     return KubernetesRouter(
-        {k: v for k, v in opts.items() if v is not None}, BackendContext("shop", timeout=timeout)
+        {k: v for k, v in opts.items() if v is not None},
+        BackendContext("shop", timeout=timeout, clock=clock),
     )
 
 
@@ -187,6 +193,7 @@ def test_gate_refuses_no_ready_endpoint_in_the_preview_slices(kube: FakeKube) ->
 
 def test_gate_without_preview_counts_the_pods_the_switch_would_select(kube: FakeKube) -> None:
     # Pods labelled for another app do not count: the Service selects app=shop.
+    kube.use_role(None)  # a broader role than docs/kubernetes-rbac.yaml: other-green is not in it
     kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=0))
     kube.add_deployment(
         "other-green", {"app": "other", "version": "green"}
@@ -356,6 +363,226 @@ def test_rollback_to_a_drained_colour_readies_it_first(kube: FakeKube) -> None:
     assert st.live is BLUE and selector(kube, "shop-preview")["version"] == "green"
 
 
+# -- a cluster's realities: controllers that lag, pods that come and go, slices -------------------
+
+
+def test_the_controller_writes_status_after_a_spec_change_moving_the_resource_version(
+    kube: FakeKube,
+) -> None:
+    kube.pod_start_seconds = 60  # new pods stay Pending (no IP) until the test starts them
+    r = router(kube)
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=5))
+    first = kube.get("deployments", "shop-green")["status"]
+    assert (first["observedGeneration"], first["readyReplicas"]) == (2, 3)  # 2 pods Pending
+    with pytest.raises(ActionRefused, match="only 3 of 5 replicas"):
+        r.switch(GREEN)
+    for pod in kube.owned_pods("shop-green")[3:]:
+        kube.set_pod_ready(pod, True)  # the kubelet: running, then Ready
+    writes = [(rv, st) for name, rv, st in kube.status_writes if name == "shop-green"]
+    ready = [st.get("readyReplicas", 0) for _, st in writes]
+    assert ready[-3:] == [3, 4, 5]  # one write per replica that became ready
+    assert len({rv for rv, _ in writes}) == len(writes)  # each moved the resourceVersion
+    assert r.switch(GREEN).live is GREEN
+
+
+def test_pending_and_terminating_pods_are_down_and_never_endpoints(kube: FakeKube) -> None:
+    kube.pod_start_seconds = 30  # the two new pods stay Pending: no IP, no conditions
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=5))
+    kube.terminate_pod(GREEN_PODS[0])  # Terminating, still Ready until its containers stop
+    st = router(kube).state()
+    green = st.colour(GREEN)
+    checks = {s.name: (s.status, s.check) for s in green.servers}
+    assert checks[GREEN_PODS[0]] == (ServerStatus.DOWN, "Terminating")
+    assert checks[GREEN_PODS[1]] == (ServerStatus.UP, "Ready")
+    pending = [n for n, (_, check) in checks.items() if check == "Pending"]
+    assert len(pending) == 2 and all(checks[n][0] is ServerStatus.DOWN for n in pending)
+    assert green.detail["endpoints"] == "2 ready"
+    assert green.detail["replicas"] == "5 desired / 2 ready / 2 available"
+    slices = [sl for sl in kube._slices("default") if sl["metadata"]["name"].startswith("shop-pr")]
+    assert len(slices) == 2  # several slices per Service
+    eps = {e["targetRef"]["name"]: e["conditions"] for sl in slices for e in sl["endpoints"]}
+    assert set(eps) == set(GREEN_PODS)  # pods without an IP are no endpoints
+    assert eps[GREEN_PODS[0]] == {"ready": False, "serving": True, "terminating": True}
+
+
+def test_gate_refuses_terminating_pods_a_lagging_status_still_counts(kube: FakeKube) -> None:
+    kube.controller_paused = True  # the Deployment controller has not caught up yet
+    for pod in GREEN_PODS[:2]:
+        kube.terminate_pod(pod)  # `kubectl delete pod`: Terminating, still Ready for a while
+    assert kube.get("deployments", "shop-green")["status"]["readyReplicas"] == 3  # stale
+    with pytest.raises(
+        ActionRefused,
+        match=r"only 1 of 3 pods of Deployment shop-green are ready \(2 terminating\); "
+        r"its status still says 3 ready",
+    ):
+        router(kube).switch(GREEN)
+    assert kube.count("PATCH") == 0 and selector(kube)["version"] == "blue"
+
+
+def test_endpoints_published_while_not_ready_are_not_counted_ready(kube: FakeKube) -> None:
+    # A Service with publishNotReadyAddresses: every endpoint is ready=true, serving says the truth.
+    del kube.objects[("services", "default", "shop-preview")]
+    kube.add_service("shop-preview", {"app": "shop", "version": "green"}, publish_not_ready=True)
+    kube.set_pod_ready(GREEN_PODS[0], False)
+    kube.terminate_pod(GREEN_PODS[1])
+    st = router(kube).state()
+    assert st.colour(GREEN).detail["endpoints"] == "1 ready"
+
+
+def test_endpoints_null_and_conditions_omitted(kube: FakeKube) -> None:
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=0))
+    preview = [sl for sl in kube._slices("default") if sl["metadata"]["name"].startswith("shop-pr")]
+    assert [sl["endpoints"] for sl in preview] == [None]  # the controller's placeholder slice
+    assert router(kube).state().colour(GREEN).detail["endpoints"] == "0 ready"
+    kube.mutate("deployments", "shop-green", lambda o: o["spec"].update(replicas=3))
+    kube.slice_conditions = "none"  # an endpoint without conditions is ready, as documented
+    assert router(kube).state().colour(GREEN).detail["endpoints"] == "3 ready"
+
+
+def test_drain_retries_while_the_controller_rewrites_status(kube: FakeKube) -> None:
+    # green's pods become ready one after another while it is drained: each makes the Deployment
+    # controller write status, so the drain's guarded patch meets 409 several times in a row
+    for pod in GREEN_PODS:
+        kube.set_pod_ready(pod, False)
+    pods = iter(GREEN_PODS)
+    kube.on("PATCH", "deployments", lambda f: f.set_pod_ready(next(pods), True), times=3)
+    st = router(kube).drain(GREEN)
+    assert st.colour(GREEN).draining and kube.count("PATCH", "deployments") == 4
+    assert ANN_DRAINED in kube.get("deployments", "shop-green")["metadata"]["annotations"]
+
+
+def test_the_documented_role_refuses_what_it_does_not_grant(kube: FakeKube) -> None:
+    with pytest.raises(PermissionDenied, match='services "nope" is forbidden.*cannot get'):
+        router(kube, service="nope").state()
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube.url)))
+    svc = api.read_namespaced_service("shop", "default")
+    with pytest.raises(ApiException) as err:
+        api.replace_namespaced_service("shop", "default", svc)  # update is not granted
+    body = json.loads(err.value.body)
+    assert (err.value.status, body["kind"], body["reason"]) == (403, "Status", "Forbidden")
+    assert len(api.list_namespaced_pod("default").items) == 6  # list: granted for every pod
+
+
+# -- the Lease: one action at a time across machines ------------------------------------------------
+
+T0 = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
+LEASE = "bluegreen-shop"
+
+
+def lease(fake: FakeKube) -> dict:
+    return fake.get("leases", LEASE)
+
+
+def test_hold_creates_the_lease_with_the_holder_and_clears_it_at_the_end(kube: FakeKube) -> None:
+    r = router(kube, clock=lambda: T0)
+    with r.hold("alice@desk pid 41"):
+        spec = lease(kube)["spec"]
+        assert spec["holderIdentity"] == "alice@desk pid 41"
+        assert spec["leaseDurationSeconds"] == 30
+        assert (
+            spec["acquireTime"] == spec["renewTime"] == "2026-11-18T11:06:40.000001Z"
+        )  # six digits, or 400
+        assert r.switch(GREEN).live is GREEN  # the verbs work while it is held
+    assert "holderIdentity" not in lease(kube)["spec"]  # released
+    posts = [p for m, p, _ in kube.requests if m == "POST"]
+    assert posts == ["/apis/coordination.k8s.io/v1/namespaces/default/leases"]
+    with r.hold("alice@desk pid 41"):  # taken again: an update of the same Lease
+        assert lease(kube)["spec"]["holderIdentity"] == "alice@desk pid 41"
+    assert kube.count("POST") == 1
+
+
+def test_hold_is_refused_while_another_console_holds_it(kube: FakeKube) -> None:
+    alice, bob = router(kube, clock=lambda: T0), router(kube, clock=lambda: T0 + 5)
+    with alice.hold("alice@desk pid 41"):
+        with pytest.raises(ActionRefused) as err, bob.hold("bob@laptop pid 7"):
+            pytest.fail("bob got the Lease alice holds")
+        msg = str(err.value)
+        assert "alice@desk pid 41 is acting on this service" in msg
+        assert "Lease default/bluegreen-shop, held since 2026-11-18 11:06:40Z" in msg
+        assert "expires at 2026-11-18 11:07:10Z" in msg and "nothing was written" in msg
+        assert lease(kube)["spec"]["holderIdentity"] == "alice@desk pid 41"
+    with bob.hold("bob@laptop pid 7"):  # released: bob's turn
+        assert lease(kube)["spec"]["holderIdentity"] == "bob@laptop pid 7"
+
+
+def test_an_expired_lease_is_taken_over(kube: FakeKube) -> None:
+    now = [T0]
+    crashed = router(kube, clock=lambda: now[0])
+    crashed.lease.acquire("alice@desk pid 41")  # then kill -9: never released
+    bob = router(kube, clock=lambda: now[0])
+    now[0] = T0 + 29
+    with pytest.raises(ActionRefused, match="alice@desk pid 41"), bob.hold("bob@laptop pid 7"):
+        pass
+    now[0] = T0 + 31
+    with bob.hold("bob@laptop pid 7"):
+        spec = lease(kube)["spec"]
+        assert spec["holderIdentity"] == "bob@laptop pid 7" and spec["leaseTransitions"] == 1
+
+
+def test_a_lease_written_between_read_and_write_refuses_naming_the_winner(kube: FakeKube) -> None:
+    r = router(kube, clock=lambda: T0)
+    with r.hold("bob@laptop pid 7"):
+        pass  # the Lease exists and is free
+
+    def carol_wins(fake: FakeKube) -> None:
+        fake.mutate("leases", LEASE, lambda o: o["spec"].update(holderIdentity="carol@ci pid 9"))
+
+    kube.on("PUT", "leases", carol_wins)
+    refused = pytest.raises(ActionRefused, match="carol@ci pid 9 is acting.*a moment before this")
+    with refused, r.hold("bob@laptop pid 7"):
+        pytest.fail("both won")
+    assert lease(kube)["spec"]["holderIdentity"] == "carol@ci pid 9"  # not overwritten
+
+
+def test_a_lease_created_between_read_and_create_refuses(kube: FakeKube) -> None:
+    other = router(kube, clock=lambda: T0)
+    kube.on("POST", "leases", lambda f: other.lease.acquire("carol@ci pid 9"))
+    with pytest.raises(ActionRefused, match="carol@ci pid 9"), router(kube).hold("bob@x pid 7"):
+        pytest.fail("both won")
+
+
+def test_two_consoles_racing_for_the_lease_never_both_win(kube: FakeKube) -> None:
+    import threading
+
+    routers = [router(kube, clock=lambda: T0), router(kube, clock=lambda: T0)]
+    for r in routers:
+        r.state()  # connected
+    for _round in range(5):
+        kube.objects.pop(("leases", "default", LEASE), None)  # a free, missing Lease each round
+        gate = threading.Barrier(2)
+        won: list[str] = []
+
+        def race(r: KubernetesRouter, who: str, gate=gate, won=won) -> None:
+            gate.wait()
+            with contextlib.suppress(ActionRefused):
+                won.append(r.lease.acquire(who).spec.holder_identity)
+
+        threads = [
+            threading.Thread(target=race, args=(r, f"console{i}@host pid {i}"))
+            for i, r in enumerate(routers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        assert len(won) == 1 and lease(kube)["spec"]["holderIdentity"] == won[0]
+
+
+def test_hold_without_the_lease_rules_is_forbidden_naming_them(kube: FakeKube) -> None:
+    import yaml
+
+    role = next(d for d in yaml.safe_load_all(RBAC.read_text()) if d and d["kind"] == "Role")
+    role["rules"] = [r for r in role["rules"] if "leases" not in r["resources"]]
+    kube.use_role(role)  # the Role as it was before the Lease
+    forbidden = pytest.raises(PermissionDenied, match="forbidden: get leases/bluegreen-shop")
+    with forbidden, router(kube).hold("bob@x pid 7"):
+        pytest.fail("held without permission")
+    assert kube.count("PATCH") == 0
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -421,6 +648,7 @@ def test_bad_token_is_unauthorized(kube: FakeKube) -> None:
 
 
 def test_missing_service(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: the documented one names its Services (403 below)
     r = router(kube, service="nope")
     with pytest.raises(Unreachable, match="Service 'nope' not found in namespace 'default'"):
         r.state()
@@ -431,6 +659,7 @@ def test_missing_service(kube: FakeKube) -> None:
 
 
 def test_missing_deployment(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: the documented one names its Deployments
     r = router(kube, deployments={"blue": "shop-blue", "green": "shop-grene"})
     with pytest.raises(
         Unreachable, match="Deployment 'shop-grene' not found in namespace 'default'"
@@ -527,6 +756,7 @@ def test_bad_options_name_the_key(options: dict, needle: str) -> None:
 
 
 def test_custom_selector_label_and_values(kube: FakeKube) -> None:
+    kube.use_role(None)  # a broader role: web, web-b and web-g are not in the documented Role
     label = "app.kubernetes.io/colour"
     kube.add_service("web", {"app": "web", label: "b"})
     kube.add_deployment("web-b", {"app": "web", label: "b"}, image="web:7")
@@ -564,6 +794,7 @@ def test_fake_semantics_put_conflict_json_patch_test_and_strategic_merge(kube: F
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    kube.use_role(None)  # a broader role: the documented one never updates (PUT) a Service
     api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube.url)))
     svc = api.read_namespaced_service("shop", "default")
     stale = svc.metadata.resource_version
@@ -591,3 +822,29 @@ def test_fake_semantics_put_conflict_json_patch_test_and_strategic_merge(kube: F
     with pytest.raises(ApiException) as err:
         api.read_namespaced_service("gone", "default")
     assert err.value.status == 404 and json.loads(err.value.body)["kind"] == "Status"
+
+
+def test_fake_semantics_lease_create_conflict_and_micro_time(kube: FakeKube) -> None:
+    import urllib.request
+
+    def post(body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"{kube.url}/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    lease = {"metadata": {"name": LEASE}, "spec": {"renewTime": "2026-11-30T16:00:00+00:00"}}
+    code, body = post(lease)  # isoformat() of a whole second: no fraction, as Go refuses it
+    assert code == 400 and "2006-01-02T15:04:05.000000Z07:00" in body["message"]
+    lease["spec"]["renewTime"] = "2026-11-30T17:00:00.000001+01:00"
+    code, body = post(lease)
+    assert code == 201 and body["spec"]["renewTime"] == "2026-11-30T16:00:00.000001Z"
+    code, body = post(lease)
+    assert (code, body["reason"]) == (409, "AlreadyExists")

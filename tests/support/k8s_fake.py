@@ -8,20 +8,37 @@ kube-apiserver's handlers), for the few resources it uses:
   ``containers`` merged by key) and ``json-patch+json`` (add / remove / replace / move / copy /
   test). A ``metadata.resourceVersion`` carried by a patch is a precondition: 409 when stale. A
   failed JSON-patch ``test`` is 422 Unprocessable Entity, as kube-apiserver answers (not 409).
-* core/v1 Pods: GET, LIST with ``labelSelector``.
-* apps/v1 Deployments: GET, LIST, PUT, PATCH (same rules); ``status`` is derived from the pods like
-  the Deployment controller would (``status_override`` forces fields), ``spec.replicas`` changes
-  create or delete pods at once, and spec changes bump ``metadata.generation``.
+* core/v1 Pods: GET, LIST with ``labelSelector``. A pod is Pending (no IP, no conditions) until it
+  runs, Running with an IP and a Ready condition, or Terminating (``deletionTimestamp`` set, still
+  Ready until it is gone). ``pod_start_seconds`` makes new pods start one after another;
+  ``termination_seconds`` keeps pods scaled away Terminating; ``terminate_pod`` deletes one.
+* apps/v1 Deployments: GET, LIST, PUT, PATCH (same rules); spec changes bump
+  ``metadata.generation`` and create or delete pods at once (the ReplicaSet controller). ``status``
+  is the Deployment controller's: a thread writes it after the fact (``observedGeneration``,
+  ``replicas``, ``readyReplicas``, ``availableReplicas``, ``updatedReplicas``, counting no
+  Terminating pod), each write moving the resourceVersion, so a guarded write meets 409 as on a
+  cluster; writes through the object leave it alone. ``controller_paused`` stops it (lag);
+  ``settle()`` waits for it; ``status_override`` forces fields.
 * discovery.k8s.io/v1 EndpointSlices: LIST with ``labelSelector``, computed from the Services'
-  selectors and the pods (one slice per Service, label ``kubernetes.io/service-name``), like the
-  EndpointSlice controller; ``freeze_slices()`` keeps serving a snapshot to mimic its lag.
+  selectors and the pods like the EndpointSlice controller: several slices per Service (at most
+  MAX_ENDPOINTS_PER_SLICE endpoints each; ``endpoints: null`` in the one slice of a Service without
+  pods), pods without an IP left out, ``ready`` / ``serving`` / ``terminating`` as the controller sets
+  them (a terminating endpoint is ``ready=false, serving=true``; ``publishNotReadyAddresses`` makes
+  every endpoint ready), or fewer conditions (``slice_conditions``). ``freeze_slices()`` keeps
+  serving a snapshot to mimic its lag.
+* coordination.k8s.io/v1 Leases: GET, POST (409 AlreadyExists), PUT (409 on a stale
+  resourceVersion); ``acquireTime`` / ``renewTime`` are MicroTime: six fractional digits, else 400.
 * ``resourceVersion`` is one counter that grows on every write (a no-op patch writes nothing).
+* RBAC: the Role in docs/kubernetes-rbac.yaml (``role=``; ``use_role(None)`` for a broader one) is
+  enforced on every request, ``resourceNames`` included (never matching a list or a create), with
+  kube-apiserver's 403 Status; ``deny`` refuses (verb, resource) pairs on top.
 * Errors are ``Status`` objects with the API server's wording: 401 (bearer token, when ``token`` is
-  set), 403 for (verb, resource) pairs in ``deny``, 404, 409, 400, 415, 422.
+  set), 403, 404, 409, 400, 415, 422.
 
 Test hooks: ``on(method, resource, fn)`` runs ``fn(fake)`` before a matching request is handled (to
 change an object between a client's read and its write); ``hang`` holds matching requests without an
-answer until ``stop()`` (bounded); ``requests`` logs (method, path, content type).
+answer until ``stop()`` (bounded); ``requests`` logs (method, path, content type); ``status_writes``
+logs the Deployment controller's writes.
 """
 
 from __future__ import annotations
@@ -32,24 +49,38 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-GROUPS = {"services": "", "pods": "", "deployments": "apps", "endpointslices": "discovery.k8s.io"}
+GROUPS = {
+    "services": "",
+    "pods": "",
+    "deployments": "apps",
+    "endpointslices": "discovery.k8s.io",
+    "leases": "coordination.k8s.io",
+}
 KINDS = {
     "services": "Service",
     "pods": "Pod",
     "deployments": "Deployment",
     "endpointslices": "EndpointSlice",
+    "leases": "Lease",
 }
 API_VERSIONS = {
     "services": "v1",
     "pods": "v1",
     "deployments": "apps/v1",
     "endpointslices": "discovery.k8s.io/v1",
+    "leases": "coordination.k8s.io/v1",
 }
+#: the Role the fake enforces unless told otherwise: the documented one, read from the file itself
+RBAC_DOC = Path(__file__).resolve().parents[2] / "docs" / "kubernetes-rbac.yaml"
+MAX_ENDPOINTS_PER_SLICE = 2  # kube-controller-manager's default is 100; 2 gives several slices
 SMP_MERGE_KEYS = {"ports": "port", "containers": "name", "env": "name", "volumes": "name"}
 _ROUTES = [
     re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>services|pods)(?:/(?P<name>[^/]+))?$"),
@@ -57,6 +88,10 @@ _ROUTES = [
         r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<res>deployments)(?:/(?P<name>[^/]+))?$"
     ),
     re.compile(r"^/apis/discovery\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>endpointslices)$"),
+    re.compile(
+        r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>leases)"
+        r"(?:/(?P<name>[^/]+))?$"
+    ),
 ]
 HANG_LIMIT = 10.0  # a hung request answers 504 after this long at most, or at stop()
 
@@ -206,30 +241,73 @@ def json_patch(doc: Any, ops: Any) -> Any:
     return doc
 
 
+_MICRO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})(Z|[+-]\d\d:\d\d)$")
+
+
+def micro_times(res: str, obj: dict[str, Any]) -> None:
+    """A Lease's MicroTime fields as kube-apiserver reads them: exactly six fractional digits (else
+    400, whatever RFC 3339 allows), stored in UTC with ``Z``."""
+    if res != "leases":
+        return
+    spec = obj.get("spec") or {}
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is None:
+            continue
+        m = _MICRO_TIME.match(str(value))
+        if not m:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'Lease in version "v1" cannot be handled as a Lease: parsing time "{value}" as '
+                '"2006-01-02T15:04:05.000000Z07:00": cannot parse it',
+            )
+        when = datetime.fromisoformat(m[1] + ("+00:00" if m[2] == "Z" else m[2]))
+        spec[field] = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # --------------------------------------------------------------------------------------------------
 
 
 class FakeKube:
-    """The store, the pseudo-controllers and the HTTP server. Use as a context manager."""
+    """The store, the pseudo-controllers and the HTTP server. Use as a context manager.
+
+    ``role``: the RBAC Role enforced on every request (default: the Role in docs/kubernetes-rbac.yaml,
+    bound in whichever namespace a request names, as if applied there); ``None`` grants everything
+    (a test that needs a broader role says so).
+    """
 
     def __init__(
-        self, token: str | None = None, user: str = "system:serviceaccount:ci:bluegreen"
+        self,
+        token: str | None = None,
+        user: str = "system:serviceaccount:ci:bluegreen",
+        role: Path | dict[str, Any] | None = RBAC_DOC,
     ) -> None:
         self.lock = threading.RLock()
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.token, self.user = token, user
+        self.rules: list[dict[str, Any]] | None = None
+        self.use_role(role)
         self.deny: set[tuple[str, str]] = set()  # (verb, resource): answered 403
         self.hang: set[tuple[str, str]] = set()  # (method, resource): held until stop()
         self.status_override: dict[str, dict[str, Any]] = {}  # Deployment name -> status fields
         self.new_pods_ready = True
+        self.pod_start_seconds = 0.0  # > 0: new pods are Pending (no IP), then Running, then Ready
+        self.termination_seconds = 0.0  # > 0: pods scaled away stay Terminating this long
+        self.slice_conditions = "full"  # "full", "ready" (ready only), "none" (conditions omitted)
+        self.controller_interval = 0.01  # seconds between two passes of the controllers
+        self.controller_paused = False  # True: Deployment status is no longer written (lag)
         self.requests: list[tuple[str, str, str | None]] = []
+        self.status_writes: list[tuple[str, str, dict[str, Any]]] = []  # (name, rv, status)
         self._hooks: list[list[Any]] = []
         self._frozen: list[dict[str, Any]] | None = None
         self._rv = 1000
         self._uid = 0
         self._release = threading.Event()
+        self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()  # open client connections, closed by stop()
+        self._timers: dict[str, list[tuple[float, str]]] = {}  # pod name -> [(when, what)]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -244,6 +322,7 @@ class FakeKube:
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
+        threading.Thread(target=self._controllers, daemon=True).start()
         return self
 
     @property
@@ -255,6 +334,7 @@ class FakeKube:
         """Stop answering: no new connection is accepted and kept-alive ones are cut, as when the
         API server goes away."""
         self._release.set()
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -284,6 +364,37 @@ class FakeKube:
             if m == method and (resource is None or f"/{resource}" in p)
         )
 
+    # -- RBAC ------------------------------------------------------------------------------------
+
+    def use_role(self, role: Path | dict[str, Any] | None) -> None:
+        """Enforce ``role`` (a Role object, or a YAML file holding one); ``None`` allows everything."""
+        if role is None:
+            self.rules = None
+            return
+        if isinstance(role, Path):
+            import yaml
+
+            docs = [d for d in yaml.safe_load_all(role.read_text()) if d]
+            role = next(d for d in docs if d.get("kind") == "Role")
+        self.rules = list(role.get("rules") or [])
+
+    def allowed(self, verb: str, resource: str, name: str | None) -> bool:
+        """What kube-apiserver's RBAC authorizer answers for the Role. A rule with resourceNames
+        never matches a request without a name (list, create), as in Kubernetes."""
+        if self.rules is None:
+            return True
+        group = GROUPS[resource]
+        for rule in self.rules:
+            names = rule.get("resourceNames") or []
+            if (
+                (group in rule.get("apiGroups", []) or "*" in rule.get("apiGroups", []))
+                and (resource in rule.get("resources", []) or "*" in rule.get("resources", []))
+                and (verb in rule.get("verbs", []) or "*" in rule.get("verbs", []))
+                and (not names or (name is not None and name in names))
+            ):
+                return True
+        return False
+
     # -- building the world --------------------------------------------------------------------
 
     def _next_rv(self) -> str:
@@ -302,7 +413,11 @@ class FakeKube:
         }
 
     def add_service(
-        self, name: str, selector: dict[str, str], ns: str = "default"
+        self,
+        name: str,
+        selector: dict[str, str],
+        ns: str = "default",
+        publish_not_ready: bool = False,
     ) -> dict[str, Any]:
         with self.lock:
             obj = {
@@ -312,8 +427,9 @@ class FakeKube:
                     "type": "ClusterIP",
                     "clusterIP": f"10.96.0.{10 + self._uid}",
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+                    **({"publishNotReadyAddresses": True} if publish_not_ready else {}),
                 },
-                "status": {},
+                "status": {"loadBalancer": {}},
             }
             self.objects[("services", ns, name)] = obj
             return copy.deepcopy(obj)
@@ -339,11 +455,13 @@ class FakeKube:
                         "spec": {"containers": [{"name": "app", "image": image}]},
                     },
                 },
+                "status": {},
             }
             self._reconcile(ns, name)
             pods = self._owned(ns, name)
             for pod in pods[len(pods) if ready is None else ready :]:
                 self._set_ready(pod, False)
+        self.settle()
 
     def add_pod(
         self,
@@ -352,26 +470,54 @@ class FakeKube:
         image: str = "shop:1.0",
         ready: bool = True,
         ns: str = "default",
+        pending: bool = False,
     ) -> None:
+        """A pod: Running with an IP (Ready or not), or ``pending``: no IP, no conditions yet."""
         with self.lock:
             n = self._uid + 1
-            self.objects[("pods", ns, name)] = {
+            self.objects[("pods", ns, name)] = pod = {
                 "metadata": self._meta(name, ns, labels),
                 "spec": {"containers": [{"name": "app", "image": image}]},
-                "status": {
-                    "phase": "Running",
-                    "podIP": f"10.244.{n // 250}.{n % 250 + 1}",
-                    "conditions": [],
-                },
+                "status": {"phase": "Pending", "qosClass": "BestEffort"},
             }
-            self._set_ready(self.objects[("pods", ns, name)], ready)
+            pod["_ip"] = f"10.244.{n // 250}.{n % 250 + 1}"  # given when it runs (not served)
+            if not pending:
+                self._run(pod, ready)
+
+    def _run(self, pod: dict[str, Any], ready: bool) -> None:
+        pod["status"] = {"phase": "Running", "podIP": pod["_ip"], "podIPs": [{"ip": pod["_ip"]}]}
+        self._set_ready(pod, ready)
 
     def set_pod_ready(self, name: str, ready: bool, ns: str = "default") -> None:
         with self.lock:
-            self._set_ready(self.objects[("pods", ns, name)], ready)
+            pod = self.objects[("pods", ns, name)]
+            if pod["status"].get("phase") == "Pending":
+                self._run(pod, ready)
+            else:
+                self._set_ready(pod, ready)
+        self.settle()
+
+    def terminate_pod(self, name: str, ns: str = "default", grace: float = 30.0) -> None:
+        """``kubectl delete pod``: the pod stays, Terminating (``deletionTimestamp`` set, still Ready
+        until its containers stop), for ``grace`` seconds."""
+        with self.lock:
+            pod = self.objects[("pods", ns, name)]
+            self._mark_terminating(pod, grace)
+        self.settle()
+
+    def _mark_terminating(self, pod: dict[str, Any], grace: float) -> None:
+        pod["metadata"]["deletionTimestamp"] = "2025-01-01T00:05:00Z"
+        pod["metadata"]["deletionGracePeriodSeconds"] = int(grace)
+        pod["metadata"]["resourceVersion"] = self._next_rv()
+        self._timers.setdefault(pod["metadata"]["name"], []).append(
+            (time.monotonic() + grace, "gone")
+        )
 
     def _set_ready(self, pod: dict[str, Any], ready: bool) -> None:
-        pod["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+        pod["status"]["conditions"] = [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True" if ready else "False"},
+        ]
         pod["metadata"]["resourceVersion"] = self._next_rv()
 
     def get(self, resource: str, name: str, ns: str = "default") -> dict[str, Any]:
@@ -385,10 +531,14 @@ class FakeKube:
         """Change an object as another client would (a write: resourceVersion moves)."""
         with self.lock:
             obj = self.objects[(resource, ns, name)]
+            before = copy.deepcopy(obj.get("spec"))
             fn(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
             if resource == "deployments":
+                if obj.get("spec") != before:
+                    obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
                 self._reconcile(ns, name)
+        self.settle()
 
     def owned_pods(self, deployment: str, ns: str = "default") -> list[str]:
         with self.lock:
@@ -400,6 +550,17 @@ class FakeKube:
             self._frozen = self._slices("default") if frozen else None
 
     # -- pseudo-controllers ---------------------------------------------------------------------
+
+    @staticmethod
+    def pod_ready(pod: dict[str, Any]) -> bool:
+        return any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in pod["status"].get("conditions") or []
+        )
+
+    @staticmethod
+    def terminating(pod: dict[str, Any]) -> bool:
+        return "deletionTimestamp" in pod["metadata"]
 
     def _owned(self, ns: str, dep_name: str) -> list[dict[str, Any]]:
         dep = self.objects[("deployments", ns, dep_name)]
@@ -416,43 +577,139 @@ class FakeKube:
         )
 
     def _reconcile(self, ns: str, name: str) -> None:
+        """The ReplicaSet controller: create or delete pods at once (Terminating for a while when
+        ``termination_seconds`` is set); new pods start as ``pod_start_seconds`` says."""
         dep = self.objects[("deployments", ns, name)]
-        pods, want = self._owned(ns, name), int(dep["spec"].get("replicas", 1))
+        pods = [p for p in self._owned(ns, name) if not self.terminating(p)]
+        want = int(dep["spec"].get("replicas", 1))
         tmpl = dep["spec"]["template"]
-        for i in range(len(pods), want):
+        taken = {p["metadata"]["name"] for p in self._owned(ns, name)}
+        i, started = 0, 0
+        while len(pods) < want:
+            pod_name = f"{name}-7d9f8-{i:02d}"
+            i += 1
+            if pod_name in taken:
+                continue
+            slow = self.pod_start_seconds > 0
             self.add_pod(
-                f"{name}-7d9f8-{i:02d}",
+                pod_name,
                 tmpl["metadata"]["labels"],
                 tmpl["spec"]["containers"][0]["image"],
-                self.new_pods_ready,
+                self.new_pods_ready and not slow,
                 ns,
+                pending=slow,
             )
+            pods.append(self.objects[("pods", ns, pod_name)])
+            if slow:  # one after another: Running (with an IP) half-way, then Ready
+                t0 = time.monotonic() + self.pod_start_seconds * started
+                started += 1
+                self._timers[pod_name] = [
+                    (t0 + self.pod_start_seconds / 2, "run"),
+                    (t0 + self.pod_start_seconds, "ready" if self.new_pods_ready else "run"),
+                ]
         for pod in pods[want:]:
-            del self.objects[("pods", ns, pod["metadata"]["name"])]
+            if self.termination_seconds > 0:
+                self._mark_terminating(pod, self.termination_seconds)
+            else:
+                self._delete_pod(pod)
+
+    def _delete_pod(self, pod: dict[str, Any]) -> None:
+        self.objects.pop(("pods", pod["metadata"]["namespace"], pod["metadata"]["name"]), None)
+        self._timers.pop(pod["metadata"]["name"], None)
+        self._rv += 1
+
+    def _status(self, dep: dict[str, Any]) -> dict[str, Any]:
+        """What the Deployment controller would write now (``omitempty``: zeros are left out)."""
+        ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+        active = [p for p in self._owned(ns, name) if not self.terminating(p)]
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        ready = sum(1 for p in active if self.pod_ready(p))
+        status = {
+            "observedGeneration": dep["metadata"].get("generation", 1),
+            "replicas": len(active),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "updatedReplicas": sum(
+                1 for p in active if p["spec"]["containers"][0]["image"] == image
+            ),
+        }
+        return {k: v for k, v in status.items() if v}
+
+    def _controllers(self) -> None:
+        """The kubelet (pods start, become Ready, finish terminating) and the Deployment controller
+        (status written after the fact, each write moving the resourceVersion), in one loop."""
+        while not self._stopping.wait(self.controller_interval):
+            self.tick()
+
+    def tick(self) -> bool:
+        """One pass of the controllers; True if it wrote anything."""
+        wrote = False
+        with self.lock:
+            now = time.monotonic()
+            for pod_name, timers in list(self._timers.items()):
+                while timers and timers[0][0] <= now:
+                    _, what = timers.pop(0)
+                    pod = next(
+                        (
+                            o
+                            for (r, _, n), o in self.objects.items()
+                            if r == "pods" and n == pod_name
+                        ),
+                        None,
+                    )
+                    if pod is None:
+                        continue
+                    wrote = True
+                    if what == "gone":
+                        self._delete_pod(pod)
+                    else:
+                        self._run(pod, what == "ready")
+                if not timers:
+                    self._timers.pop(pod_name, None)
+            if self.controller_paused:
+                return wrote
+            for (res, _, _), dep in list(self.objects.items()):
+                if res == "deployments" and dep.get("status") != (want := self._status(dep)):
+                    dep["status"] = want
+                    dep["metadata"]["resourceVersion"] = self._next_rv()
+                    self.status_writes.append(
+                        (dep["metadata"]["name"], dep["metadata"]["resourceVersion"], want)
+                    )
+                    wrote = True
+        return wrote
+
+    def settle(self, limit: float = 5.0) -> None:
+        """Wait until the controllers have caught up with the last change (Deployment status
+        written), unless they are paused or a pod is still starting or terminating."""
+        if self._server is None or self.controller_paused:
+            return
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            with self.lock:
+                if all(
+                    dep.get("status") == self._status(dep)
+                    for (res, _, _), dep in self.objects.items()
+                    if res == "deployments"
+                ):
+                    return
+            time.sleep(self.controller_interval / 2)
 
     def _view(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
         out = copy.deepcopy(obj)
+        out.pop("_ip", None)
         if resource == "deployments":
-            ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-            pods = self._owned(ns, name)
-            image = obj["spec"]["template"]["spec"]["containers"][0]["image"]
-            ready = sum(1 for p in pods if p["status"]["conditions"][0]["status"] == "True")
             status = {
-                "observedGeneration": obj["metadata"]["generation"],
-                "replicas": len(pods),
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-                "updatedReplicas": sum(
-                    1 for p in pods if p["spec"]["containers"][0]["image"] == image
-                ),
+                **out.get("status", {}),
+                **self.status_override.get(obj["metadata"]["name"], {}),
             }
-            status.update(self.status_override.get(name, {}))
-            out["status"] = {
-                k: v for k, v in status.items() if v
-            }  # omitempty, as the API server does
+            out["status"] = {k: v for k, v in status.items() if v}  # omitempty
         return out
 
     def _slices(self, ns: str) -> list[dict[str, Any]]:
+        """The EndpointSlice controller: per Service, slices of at most MAX_ENDPOINTS_PER_SLICE
+        endpoints (a Service that selects no pod gets one with ``endpoints: null``). Pods without
+        an IP are left out; a Terminating pod is ``ready=false, serving=<Ready>, terminating=true``
+        (``ready`` is true for every pod with an IP when the Service publishes not-ready addresses)."""
         if self._frozen is not None:
             return copy.deepcopy(self._frozen)
         out = []
@@ -460,40 +717,51 @@ class FakeKube:
             sel = svc.get("spec", {}).get("selector") if r == "services" and n == ns else None
             if not sel:
                 continue
+            publish = bool(svc["spec"].get("publishNotReadyAddresses"))
             preds = parse_selector(",".join(f"{k}={v}" for k, v in sel.items()))
             pods = [
                 o
                 for (r2, n2, _), o in sorted(self.objects.items())
-                if r2 == "pods" and n2 == ns and matches(preds, o["metadata"].get("labels"))
+                if r2 == "pods"
+                and n2 == ns
+                and o["status"].get("podIP")
+                and matches(preds, o["metadata"].get("labels"))
             ]
-            eps = [
-                {
+            eps = []
+            for p in pods:
+                serving, term = self.pod_ready(p), self.terminating(p)
+                cond = {"ready": publish or (serving and not term), "serving": serving}
+                cond["terminating"] = term
+                if self.slice_conditions == "ready":
+                    cond = {"ready": cond["ready"]}
+                ep: dict[str, Any] = {
                     "addresses": [p["status"]["podIP"]],
-                    "conditions": {
-                        "ready": (ok := p["status"]["conditions"][0]["status"] == "True"),
-                        "serving": ok,
-                        "terminating": False,
-                    },
                     "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns},
                 }
-                for p in pods
-            ]
-            out.append(
-                {
-                    "metadata": {
-                        "name": f"{name}-x7k2p",
-                        "namespace": ns,
-                        "resourceVersion": str(self._rv),
-                        "labels": {
-                            "kubernetes.io/service-name": name,
-                            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                if self.slice_conditions != "none":
+                    ep["conditions"] = cond
+                eps.append(ep)
+            chunks = [
+                eps[i : i + MAX_ENDPOINTS_PER_SLICE]
+                for i in range(0, len(eps), MAX_ENDPOINTS_PER_SLICE)
+            ] or [None]
+            for i, chunk in enumerate(chunks):
+                out.append(
+                    {
+                        "metadata": {
+                            "name": f"{name}-{'x7k2p' if i == 0 else f'q{i}w9z'}",
+                            "namespace": ns,
+                            "resourceVersion": str(self._rv),
+                            "labels": {
+                                "kubernetes.io/service-name": name,
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                            },
                         },
-                    },
-                    "addressType": "IPv4",
-                    "endpoints": eps,
-                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                }
-            )
+                        "addressType": "IPv4",
+                        "endpoints": chunk,
+                        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                    }
+                )
         return out
 
     # -- request handling -----------------------------------------------------------------------
@@ -507,10 +775,16 @@ class FakeKube:
         if route is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns, res, name = route["ns"], route["res"], route.groupdict().get("name")
-        verb = {"GET": "get" if name else "list", "PUT": "update", "PATCH": "patch"}.get(method)
+        verb = {
+            "GET": "get" if name else "list",
+            "PUT": "update",
+            "PATCH": "patch",
+            "POST": "create",
+        }.get(method)
         if (
             verb is None
             or (verb in ("update", "patch") and not name)
+            or (verb == "create" and (name or res != "leases"))
             or (res == "endpointslices" and verb != "list")
         ):
             raise ApiError(
@@ -525,8 +799,9 @@ class FakeKube:
                 hook[3] -= 1
                 hook[2](self)
         group = GROUPS[res]
-        if (verb, res) in self.deny:
-            who = f'{res} "{name}"' if name else res
+        if (verb, res) in self.deny or not self.allowed(verb, res, name):
+            qualified = f"{res}.{group}" if group else res
+            who = f'{qualified} "{name}"' if name else qualified
             raise ApiError(
                 403,
                 "Forbidden",
@@ -555,6 +830,8 @@ class FakeKube:
                     "metadata": {"resourceVersion": str(self._rv)},
                     "items": [i for i in items if matches(preds, i["metadata"].get("labels"))],
                 }
+            if verb == "create":
+                return 201, self._finish(res, self._create(res, ns, body))
             key = (res, ns, name)
             if key not in self.objects:
                 raise ApiError(
@@ -568,6 +845,35 @@ class FakeKube:
             return 200, self._finish(
                 res, self._write(res, key, method, headers.get("Content-Type", ""), body)
             )
+
+    def _create(self, res: str, ns: str, raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"error decoding body: {exc}") from None
+        name = (body or {}).get("metadata", {}).get("name") if isinstance(body, dict) else None
+        if not name:
+            raise ApiError(
+                422, "Invalid", f"{KINDS[res]} is invalid: metadata.name: Required value"
+            )
+        if (res, ns, name) in self.objects:
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{res}.{GROUPS[res]} "{name}" already exists',
+                {"name": name, "group": GROUPS[res], "kind": res},
+            )
+        if (body.get("metadata") or {}).get("resourceVersion"):
+            raise ApiError(
+                400, "BadRequest", "resourceVersion should not be set on objects to be created"
+            )
+        obj = copy.deepcopy(body)
+        obj.pop("kind", None)
+        obj.pop("apiVersion", None)
+        obj["metadata"] = {**obj.get("metadata", {}), **self._meta(name, ns)}
+        micro_times(res, obj)
+        self.objects[(res, ns, name)] = obj
+        return self._view(res, obj)
 
     def _finish(self, res: str, obj: dict[str, Any]) -> dict[str, Any]:
         return {"kind": KINDS[res], "apiVersion": API_VERSIONS[res], **obj}
@@ -619,10 +925,11 @@ class FakeKube:
                 new["metadata"][field] = old["metadata"][field]
         new.pop("kind", None)
         new.pop("apiVersion", None)
+        micro_times(res, new)
         if res == "deployments":
-            new[
-                "status"
-            ] = {}  # status is the controller's; writes to it through the object are ignored
+            # status is the controller's (the /status subresource): writes through the object
+            # leave it as it was
+            new["status"] = copy.deepcopy(old.get("status", {}))
             replicas = new.get("spec", {}).get("replicas", 1)
             if not isinstance(replicas, int) or replicas < 0:
                 raise ApiError(
@@ -647,7 +954,7 @@ class FakeKube:
         if {k: v for k, v in new.items() if k != "status" or res != "deployments"} == comparable:
             return current  # a no-op write changes nothing, not even the resourceVersion
         if res == "deployments":
-            new["status"] = {}
+            new["status"] = copy.deepcopy(old.get("status", {}))
             if new.get("spec") != old.get("spec"):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         new["metadata"]["resourceVersion"] = self._next_rv()
@@ -695,7 +1002,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (a timeout test): nothing to answer
             self.close_connection = True
 
-    do_GET = do_PUT = do_PATCH = _serve
+    do_GET = do_PUT = do_PATCH = do_POST = _serve
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
         pass
