@@ -58,9 +58,8 @@ def kube(monkeypatch: pytest.MonkeyPatch):
         )
         yield fake
 
-    # Functional tests get a roomy budget (a loaded 2-core CI machine); budget tests pass their own.
 
-
+# Functional tests get a roomy budget (a loaded 2-core CI machine); budget tests pass their own.
 def router(fake: FakeKube, timeout: float = 10.0, clock=None, **options) -> KubernetesRouter:
     opts = {
         "host": fake.url,
