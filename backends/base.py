@@ -20,6 +20,7 @@ What each verb does *mechanically* is written in each backend's class docstring 
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -298,6 +299,14 @@ class Router(abc.ABC):
         """Per instance: a router class may support weights only when a split is configured."""
         return self.SUPPORTS_WEIGHTS
 
+    @property
+    def identity(self) -> str:
+        """What names this router in the real world (its kind plus its address: an admin socket and
+        map, an API server, namespace and Service). The audit log records it, and rollback looks its
+        target up by service *and* identity, so two services of one name on two routers never mix.
+        The default is the kind; built-in routers override it."""
+        return self.kind
+
     @abc.abstractmethod
     def state(self) -> RouterState:
         """Read the whole routing state in one go.
@@ -333,6 +342,18 @@ class Router(abc.ABC):
             Unsupported: this router (or this configuration) has no weighted split.
         """
         raise Unsupported(f"the {self.kind} router has no weighted split configured")
+
+    def hold(self, holder: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the router's own cross-machine lock for one action (a Kubernetes Lease, say).
+
+        ``holder`` names who acts (user@host pid N), for the operator who has to wait. The default
+        holds nothing: routers without a lock of their own rely on the console's lock on this
+        machine and on the invariants read back after every action.
+
+        Raises:
+            ActionRefused: someone else holds it; the message names them and since when.
+        """
+        return contextlib.nullcontext()
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release sockets, threads or clients. Called once when the console exits."""
