@@ -168,6 +168,10 @@ class ActionController:
             finally:
                 self._depth -= 1
             return
+        try:  # the lock lives beside the log: a log that cannot be written is the reason to give
+            self.audit.check_writable()
+        except AuditError as exc:
+            raise ActionRefused(str(exc)) from None
         with (
             self.lock.hold(self.command, self.on_wait),
             self.runtime.router.hold(f"{who()} ({self.command})"),
@@ -368,6 +372,12 @@ class ActionController:
 
     # ------------------------------------------------------------------ execute
 
+    def record_refusal(self, action: str, target: Colour | None, exc: Exception) -> None:
+        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere);
+        a log that cannot be written is already part of the reason."""
+        with contextlib.suppress(AuditError):
+            self._audit(action, target, "refused", None, error=str(exc))
+
     def cancel(self, plan: Plan) -> None:
         self._audit(plan.action, plan.target, "cancelled", plan.before)
 
@@ -382,7 +392,9 @@ class ActionController:
         except ActionRefused as exc:  # the lock: another action on this service is under way
             entry = None
             with contextlib.suppress(AuditError):
-                entry = self._audit(plan.action, plan.target, "refused", plan.before, error=str(exc))
+                entry = self._audit(
+                    plan.action, plan.target, "refused", plan.before, error=str(exc)
+                )
             return Outcome(plan, False, None, str(exc), entry, None, "refused")
 
     def _execute(self, plan: Plan) -> Outcome:
@@ -447,7 +459,9 @@ class ActionController:
             if log_failed:
                 entry = None  # the log is what failed: a refusal is recorded only if it can be
                 with contextlib.suppress(AuditError):
-                    entry = self._audit(plan.action, plan.target, result, plan.before, None, message)
+                    entry = self._audit(
+                        plan.action, plan.target, result, plan.before, None, message
+                    )
             else:
                 entry = self._audit(
                     plan.action,
@@ -466,9 +480,7 @@ class ActionController:
             ):
                 frame = self.observe(after)
             return Outcome(plan, False, after, message, entry, frame, result)
-        entry = self._audit(
-            plan.action, plan.target, "ok", plan.before, after, intent=intent["id"]
-        )
+        entry = self._audit(plan.action, plan.target, "ok", plan.before, after, intent=intent["id"])
         frame = self.observe(after) if self.observe else None
         return Outcome(plan, True, after, self._done_text(plan), entry, frame, "ok")
 

@@ -33,12 +33,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from backends.base import Colour, RouterState
 from backends.clock import Clock
+
+if TYPE_CHECKING:
+    from console.runtime import ServiceRuntime
 
 APP_NAME = "bluegreen-console"
 SWITCHING_ACTIONS = ("switch", "rollback")
@@ -293,3 +296,21 @@ def took_effect(intent: dict[str, Any], state: RouterState) -> tuple[bool | None
         took, now = None, "the router's state is recorded in after"
     verdict = {True: "it took effect", False: "it did not take effect", None: "unknown"}[took]
     return took, f"{head}: {now}: {verdict}"
+
+
+def reconcile_unfinished(audit: AuditLog, runtime: ServiceRuntime) -> list[dict[str, Any]]:
+    """At the start of a console or ``status``: reconcile the service's unfinished intents against
+    the router, if there are any and no action of the service is under way on this machine (its
+    lock is free). Reads the router only when there is something to reconcile. Raises BackendError
+    or AuditError; returns the records written."""
+    from console.lock import ServiceLock, lock_path
+
+    router = runtime.router
+    if not audit.unfinished(runtime.name, router.identity):
+        return []
+    lock = ServiceLock(lock_path(audit.path, runtime.name, router.identity), runtime.name)
+    with lock.try_hold("reconcile") as held:
+        if not held:
+            return []
+        state = runtime.router_guard.call(router.state)
+        return audit.reconcile(runtime.name, router.identity, router.kind, state)

@@ -93,9 +93,7 @@ class ServiceLock:
         return text
 
     @contextlib.contextmanager
-    def hold(
-        self, command: str, on_wait: Callable[[str], None] | None = None
-    ) -> Iterator[None]:
+    def hold(self, command: str, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold the lock for the block. Waits up to ``wait`` seconds (calling ``on_wait`` once
         with who holds it), then raises ActionRefused naming the holder."""
         fd = self._open()
