@@ -173,13 +173,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
-    monitor = Monitor(runtime, AuditLog(_audit_path(args, cfg)))
+    audit = AuditLog(_audit_path(args, cfg))
+    monitor = Monitor(runtime, audit)
     deadline = None if args.duration is None else time.monotonic() + args.duration
     code = EXIT_OK
+    first = True
     try:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if first:  # the first poll read the log: say what it had to skip (a torn line)
+                first = False
+                for note in audit.notes:
+                    print(f"bluegreen status: audit log: {note}", file=sys.stderr, flush=True)
             if args.json:
                 print(json.dumps(_status_json(frame), default=str), flush=True)
             else:

@@ -317,3 +317,19 @@ def test_the_demo_never_writes_into_the_real_log(monkeypatch, tmp_path):
     cli.main(["demo", "--audit-log", str(tmp_path / "mine.jsonl")])
     assert used[0].name == "demo-audit.jsonl" and used[0].parent.parent == tmp_path / "state"
     assert used[1] == tmp_path / "mine.jsonl"
+
+
+def test_status_notes_a_torn_line_it_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BLUEGREEN_AUDIT_LOG", raising=False)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit.append(service="shop", action="drain", result="ok")
+    with audit.path.open("a") as fh:
+        fh.write('{"service": "shop", "act')
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'audit_log = "{audit.path}"\n[[service]]\nname = "shop"\n'
+        '[service.router]\nkind = "simulator"\n[service.metrics]\nkind = "simulator"\n'
+    )
+    assert cli.main(["status", "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "audit log:" in err and "line 2" in err and "torn" in err
