@@ -299,6 +299,14 @@ class Router(abc.ABC):
         """Per instance: a router class may support weights only when a split is configured."""
         return self.SUPPORTS_WEIGHTS
 
+    @property
+    def identity(self) -> str:
+        """What names this router in the real world (its kind plus its address: an admin socket and
+        map, an API server, namespace and Service). The audit log records it, and rollback looks its
+        target up by service *and* identity, so two services of one name on two routers never mix.
+        The default is the kind; built-in routers override it."""
+        return self.kind
+
     @abc.abstractmethod
     def state(self) -> RouterState:
         """Read the whole routing state in one go.

@@ -1,20 +1,27 @@
-"""Actions: preflight -> one confirmation -> execute -> read back and compare -> audit.
+"""Actions: lock -> preflight -> one confirmation -> lock -> intent -> execute -> read back, settle,
+read again, invariants -> outcome.
 
 Used by the TUI's keys and by the headless CLI alike. Both methods block (they call the router through
 its deadline guard): the TUI calls them from a worker thread.
 
-* ``plan(action, colour)`` reads the router fresh and either refuses with the reason
-  (``ActionRefused``, audited as ``refused``) or returns a ``Plan`` saying before -> after, for the
-  confirmation dialog.
-* ``execute(plan)`` re-reads the router, refuses if it changed since the plan was confirmed, runs
-  the verbs, reads the state back, compares it with what was asked, and appends the audit line
-  (fsync'd) before returning. Nothing is reported done that was not read back.
+* ``plan(action, colour)`` takes the service's lock (``console.lock``: one action at a time per
+  service on this machine, plus the router's own ``hold``), reconciles any unfinished intent, reads
+  the router fresh and either refuses with the reason (``ActionRefused``, audited as ``refused``) or
+  returns a ``Plan`` saying before -> after, for the confirmation dialog. The lock is released when
+  it returns: nobody waits on an open dialog.
+* ``execute(plan)`` takes the lock again, re-reads the router, refuses if it changed since the plan
+  was confirmed, writes the intent record (fsync'd: a failed write refuses, nothing is touched), runs
+  the verbs, reads the state back and compares it with what was asked, waits a short settle and reads
+  again, and checks the routing invariants (``console.model.violations``). A second read that differs
+  (someone else acted at the same moment) or a violation makes the outcome ``failed``, never done.
+  The outcome record (naming its intent) is written before it returns.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +34,25 @@ from backends.base import (
     RouterState,
     VerifyFailed,
 )
+from backends.clock import system_clock
 from console.audit import AuditError, AuditLog
-from console.model import Frame, describe_change, routing_key
+from console.lock import LOCK_WAIT, ServiceLock, lock_path, who
+from console.model import Frame, describe_change, routing_key, violations
 from console.runtime import ServiceRuntime
+
+
+class PostconditionFailed(VerifyFailed):
+    """After the action, the second read-back moved or breaks a routing invariant."""
+
+    def __init__(self, message: str, state: RouterState) -> None:
+        super().__init__(message)
+        self.state = state
+
 
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights")
 WEIGHT_TOLERANCE = 2  # percent
 VERB_TIMEOUT_FACTOR = 3
+SETTLE = 0.3  # seconds between the read-back and the second read that catches a concurrent change
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,7 @@ class Outcome:
         audit: the audit line written.
         frame: the Frame the read-back produced (when the controller has an ``observe`` and the
             routing changed, or the action succeeded): the UI applies it exactly as a polled frame.
+        result: the word the audit records: ``ok``, ``refused`` (nothing was done) or ``failed``.
     """
 
     plan: Plan
@@ -79,6 +99,11 @@ class Outcome:
     message: str
     audit: dict[str, Any] | None
     frame: Frame | None = None
+    result: str = "failed"
+
+
+def _no_sleep(_seconds: float) -> None:
+    pass
 
 
 def _live_text(state: RouterState) -> str:
@@ -91,13 +116,35 @@ class ActionController:
         runtime: ServiceRuntime,
         audit: AuditLog,
         observe: Callable[[RouterState], Frame] | None = None,
+        *,
+        command: str = "an action",
+        settle: float = SETTLE,
+        sleep: Callable[[float], None] | None = None,
+        lock_wait: float = LOCK_WAIT,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         """``observe`` turns a read-back into a Frame (the Monitor's ``observe_action``: the bake starts
         at the switch, and the next poll does not call our own change external); the Outcome carries
-        that Frame. Without it (the headless CLI) outcomes carry none."""
+        that Frame. Without it (the headless CLI) outcomes carry none.
+
+        ``command`` names what runs (``bluegreen switch``, ``console``) for an operator who waits on
+        the lock; ``settle`` is the pause before the second read-back (``sleep`` is injected so unit
+        tests do not sleep); ``lock_wait`` bounds the wait for another action on the same service,
+        and ``on_wait`` is told once who holds it."""
         self.runtime = runtime
         self.audit = audit
         self.observe = observe
+        self.command = command
+        self.settle = settle
+        # On injected time (a ManualClock, the tests) nothing moves while we wait in real time.
+        self._sleep = sleep or (time.sleep if runtime.clock is system_clock else _no_sleep)
+        self.on_wait = on_wait
+        self.lock = ServiceLock(
+            lock_path(audit.path, runtime.name, runtime.router.identity),
+            runtime.name,
+            wait=lock_wait,
+        )
+        self._depth = 0  # holding() nests: the CLI holds across plan and execute
 
     @property
     def service(self) -> str:
@@ -109,6 +156,32 @@ class ActionController:
         file, read again): it gets three poll deadlines, not one."""
         return VERB_TIMEOUT_FACTOR * self.runtime.config.call_timeout
 
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the service's lock on this machine and the router's own (``Router.hold``) for the
+        block; nested uses hold them once. Raises ActionRefused naming the holder after a bounded
+        wait."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        try:  # the lock lives beside the log: a log that cannot be written is the reason to give
+            self.audit.check_writable()
+        except AuditError as exc:
+            raise ActionRefused(str(exc)) from None
+        with (
+            self.lock.hold(self.command, self.on_wait),
+            self.runtime.router.hold(f"{who()} ({self.command})"),
+        ):
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+
     def _read(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
 
@@ -116,21 +189,30 @@ class ActionController:
         self,
         action: str,
         target: Any,
-        result: str,
+        result: str | None,
         before: RouterState | None,
         after: RouterState | None = None,
         error: str | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         return self.audit.append(
             service=self.service,
             router=self.runtime.router.kind,
+            router_id=self.runtime.router.identity,
             action=action,
             target=str(target) if target is not None else None,
             before=before.summary() if before else None,
             after=after.summary() if after else None,
             result=result,
             error=error,
+            **extra,
         )
+
+    def reconcile(self, state: RouterState) -> list[dict[str, Any]]:
+        """Record, for every intent of this service on this router that has no outcome, what the
+        router shows now (the caller holds the lock). Returns the records written."""
+        router = self.runtime.router
+        return self.audit.reconcile(self.service, router.identity, router.kind, state)
 
     # ------------------------------------------------------------------ preflight
 
@@ -144,8 +226,10 @@ class ActionController:
         before: RouterState | None = None
         try:
             self.audit.check_writable()
-            before = self._read()
-            return getattr(self, f"_plan_{action}")(before, colour, weights)
+            with self.holding():
+                before = self._read()
+                self.reconcile(before)  # an intent a crash left open: settled before we act
+                return getattr(self, f"_plan_{action}")(before, colour, weights)
         except (BackendError, AuditError) as exc:
             target = colour
             # If the log itself is the problem, the refusal's reason already says so.
@@ -229,10 +313,11 @@ class ActionController:
         )
 
     def _plan_rollback(self, state: RouterState, colour: Colour | None, _w: Any) -> Plan:
-        found = self.audit.rollback_target(self.service)
+        found = self.audit.rollback_target(self.service, self.runtime.router.identity)
         if found is None:
             raise ActionRefused(
-                f"nothing to roll back: no switch of {self.service!r} is recorded in {self.audit.path}"
+                f"nothing to roll back: no switch of {self.service!r} on this router "
+                f"({self.runtime.router.identity}) is recorded in {self.audit.path}"
             )
         to, entry = found
         if state.live == to:
@@ -287,19 +372,43 @@ class ActionController:
 
     # ------------------------------------------------------------------ execute
 
+    def record_refusal(self, action: str, target: Colour | None, exc: Exception) -> None:
+        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere);
+        a log that cannot be written is already part of the reason."""
+        with contextlib.suppress(AuditError):
+            self._audit(action, target, "refused", None, error=str(exc))
+
     def cancel(self, plan: Plan) -> None:
         self._audit(plan.action, plan.target, "cancelled", plan.before)
 
     def execute(self, plan: Plan) -> Outcome:
-        """Run a confirmed plan. Never raises for a backend problem: the Outcome says what happened.
-        Raises AuditError only if the audit line cannot be written (the message says what ran)."""
+        """Run a confirmed plan, holding the service's lock. Never raises for a backend problem or a
+        lock held elsewhere: the Outcome says what happened (``refused`` when nothing was done).
+        Raises AuditError only if the outcome record cannot be written after a verb ran (the message
+        says what ran)."""
+        try:
+            with self.holding():
+                return self._execute(plan)
+        except ActionRefused as exc:  # the lock: another action on this service is under way
+            entry = None
+            with contextlib.suppress(AuditError):
+                entry = self._audit(
+                    plan.action, plan.target, "refused", plan.before, error=str(exc)
+                )
+            return Outcome(plan, False, None, str(exc), entry, None, "refused")
+
+    def _execute(self, plan: Plan) -> Outcome:
         router = self.runtime.router
         guard = self.runtime.router_guard
         after: RouterState | None = None
         done: list[str] = []
         started = False  # a verb was sent: from here on the router may have changed by our hand
+        intent: dict[str, Any] | None = None
+        log_failed = False
         try:
             current = self._read()
+            with contextlib.suppress(AuditError):  # a log that fails refuses at the intent below
+                self.reconcile(current)
             if routing_key(current) != routing_key(plan.before):
                 raise Conflict(
                     f"the routing changed since the preflight ({describe_change(plan.before, current)}); "
@@ -307,6 +416,18 @@ class ActionController:
                 )
             # Health may have moved since the dialog opened: the same checks, on what is true now.
             self._replan(plan, current)
+            try:  # write-ahead: on disk before the router is touched, or nothing is touched
+                intent = self._audit(
+                    plan.action,
+                    plan.target,
+                    None,
+                    current,
+                    record="intent",
+                    weights={str(c): w for c, w in plan.weights.items()} or None,
+                )
+            except AuditError as exc:
+                log_failed = True
+                raise ActionRefused(f"{exc}; nothing was done") from None
             for verb, arg in plan.steps:
                 started = True
                 try:
@@ -318,11 +439,15 @@ class ActionController:
                 done.append(verb if verb == "set_weights" else f"{verb} {arg}")
             after = self._read()  # the verbs return a read-back; read once more, after all steps
             self._verify(plan, after)
+            after = self._settle(after)
         except BackendError as exc:
             # Something may have changed before the error: read back so the audit, the bake and
             # rollback know what is true (a switch that half-happened is still a switch).
-            with contextlib.suppress(BackendError):
-                after = self._read()
+            if isinstance(exc, PostconditionFailed):
+                after = exc.state
+            else:
+                with contextlib.suppress(BackendError):
+                    after = self._read()
             nothing_ran = not started or (
                 not done and after is not None and routing_key(after) == routing_key(plan.before)
             )
@@ -332,7 +457,22 @@ class ActionController:
                 else "failed"
             )
             message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
-            entry = self._audit(plan.action, plan.target, result, plan.before, after, message)
+            if log_failed:
+                entry = None  # the log is what failed: a refusal is recorded only if it can be
+                with contextlib.suppress(AuditError):
+                    entry = self._audit(
+                        plan.action, plan.target, result, plan.before, None, message
+                    )
+            else:
+                entry = self._audit(
+                    plan.action,
+                    plan.target,
+                    result,
+                    plan.before,
+                    after,
+                    message,
+                    intent=intent["id"] if intent else None,
+                )
             frame = None
             if (
                 after is not None
@@ -340,10 +480,27 @@ class ActionController:
                 and routing_key(after) != routing_key(plan.before)
             ):
                 frame = self.observe(after)
-            return Outcome(plan, False, after, message, entry, frame)
-        entry = self._audit(plan.action, plan.target, "ok", plan.before, after)
+            return Outcome(plan, False, after, message, entry, frame, result)
+        entry = self._audit(plan.action, plan.target, "ok", plan.before, after, intent=intent["id"])
         frame = self.observe(after) if self.observe else None
-        return Outcome(plan, True, after, self._done_text(plan), entry, frame)
+        return Outcome(plan, True, after, self._done_text(plan), entry, frame, "ok")
+
+    def _settle(self, first: RouterState) -> RouterState:
+        """Wait ``settle`` seconds and read again: a change by someone else at the same moment, or a
+        routing invariant broken (whoever broke it), fails the action. Returns the second read."""
+        if self.settle > 0:
+            self._sleep(self.settle)
+        second = self._read()
+        problems = list(violations(second))
+        if routing_key(second) != routing_key(first):
+            problems.insert(
+                0,
+                f"the routing changed again {self.settle:g} s after the action "
+                f"({describe_change(first, second)}): someone else acted at the same moment",
+            )
+        if problems:
+            raise PostconditionFailed("; ".join(problems), second)
+        return second
 
     def _replan(self, plan: Plan, current: RouterState) -> None:
         if plan.action == "rollback":

@@ -89,7 +89,9 @@ class BlueGreenApp(App[None]):
         self.opts = options or AppOptions()
         self.clock: Clock = runtime.clock
         self.monitor = Monitor(runtime, audit)
-        self.controller = ActionController(runtime, audit, self.monitor.observe_action)
+        self.controller = ActionController(
+            runtime, audit, self.monitor.observe_action, command="the console"
+        )
         self.history = views.History()
         self.frame: Frame | None = None  # the last frame applied: what the screen shows
         self.busy: str | None = None  # the action under way, if any
@@ -346,7 +348,7 @@ class BlueGreenApp(App[None]):
         if out.ok:
             self.log_line("ok", out.message)
         else:
-            self.log_line("error", f"{message.action}: failed: {out.message}")
+            self.log_line("error", f"{message.action}: {out.result}: {out.message}")
         if out.frame is not None:
             self.apply_frame(out.frame)
 

@@ -19,12 +19,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
 from console.config import ENV_AUDIT_LOG, ConfigFileError, ConsoleConfig, ServiceConfig, load
 from console.model import METRICS, Frame, json_safe
+
+if TYPE_CHECKING:
+    from console.actions import ActionController
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -66,9 +69,14 @@ def _run_app(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from console.audit import demo_default_path
     from console.factory import demo_config
 
     cfg = demo_config(args.scenario, args.seed, args.bake_seconds, args.poll_interval)
+    # The demo's service name may be a real one: its actions go to a log of their own, never into
+    # the real default one (nor the one $BLUEGREEN_AUDIT_LOG names), unless --audit-log says so.
+    if not args.audit_log:
+        args.audit_log = str(demo_default_path())
     return _run_app(cfg, cfg.service[0], args, f"demo · scenario {args.scenario}")
 
 
@@ -165,13 +173,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
-    monitor = Monitor(runtime, AuditLog(_audit_path(args, cfg)))
+    audit = AuditLog(_audit_path(args, cfg))
+    monitor = Monitor(runtime, audit)
     deadline = None if args.duration is None else time.monotonic() + args.duration
     code = EXIT_OK
+    first = True
     try:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if first:  # the first poll read the log: say what it had to skip (a torn line)
+                first = False
+                for note in audit.notes:
+                    print(f"bluegreen status: audit log: {note}", file=sys.stderr, flush=True)
             if args.json:
                 # Strict JSON: no bare Infinity or NaN, ever (non-finite figures are null + a note)
                 line = json.dumps(json_safe(_status_json(frame)), default=str, allow_nan=False)
@@ -201,42 +215,64 @@ def cmd_action(args: argparse.Namespace) -> int:
 
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
-    controller = ActionController(runtime, AuditLog(_audit_path(args, cfg)))
+
+    def waiting(holder: str) -> None:
+        print(f"bluegreen {args.command}: waiting: {holder}", file=sys.stderr, flush=True)
+
+    controller = ActionController(
+        runtime,
+        AuditLog(_audit_path(args, cfg)),
+        command=f"bluegreen {args.command}",
+        on_wait=waiting,
+    )
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
     try:
-        try:
-            plan = controller.plan(args.command, colour)
-        except BackendError as exc:
-            print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        print(plan.title)
-        for line in plan.lines:
-            print(f"  {line}")
-        if not args.yes:
-            if not sys.stdin.isatty():
-                controller.cancel(plan)
-                print(
-                    f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt",
-                    file=sys.stderr,
-                )
-                return EXIT_USAGE
-            try:
-                answer = input("Go ahead? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in ("y", "yes"):
-                controller.cancel(plan)
-                print("cancelled")
-                return EXIT_FAILED
-        outcome = controller.execute(plan)
-        if outcome.ok:
-            print(outcome.message)
-            return EXIT_OK
-        result = (outcome.audit or {}).get("result", "failed")
-        print(f"bluegreen {args.command}: {result}: {outcome.message}", file=sys.stderr)
-        return EXIT_FAILED
+        # With --yes nothing waits on a person: the service's lock is held from the preflight to
+        # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
+        with contextlib.ExitStack() as held:
+            if args.yes:
+                try:
+                    held.enter_context(controller.holding())
+                except BackendError as exc:
+                    controller.record_refusal(args.command, colour, exc)
+                    print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
+                    return EXIT_FAILED
+            return _act(args, controller, colour)
     finally:
         runtime.close()
+
+
+def _act(args: argparse.Namespace, controller: ActionController, colour: Colour | None) -> int:
+    try:
+        plan = controller.plan(args.command, colour)
+    except BackendError as exc:
+        print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(plan.title)
+    for line in plan.lines:
+        print(f"  {line}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            controller.cancel(plan)
+            print(
+                f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        try:
+            answer = input("Go ahead? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            controller.cancel(plan)
+            print("cancelled")
+            return EXIT_FAILED
+    outcome = controller.execute(plan)
+    if outcome.ok:
+        print(outcome.message)
+        return EXIT_OK
+    print(f"bluegreen {args.command}: {outcome.result}: {outcome.message}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------------------- parser

@@ -16,7 +16,7 @@ from typing import TypeVar
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
 from backends.clock import Clock, monotonic
 from console.alarms import AlarmEngine, BakeTracker, rules_from_config
-from console.audit import AuditLog
+from console.audit import AuditError, AuditLog, reconcile_unfinished
 from console.model import Frame, RoutingKey, Snapshot, describe_change, routing_key
 from console.runtime import ServiceRuntime
 
@@ -60,7 +60,11 @@ class Monitor:
         """The last switch recorded for this service: "switched 2m ago" and the bake window survive
         a restart of the console (and the headless `status` knows them too)."""
         audit, self._audit = self._audit, None
-        last = audit.last_switch(self.runtime.name) if audit else None
+        if audit:  # an intent a crash left without outcome: recorded as the router shows it now
+            with contextlib.suppress(BackendError, AuditError):
+                reconcile_unfinished(audit, self.runtime)
+        router_id = self.runtime.router.identity
+        last = audit.last_switch(self.runtime.name, router_id) if audit else None
         if not last:
             return
         after = last.get("after")

@@ -113,6 +113,12 @@ class HAProxyRouter(Router):
     def supports_weights(self) -> bool:
         return self.opts.split_backend is not None
 
+    @property
+    def identity(self) -> str:
+        """``haproxy SOCKET map MAP key KEY``: the admin socket and the map entry this router moves."""
+        o = self.opts
+        return f"haproxy {o.socket} map {o.map} key {o.map_key}"
+
     # -- reading ------------------------------------------------------------------------------
 
     def _read(self, admin: bool = True) -> HAProxyRead:

@@ -140,6 +140,19 @@ class KubernetesRouter(Router):
         """Hold the Lease ``bluegreen-<service>`` for one action (see the class docstring)."""
         return self._holding(holder)
 
+    @property
+    def identity(self) -> str:
+        """``kubernetes HOST NAMESPACE/SERVICE`` (HOST: the configured API server, else the kubeconfig
+        and context it comes from): fixed at build, whether or not the API was reached yet."""
+        o = self.o
+        host = o.host or (
+            "in-cluster"
+            if o.in_cluster
+            else f"kubeconfig {o.kubeconfig or '~/.kube/config'}"
+            + (f" context {o.context}" if o.context else "")
+        )
+        return f"kubernetes {host} {o.namespace}/{o.service}"
+
     # -- reading ---------------------------------------------------------------------------------
 
     def _live(self, s: Snapshot) -> Colour | None:

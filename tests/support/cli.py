@@ -42,10 +42,16 @@ def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
-def audit_entries(path: Path) -> list[dict[str, Any]]:
+def audit_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of the audit log: intents, outcomes and reconciled ones."""
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def audit_entries(path: Path) -> list[dict[str, Any]]:
+    """The attempts: one outcome record each (an intent is written ahead of every change)."""
+    return [r for r in audit_records(path) if r.get("record", "outcome") == "outcome"]
 
 
 def wait_for(predicate, timeout: float = 5.0, every: float = 0.05):  # type: ignore[no-untyped-def]

@@ -18,9 +18,11 @@ def log_text(app) -> str:
 
 
 def audit_lines(app) -> list[dict]:
+    """The attempts' outcome records (each switch also writes an intent ahead of it)."""
     if not app.audit.path.exists():
         return []
-    return [json.loads(x) for x in app.audit.path.read_text().splitlines()]
+    records = [json.loads(x) for x in app.audit.path.read_text().splitlines()]
+    return [r for r in records if r.get("record", "outcome") == "outcome"]
 
 
 def live(app):

@@ -15,6 +15,10 @@ from console.audit import AuditLog
 from tests.conftest import make_runtime
 
 FIELDS = {
+    "id",
+    "record",
+    "intent",
+    "router_id",
     "time",
     "epoch",
     "user",
@@ -38,8 +42,10 @@ def test_a_switch_writes_one_line_with_every_field(runtime, audit):
     ctl = ActionController(runtime, audit)
     outcome = ctl.execute(ctl.plan("switch"))
     assert outcome.ok
-    (entry,) = lines(audit.path)
+    intent, entry = lines(audit.path)  # the intent, on disk before the router was touched
     assert set(entry) == FIELDS
+    assert intent["record"] == "intent" and intent["result"] is None
+    assert entry["record"] == "outcome" and entry["intent"] == intent["id"]
     assert entry["action"] == "switch" and entry["result"] == "ok" and entry["service"] == "shop"
     assert entry["before"]["live"] == "blue" and entry["after"]["live"] == "green"
     assert entry["time"].startswith("2026-01-01T00:00:00")
@@ -80,7 +86,12 @@ def test_rollback_works_after_a_restart(tmp_path, clock):
     assert plan.target == Colour.BLUE
     assert ctl.execute(plan).ok
     assert second.router.state().live == Colour.BLUE
-    assert [e["action"] for e in lines(audit_path)] == ["switch", "rollback"]
+    assert [(e["action"], e["record"]) for e in lines(audit_path)] == [
+        ("switch", "intent"),
+        ("switch", "outcome"),
+        ("rollback", "intent"),
+        ("rollback", "outcome"),
+    ]
 
 
 def test_torn_or_foreign_lines_are_skipped(audit):
@@ -120,7 +131,7 @@ def test_the_line_survives_a_kill_right_after_the_action(tmp_path):
         [sys.executable, "-c", KILL_SCRIPT, str(path)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == -9, proc.stderr
-    (entry,) = lines(path)
+    _intent, entry = lines(path)
     assert (
         entry["action"] == "switch"
         and entry["result"] == "ok"
