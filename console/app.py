@@ -230,6 +230,17 @@ class BlueGreenApp(App[None]):
         ):
             self.log_line("warning", "read-only: actions are disabled (started with --read-only)")
             event.stop()
+        elif (
+            event.key in ("left_square_bracket", "right_square_bracket")
+            and not self.runtime.router.supports_weights
+        ):
+            # check_action hides [ and ] from the footer; a press still deserves an answer
+            self.log_line(
+                "warning",
+                f"weights: the {self.runtime.router.kind} router has no weighted split configured"
+                " ([ and ] shift traffic only on a router that splits it)",
+            )
+            event.stop()
 
     def action_switch(self) -> None:
         self._begin("switch")
