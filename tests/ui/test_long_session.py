@@ -8,6 +8,7 @@ time a dialog opens or closes. See ``widgets/key_footer.py`` for the workaround 
 from __future__ import annotations
 
 import gc
+import weakref
 
 from textual.widget import Widget
 
@@ -22,9 +23,10 @@ DIALOGS = {
 }
 
 
-def live_widgets() -> int:
+def live_widgets(others: weakref.WeakSet) -> int:
+    """Widgets alive in this process, less ``others`` (those of earlier tests, freed at any time)."""
     gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, Widget))
+    return sum(1 for o in gc.get_objects() if isinstance(o, Widget) and o not in others)
 
 
 def registered_watchers(app) -> int:
@@ -39,16 +41,18 @@ def registered_watchers(app) -> int:
 
 
 async def test_opening_and_closing_every_dialog_leaves_no_widget_or_watcher_behind(tmp_path):
+    gc.collect()
+    others = weakref.WeakSet(o for o in gc.get_objects() if isinstance(o, Widget))
     app = demo_app(audit_path=tmp_path / "a.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 2)
         for keys in DIALOGS.values():  # one warm-up round: first-use caches are not a leak
             await press(pilot, *keys)
-        widgets, watchers = live_widgets(), registered_watchers(app)
+        widgets, watchers = live_widgets(others), registered_watchers(app)
         for name, keys in DIALOGS.items():
             for _ in range(CYCLES):
                 await press(pilot, *keys)
             assert len(app.screen_stack) == 1, name
-            assert (live_widgets(), registered_watchers(app)) == (widgets, watchers), (
-                f"after {CYCLES} × {name}"
-            )
+            now = live_widgets(others), registered_watchers(app)
+            # flat: nothing grows (a dialog closed just before the baseline may be freed since)
+            assert now[0] <= widgets and now[1] <= watchers, (f"after {CYCLES} × {name}", now)
