@@ -7,8 +7,8 @@ faster than the wall (each poll is one simulated second, so ``--hours 2`` is 7,2
 switch declined (``s``, ``n``: preflight, confirmation, cancel) and why (``w``, Esc), in turn.
 
 Reports RSS (VmRSS of this process) and the keystroke latency (from the key event handed to the
-driver, as a terminal would, until the dialog is mounted or gone and the app idle again) at the start
-and at the end, and the worst p95 over windows of 100 cycles. Targets: RSS within 10 MB of the start,
+driver, as a terminal would, until the dialog is mounted, or gone and the action settled) at the
+start and at the end, and the worst p95 over windows of 100 cycles. Targets: RSS within 10 MB of the start,
 p95 at most 50 ms throughout.
 
     python bench/soak_console.py [--cycles 1000] [--hours 2] [--poll-interval 0.05]
