@@ -52,7 +52,7 @@ class PostconditionFailed(VerifyFailed):
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights", "sync")
 WEIGHT_TOLERANCE = 2  # percent
 VERB_TIMEOUT_FACTOR = 3
-LATE_POLLS = 5  # an action whose outcome is unknown is looked for at the polls of this many intervals
+LATE_POLLS = 5  # an unknown outcome is looked for at the polls of this many intervals
 SETTLE = 0.3  # seconds between the read-back and the second read that catches a concurrent change
 
 
@@ -519,9 +519,7 @@ class ActionController:
         """Until when an action whose outcome is unknown is looked for (epoch seconds): a few poll
         intervals, and at least one verb's deadline, from now."""
         cfg = self.runtime.config
-        return round(
-            self.audit.now() + max(LATE_POLLS * cfg.poll_interval, self.verb_timeout), 3
-        )
+        return round(self.audit.now() + max(LATE_POLLS * cfg.poll_interval, self.verb_timeout), 3)
 
     def _settle(self, first: RouterState) -> RouterState:
         """Wait ``settle`` seconds and read again: a change by someone else at the same moment, or a

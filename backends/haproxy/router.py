@@ -386,7 +386,9 @@ class HAProxyRouter(Router):
             value, _on_disk = self._sync_drift(read, verb)
             problem = map_file_problem(o.map_file)
             if problem:
-                raise ActionRefused(f"refusing to {verb}: {o.map_file} cannot be rewritten ({problem}).")
+                raise ActionRefused(
+                    f"refusing to {verb}: {o.map_file} cannot be rewritten ({problem})."
+                )
             try:
                 rewrite_map_file(o.map_file, o.map_key, value)
                 written = read_map_file_value(o.map_file, o.map_key)
