@@ -289,6 +289,9 @@ class Router(abc.ABC):
     kind: ClassVar[str] = "?"
     #: ``set_weights`` is implemented (a weighted canary split is configured)
     SUPPORTS_WEIGHTS: ClassVar[bool] = False
+    #: ``sync`` is implemented: the router keeps its routing in a file (or store) of its own as well
+    #: as in the running process, and the two can drift (HAProxy's map file)
+    SUPPORTS_SYNC: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         self.options = dict(options)
@@ -342,6 +345,34 @@ class Router(abc.ABC):
             Unsupported: this router (or this configuration) has no weighted split.
         """
         raise Unsupported(f"the {self.kind} router has no weighted split configured")
+
+    def sync_preview(self) -> str | None:
+        """What ``sync`` would do, in one sentence for the confirmation ("map file says
+        blue-backend, HAProxy routes to green-backend: rewrite the file, traffic does not move"),
+        or None when the persisted config already agrees with the running router.
+
+        Raises:
+            Unsupported: this router keeps nothing persisted apart from what it runs.
+            Unreachable, PermissionDenied: the router cannot be read.
+        """
+        raise Unsupported(self._no_sync())
+
+    def sync(self) -> RouterState:
+        """Make the persisted config (the file a reload reads) agree with what the running router
+        does now, without moving traffic; read both back. Returns the router's state.
+
+        Raises:
+            Unsupported: this router keeps nothing persisted apart from what it runs.
+            ActionRefused: the persisted config cannot be written (the message says why).
+            VerifyFailed: written, but the read-back differs (or the routing moved meanwhile).
+        """
+        raise Unsupported(self._no_sync())
+
+    def _no_sync(self) -> str:
+        return (
+            f"the {self.kind} router keeps no routing config apart from the running one, so there "
+            "is nothing to sync"
+        )
 
     def hold(self, holder: str) -> contextlib.AbstractContextManager[None]:
         """Hold the router's own cross-machine lock for one action (a Kubernetes Lease, say).

@@ -35,7 +35,7 @@ from backends.base import (
     VerifyFailed,
 )
 from backends.clock import system_clock
-from console.audit import AuditError, AuditLog
+from console.audit import AuditError, AuditLog, took_effect
 from console.lock import LOCK_WAIT, ServiceLock, lock_path, who
 from console.model import Frame, describe_change, routing_key, violations
 from console.runtime import ServiceRuntime
@@ -49,9 +49,10 @@ class PostconditionFailed(VerifyFailed):
         self.state = state
 
 
-ACTIONS = ("switch", "drain", "ready", "rollback", "weights")
+ACTIONS = ("switch", "drain", "ready", "rollback", "weights", "sync")
 WEIGHT_TOLERANCE = 2  # percent
 VERB_TIMEOUT_FACTOR = 3
+LATE_POLLS = 5  # an unknown outcome is looked for at the polls of this many intervals
 SETTLE = 0.3  # seconds between the read-back and the second read that catches a concurrent change
 
 
@@ -370,6 +371,25 @@ class ActionController:
             dict(weights),
         )
 
+    def _plan_sync(self, state: RouterState, _c: Any, _w: Any) -> Plan:
+        router = self.runtime.router
+        if not router.SUPPORTS_SYNC:
+            router.sync_preview()  # raises Unsupported, naming the kind
+        preview = self.runtime.router_guard.call(router.sync_preview)
+        if preview is None:
+            raise ActionRefused(
+                f"the {router.kind} router's persisted config already agrees with what it routes "
+                f"({_live_text(state)} live): nothing to sync"
+            )
+        return Plan(
+            "sync",
+            None,
+            (("sync", None),),
+            state,
+            f"Sync {self.service}'s {router.kind} config with what it routes now?",
+            (preview, f"live stays {_live_text(state)}"),
+        )
+
     # ------------------------------------------------------------------ execute
 
     def record_refusal(self, action: str, target: Colour | None, exc: Exception) -> None:
@@ -405,6 +425,7 @@ class ActionController:
         started = False  # a verb was sent: from here on the router may have changed by our hand
         intent: dict[str, Any] | None = None
         log_failed = False
+        unknown = False  # a verb timed out after it was sent: the router may still apply it
         try:
             current = self._read()
             with contextlib.suppress(AuditError):  # a log that fails refuses at the intent below
@@ -431,12 +452,15 @@ class ActionController:
             for verb, arg in plan.steps:
                 started = True
                 try:
-                    after = guard.call(getattr(router, verb), arg, timeout=self.verb_timeout)
+                    args = () if arg is None else (arg,)  # sync takes no argument
+                    after = guard.call(getattr(router, verb), *args, timeout=self.verb_timeout)
                 except BackendTimeout as exc:
+                    unknown = True
                     raise BackendTimeout(
                         f"{exc}; the outcome of {verb} is unknown: the next poll shows where traffic goes"
+                        f" (if the router applies it late, the console records it: `bluegreen status`)"
                     ) from None
-                done.append(verb if verb == "set_weights" else f"{verb} {arg}")
+                done.append(verb if arg is None or verb == "set_weights" else f"{verb} {arg}")
             after = self._read()  # the verbs return a read-back; read once more, after all steps
             self._verify(plan, after)
             after = self._settle(after)
@@ -464,6 +488,11 @@ class ActionController:
                         plan.action, plan.target, result, plan.before, None, message
                     )
             else:
+                late: dict[str, Any] = {}
+                if unknown and intent is not None:
+                    took = took_effect(intent, after)[0] if after is not None else None
+                    if took is not True:  # not applied yet: may be, late; the polls look for it
+                        late = {"unknown": True, "reconcile_until": self._late_until()}
                 entry = self._audit(
                     plan.action,
                     plan.target,
@@ -472,6 +501,7 @@ class ActionController:
                     after,
                     message,
                     intent=intent["id"] if intent else None,
+                    **late,
                 )
             frame = None
             if (
@@ -484,6 +514,12 @@ class ActionController:
         entry = self._audit(plan.action, plan.target, "ok", plan.before, after, intent=intent["id"])
         frame = self.observe(after) if self.observe else None
         return Outcome(plan, True, after, self._done_text(plan), entry, frame, "ok")
+
+    def _late_until(self) -> float:
+        """Until when an action whose outcome is unknown is looked for (epoch seconds): a few poll
+        intervals, and at least one verb's deadline, from now."""
+        cfg = self.runtime.config
+        return round(self.audit.now() + max(LATE_POLLS * cfg.poll_interval, self.verb_timeout), 3)
 
     def _settle(self, first: RouterState) -> RouterState:
         """Wait ``settle`` seconds and read again: a change by someone else at the same moment, or a
@@ -524,6 +560,11 @@ class ActionController:
             raise VerifyFailed(f"asked to drain {t}, but the router reads it back as not draining")
         if plan.action in ("ready", "rollback") and t is not None and after.colour(t).draining:
             raise VerifyFailed(f"asked to ready {t}, but the router reads it back as draining")
+        if plan.action == "sync" and routing_key(after) != routing_key(plan.before):
+            raise VerifyFailed(
+                f"sync must not move traffic, but the routing reads back changed "
+                f"({describe_change(plan.before, after)})"
+            )
         if plan.action == "weights":
             got = {c: after.colour(c).weight for c in plan.weights}
             # Routers round weights to what their servers can carry (HAProxy: within 2 %).
@@ -543,4 +584,6 @@ class ActionController:
             "weights": "weights "
             + ", ".join(f"{c} {w}%" for c, w in plan.weights.items())
             + ": done (read back)",
+            "sync": f"{self.runtime.router.kind} config rewritten to agree with what it routes "
+            f"({_live_text(plan.before)} live): done (read back), traffic did not move",
         }[plan.action]

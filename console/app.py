@@ -176,9 +176,14 @@ class BlueGreenApp(App[None]):
                 self.log_line(
                     "ok", f"cleared: {a.colour} {metric_label(a.metric)} back to {a.level.label}"
                 )
-        if frame.snapshot.external_change:
-            self.log_line("warning", frame.snapshot.external_change)
-            self.notice = "routing changed outside the console"
+        change = frame.snapshot.external_change
+        if change:
+            self.log_line("warning", change)
+            # A late-applied action of ours is recorded, not someone else's change.
+            late = change.endswith("took effect late; recorded")
+            self.notice = (
+                "an action took effect late" if late else "routing changed outside the console"
+            )
             self._notice_until = frame.snapshot.time + 60
         self._refresh_views()
 

@@ -11,7 +11,12 @@ Each line: ``time`` (ISO 8601, UTC), ``epoch``, ``user``, ``host``, ``service``,
   a cancel has none: the router was not touched).
 * ``record = "reconciled"``: an intent found without an outcome (the process died between the router
   and the log), checked against what the router shows now; ``intent`` names it, ``after`` is the
-  router's state, ``error`` says whether the action took effect.
+  router's state, ``error`` says whether the action took effect, ``applied`` true / false / null.
+* An outcome whose verb timed out after it was sent says ``unknown: true`` and ``reconcile_until``
+  (epoch seconds): the router may still apply it late (a frozen HAProxy that resumes). Until then,
+  whoever reads the router next (the console's polls, ``status``, a preflight) records a
+  ``reconciled`` entry with ``late: true`` and ``applied: true`` once the router shows what the
+  action asked; rollback then finds that switch. Nothing is recorded if it never shows.
 
 Lines are appended with O_APPEND, one write(2) each, and fsync'd. A torn last line (a crash in the
 middle of a write, a full disk) is ended with a newline before the next append, so it never swallows
@@ -248,13 +253,74 @@ class AuditLog:
                 intents.pop(str(e["intent"]), None)
         return list(intents.values())
 
+    def now(self) -> float:
+        return self._clock() if self._clock else datetime.now(timezone.utc).timestamp()
+
+    def late(
+        self, service: str, router: str | None = None, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Intents of ``service`` on ``router`` whose outcome is unknown (the verb timed out after it
+        was sent), that no ``reconciled`` record answers yet and whose ``reconcile_until`` has not
+        passed at ``now`` (default: the log's clock). Each is the intent record, plus
+        ``reconcile_until``."""
+        now = self.now() if now is None else now
+        intents: dict[str, dict[str, Any]] = {}
+        open_: dict[str, dict[str, Any]] = {}
+        for e in self.entries(service):
+            if not self._same_router(e, router):
+                continue
+            rid, ref = e.get("id"), e.get("intent")
+            if e.get("record") == "intent" and rid:
+                intents[str(rid)] = e
+            elif e.get("record") == "outcome" and ref and e.get("unknown"):
+                until = e.get("reconcile_until")
+                intent = intents.get(str(ref))
+                if intent is not None and isinstance(until, (int, float)):
+                    open_[str(ref)] = {**intent, "reconcile_until": float(until)}
+            elif e.get("record") == "reconciled" and ref:
+                open_.pop(str(ref), None)
+        return [i for i in open_.values() if i["reconcile_until"] >= now]
+
+    def reconcile_late(
+        self, service: str, router: str, kind: str, state: RouterState
+    ) -> list[dict[str, Any]]:
+        """For every action of ``service`` on ``router`` whose outcome was unknown and that the
+        router now shows applied (``late``), record it (``reconciled``, ``late: true``, ``applied:
+        true``, ``after`` the state read). One not applied yet is left open until its
+        ``reconcile_until``. Returns the records written (AuditError if they cannot be)."""
+        written = []
+        for intent in self.late(service, router):
+            took, _text = took_effect(intent, state)
+            if took is not True:
+                continue
+            written.append(
+                self.append(
+                    record="reconciled",
+                    intent=intent.get("id"),
+                    service=service,
+                    router=kind,
+                    router_id=router,
+                    action=intent.get("action"),
+                    target=intent.get("target"),
+                    before=intent.get("before"),
+                    after=state.summary(),
+                    result="reconciled",
+                    error=late_text(intent),
+                    applied=True,
+                    late=True,
+                    sent=intent.get("epoch"),
+                )
+            )
+        return written
+
     def reconcile(
         self, service: str, router: str, kind: str, state: RouterState
     ) -> list[dict[str, Any]]:
         """Record what the router shows now for every unfinished intent of ``service`` on ``router``
-        (the caller holds the service's lock, so no intent is still in flight). Returns the
+        (the caller holds the service's lock, so no intent is still in flight), and every action
+        with an unknown outcome that the router now shows applied (``reconcile_late``). Returns the
         ``reconciled`` records written (AuditError if they cannot be)."""
-        written = []
+        written = self.reconcile_late(service, router, kind, state)
         for intent in self.unfinished(service, router):
             took, text = took_effect(intent, state)
             written.append(
@@ -301,15 +367,32 @@ def took_effect(intent: dict[str, Any], state: RouterState) -> tuple[bool | None
     return took, f"{head}: {now}: {verdict}"
 
 
+def late_text(intent: dict[str, Any]) -> str:
+    """``the switch to green sent at 16:40:02 took effect late; recorded`` (local time, as the
+    console's log shows times)."""
+    action, target = intent.get("action"), intent.get("target")
+    what = f"the {action}" + (f" to {target}" if action in SWITCHING_ACTIONS and target else "")
+    if action in ("drain", "ready") and target:
+        what = f"the {action} of {target}"
+    try:
+        sent = datetime.fromtimestamp(float(intent["epoch"])).strftime("%H:%M:%S")
+    except (KeyError, TypeError, ValueError, OverflowError):
+        sent = str(intent.get("time", "?"))
+    return f"{what} sent at {sent} took effect late; recorded"
+
+
 def reconcile_unfinished(audit: AuditLog, runtime: ServiceRuntime) -> list[dict[str, Any]]:
-    """At the start of a console or ``status``: reconcile the service's unfinished intents against
-    the router, if there are any and no action of the service is under way on this machine (its
-    lock is free). Reads the router only when there is something to reconcile. Raises BackendError
-    or AuditError; returns the records written."""
+    """At the start of a console or ``status``: reconcile the service's unfinished intents (and its
+    actions whose outcome is unknown, if the router now shows them applied) against the router, if
+    there are any and no action of the service is under way on this machine (its lock is free).
+    Reads the router only when there is something to reconcile. Raises BackendError or
+    AuditError; returns the records written."""
     from console.lock import ServiceLock, lock_path
 
     router = runtime.router
-    if not audit.unfinished(runtime.name, router.identity):
+    if not audit.unfinished(runtime.name, router.identity) and not audit.late(
+        runtime.name, router.identity
+    ):
         return []
     lock = ServiceLock(lock_path(audit.path, runtime.name, router.identity), runtime.name)
     with lock.try_hold("reconcile") as held:
@@ -317,3 +400,19 @@ def reconcile_unfinished(audit: AuditLog, runtime: ServiceRuntime) -> list[dict[
             return []
         state = runtime.router_guard.call(router.state)
         return audit.reconcile(runtime.name, router.identity, router.kind, state)
+
+
+def reconcile_late(
+    audit: AuditLog, runtime: ServiceRuntime, state: RouterState
+) -> list[dict[str, Any]]:
+    """At a poll: record the service's actions with an unknown outcome that ``state`` (just read)
+    shows applied, unless an action of the service is under way on this machine (then the next poll
+    does it). Raises AuditError; returns the records written."""
+    from console.lock import ServiceLock, lock_path
+
+    router = runtime.router
+    lock = ServiceLock(lock_path(audit.path, runtime.name, router.identity), runtime.name)
+    with lock.try_hold("reconcile") as held:
+        if not held:
+            return []
+        return audit.reconcile_late(runtime.name, router.identity, router.kind, state)

@@ -4,6 +4,7 @@
     bluegreen watch --config FILE                the dashboard on real routers
     bluegreen status --config FILE [--json] [--watch [--duration S]]
     bluegreen switch|drain|ready|rollback --config FILE [--to|--colour C] --yes
+    bluegreen sync --config FILE --yes           the router's persisted config agrees with it again
     bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
 
 Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
@@ -119,6 +120,8 @@ def _human_status(frame: Frame) -> str:
     if frame.last_switch is not None:
         head += f"  switched {duration(snap.time - frame.last_switch)} ago"
     out.append(head)
+    if snap.external_change:
+        out.append(f"  {snap.external_change}")
     if snap.router_error:
         out.append(f"  router: {snap.router_error}")
     if router_notice(frame):
@@ -340,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("drain", "stop new traffic to a colour (default: the one not live)"),
         ("ready", "undo a drain"),
         ("rollback", "switch back to the colour live before the last switch"),
+        (
+            "sync",
+            "rewrite the router's persisted config (HAProxy's map file) to what it routes now; "
+            "traffic does not move",
+        ),
     ):
         a = sub.add_parser(verb, help=text)
         common(a)

@@ -11,12 +11,18 @@ import contextlib
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
 from backends.clock import Clock, monotonic
 from console.alarms import AlarmEngine, BakeTracker, rules_from_config
-from console.audit import AuditError, AuditLog, reconcile_unfinished
+from console.audit import (
+    AuditError,
+    AuditLog,
+    reconcile_late,
+    reconcile_unfinished,
+    took_effect,
+)
 from console.model import Frame, RoutingKey, Snapshot, describe_change, routing_key
 from console.runtime import ServiceRuntime
 
@@ -35,6 +41,10 @@ class Monitor:
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
         self.bake = BakeTracker(cfg.bake_seconds)
         self._audit = audit  # read on the first poll, in the worker thread: no file I/O at build
+        self._log = audit  # kept: actions with an unknown outcome are looked for at later polls
+        self._log_stamp: tuple[int, int] | None = None  # the log's (size, mtime) when last scanned
+        self._late: list[dict[str, Any]] = []  # intents whose outcome is unknown, still open
+        self._late_notes: list[str] = []  # "the switch to green ... took effect late; recorded"
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"poll-{cfg.name}")
         self._router: RouterState | None = None
@@ -62,7 +72,9 @@ class Monitor:
         audit, self._audit = self._audit, None
         if audit:  # an intent a crash left without outcome: recorded as the router shows it now
             with contextlib.suppress(BackendError, AuditError):
-                reconcile_unfinished(audit, self.runtime)
+                for record in reconcile_unfinished(audit, self.runtime):
+                    if record.get("late"):
+                        self._late_notes.append(str(record.get("error")))
         router_id = self.runtime.router.identity
         last = audit.last_switch(self.runtime.name, router_id) if audit else None
         if not last:
@@ -90,6 +102,7 @@ class Monitor:
         )  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
         router, router_error = read
         metrics, metrics_error = _outcome(fm)
+        late = self._check_late(router) if router is not None else []
         now, mono = self.clock(), monotonic(self.clock)
         with self._lock:
             external = None
@@ -104,6 +117,8 @@ class Monitor:
                 if key == self._expected:
                     self._expected = None  # seen once: a later return to this state is someone's
                 self._router, self._router_time = router, mono
+            if late:  # the change is an action of ours (or a colleague's) that landed late
+                external = "; ".join(late)
             if metrics is not None:
                 self._metrics, self._metrics_time = metrics, mono
             elif self.runtime.metrics is None and router is not None:
@@ -111,6 +126,36 @@ class Monitor:
             # Alarms step only on figures read this poll; stale ones would advance sustain timers.
             fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
             return self._frame(now, mono, router_error, metrics_error, external, fresh)
+
+    def _check_late(self, state: RouterState) -> list[str]:
+        """Actions whose outcome was unknown (a verb timed out after it was sent), looked for at every
+        poll until their ``reconcile_until``: one the router now shows applied is recorded in the
+        audit log (``reconciled``, ``applied: true``), so rollback and ``status`` know the switch
+        happened. The log is rescanned only when it changed (its size or mtime). Returns the
+        sentences to report ("the switch to green sent at 16:40:02 took effect late; recorded")."""
+        notes, self._late_notes = self._late_notes, []
+        log = self._log
+        if log is None:
+            return notes
+        try:
+            st = log.path.stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            return notes
+        router_id = self.runtime.router.identity
+        if stamp != self._log_stamp:
+            self._log_stamp = stamp
+            self._late = list(log.late(self.runtime.name, router_id))
+        now = log.now()
+        self._late = [i for i in self._late if float(i["reconcile_until"]) >= now]
+        if not self._late:
+            return notes
+        if not any(took_effect(i, state)[0] is True for i in self._late):
+            return notes
+        with contextlib.suppress(AuditError):
+            for record in reconcile_late(log, self.runtime, state):
+                notes.append(str(record.get("error")))
+        return notes
 
     def observe_action(self, state: RouterState) -> Frame:
         """Absorb the state an action read back, so the bake window starts at the switch itself and

@@ -31,7 +31,12 @@ from backends.base import (
     Unsupported,
     VerifyFailed,
 )
-from backends.haproxy.io import StatsSocket, map_file_problem, rewrite_map_file
+from backends.haproxy.io import (
+    StatsSocket,
+    map_file_problem,
+    read_map_file_value,
+    rewrite_map_file,
+)
 from backends.haproxy.options import HAProxyOptions, load_options
 from backends.haproxy.state import HAProxyRead, build_state, split_groups
 from backends.haproxy.stats import (
@@ -85,6 +90,11 @@ class HAProxyRouter(Router):
       that each colour's servers together carry its percentage; then, if the map key does not name
       the split backend yet, it is pointed there (``set map``, read back, map file rewritten).
       While split, the live colour is the one with more than 50 %.
+    * **sync**: makes the map file agree with HAProxy without moving traffic: ``show map``, then the
+      ``map_key`` line of the map file is rewritten (atomically, as a switch does) to the value
+      HAProxy routes by now, and both are read back (a map that moved meanwhile, or a file that
+      does not read back what was written, raises VerifyFailed). Refused when ``map_file_write``
+      is false (something else keeps the file) or the file cannot be rewritten.
     * **rollback** is not a verb of the router: the console switches back to the colour recorded
       before the last switch in its audit log (re-readying it first if it was drained).
 
@@ -99,6 +109,7 @@ class HAProxyRouter(Router):
 
     kind = "haproxy"
     SUPPORTS_WEIGHTS = False  # True on an instance with a split_backend
+    SUPPORTS_SYNC = True
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         super().__init__(options, context)
@@ -329,6 +340,76 @@ class HAProxyRouter(Router):
             if any(got[c] is None or abs((got[c] or 0) - asked[c]) > 2 for c in COLOURS):
                 raise VerifyFailed(f"{verb}: sent the weights but read back {got}.")
             return state
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def _sync_drift(self, read: HAProxyRead, verb: str) -> tuple[str, str | None]:
+        """(what HAProxy routes by, what the map file says), or ActionRefused."""
+        o = self.opts
+        if not o.map_file_write:
+            raise ActionRefused(
+                f"refusing to {verb}: router option `map_file_write = false` says something else "
+                f"keeps {o.map_file} up to date; the console does not write it."
+            )
+        value = read.map_entries.get(o.map_key)
+        if value is None:
+            raise ActionRefused(
+                f"refusing to {verb}: the map {o.map} has no entry {o.map_key!r} in HAProxy, so "
+                "there is no routing to write down."
+            )
+        try:
+            on_disk = read_map_file_value(o.map_file, o.map_key)
+        except FileNotFoundError:
+            on_disk = None
+        except OSError as exc:
+            raise ActionRefused(
+                f"refusing to {verb}: cannot read the map file {o.map_file} "
+                f"({exc.strerror or exc})."
+            ) from None
+        return value, on_disk
+
+    def sync_preview(self) -> str | None:
+        read = self._read(admin=False)
+        value, on_disk = self._sync_drift(read, "sync")
+        if on_disk == value:
+            return None
+        return (
+            f"map file says {on_disk or '(no entry)'}, HAProxy routes to {value}: rewrite the "
+            "file, traffic does not move"
+        )
+
+    def sync(self) -> RouterState:
+        o = self.opts
+        verb = "sync the map file"
+        with self._action_lock:
+            read = self._read()
+            value, _on_disk = self._sync_drift(read, verb)
+            problem = map_file_problem(o.map_file)
+            if problem:
+                raise ActionRefused(
+                    f"refusing to {verb}: {o.map_file} cannot be rewritten ({problem})."
+                )
+            try:
+                rewrite_map_file(o.map_file, o.map_key, value)
+                written = read_map_file_value(o.map_file, o.map_key)
+            except OSError as exc:
+                raise ActionRefused(
+                    f"{verb}: could not rewrite {o.map_file} ({exc.strerror or exc}); HAProxy "
+                    "still routes as before, the file is as it was."
+                ) from None
+            if written != value:
+                raise VerifyFailed(
+                    f"{verb}: wrote `{o.map_key} {value}` to {o.map_file} but it reads back "
+                    f"{written!r}: something else writes that file."
+                )
+            after = self._read()
+            now = after.map_entries.get(o.map_key)
+            if now != value:
+                raise VerifyFailed(
+                    f"{verb}: wrote `{o.map_key} {value}` to {o.map_file}, but meanwhile HAProxy's "
+                    f"map moved to {now!r}: someone else acted; run sync again."
+                )
+            return build_state(after, self.opts, self._history)
 
     def close(self) -> None:
         self._sock.close()

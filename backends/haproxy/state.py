@@ -119,7 +119,7 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
         if on_disk != value:
             detail["map_file"] = (
                 f"out of date: {opts.map_file} says {on_disk or '(no entry)'}; a reload would "
-                "route there"
+                "route there: run `bluegreen sync` to rewrite it (traffic does not move)"
             )
 
     # Traffic of a colour: its backend's BACKEND row, plus the split servers tracking it.

@@ -206,3 +206,26 @@ def test_an_unreachable_router_gives_status_1_with_a_clear_message(world):
         no_traceback(action)
         assert audit_entries(world.audit_path)[-1]["result"] == "refused"
         # How fast it fails (no retries) is each router's own test, not a wall-clock bound here.
+
+
+def test_sync_exits_0_where_it_rewrote_and_1_where_it_is_unsupported(world):
+    """``bluegreen sync --yes``: on a router that persists its routing apart, a drift is rewritten
+    (status 0, traffic stays); elsewhere it is refused as unsupported, naming the kind (status 1)."""
+    config = hook(world, world.cli_config)
+    runtime = world.build()
+    if not runtime.router.SUPPORTS_SYNC:
+        proc = cli(config, "sync", "--yes")
+        no_traceback(proc)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"refused: the {world.kind} router keeps no routing config" in proc.stderr
+        assert audit_entries(world.audit_path)[-1]["result"] == "refused"
+        assert world.live() is BLUE
+        return
+    world.drift_persisted(GREEN)
+    proc = cli(config, "sync", "--yes")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "traffic does not move" in proc.stdout and "done (read back)" in proc.stdout
+    assert world.persisted() is BLUE and world.live() is BLUE
+    again = cli(config, "sync", "--yes")
+    assert again.returncode == 1 and "nothing to sync" in again.stderr, again.stderr

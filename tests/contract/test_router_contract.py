@@ -473,3 +473,37 @@ def test_weights_without_a_split_are_unsupported(world):
     entry = last_entry(world)
     assert (entry["action"], entry["result"]) == ("weights", "refused")
     assert world.live() is BLUE
+
+
+def test_sync_makes_the_persisted_config_agree_without_moving_traffic(world):
+    """Where the router persists its routing apart (HAProxy's map file), ``sync`` rewrites what
+    drifted to what the router routes by, and the routing does not move; elsewhere it is
+    Unsupported, naming the kind, and the console refuses it (audited)."""
+    from console.model import routing_key
+
+    runtime = world.build()
+    router = runtime.router
+    if not router.SUPPORTS_SYNC:
+        with pytest.raises(Unsupported, match=f"the {world.kind} router keeps no routing config"):
+            router.sync()
+        with pytest.raises(Unsupported, match=f"the {world.kind} router"):
+            router.sync_preview()
+        with pytest.raises(Unsupported, match=f"the {world.kind} router"):
+            controller(world, runtime).plan("sync")
+        assert (last_entry(world)["action"], last_entry(world)["result"]) == ("sync", "refused")
+        assert world.live() is BLUE
+        return
+    ctl = controller(world, runtime)
+    with pytest.raises(ActionRefused, match="nothing to sync"):  # nothing drifted yet
+        ctl.plan("sync")
+    world.drift_persisted(GREEN)
+    assert world.persisted() is GREEN and world.live() is BLUE
+    before = routing_key(router.state())
+    plan = ctl.plan("sync")
+    assert any("traffic does not move" in line for line in plan.lines), plan.lines
+    outcome = ctl.execute(plan)
+    assert outcome.ok, outcome.message
+    assert world.persisted() is BLUE and world.live() is BLUE
+    assert routing_key(router.state()) == before
+    records = [r for r in audit_entries(world.audit_path) if r["action"] == "sync"]
+    assert records[-1]["result"] == "ok" and records[-1]["intent"]

@@ -131,6 +131,15 @@ class RouterWorld:
         """A runtime of this kind with no weighted split configured."""
         raise NotImplementedError(self._missing("without_split"))
 
+    def drift_persisted(self, to: Colour) -> None:
+        """Make the router's persisted config (what a reload reads) name ``to`` while the running
+        router keeps routing as it does; raise Cannot where the kind persists nothing apart."""
+        raise NotImplementedError(self._missing("drift_persisted"))
+
+    def persisted(self) -> Colour | None:
+        """The colour the persisted config names (read independently of the router)."""
+        raise NotImplementedError(self._missing("persisted"))
+
     def _missing(self, hook: str) -> str:
         return (
             f"the contract world for router kind {self.kind!r} does not implement {hook}(): "
@@ -244,6 +253,12 @@ class SimulatorWorld(RouterWorld):
             "the simulator applies a verb under one lock: nothing can change between its read "
             "and its write (the console's own check between plan and execute is tested)"
         )
+
+    def drift_persisted(self, to: Colour) -> None:
+        raise Cannot("the simulator router persists nothing apart from what it runs")
+
+    def persisted(self) -> Colour | None:
+        raise Cannot("the simulator router persists nothing apart from what it runs")
 
     def without_split(self) -> ServiceRuntime:
         raise Cannot("the simulator always has a weighted split")
@@ -408,6 +423,15 @@ class HAProxyWorld(RouterWorld):
             "the router's read and its write (the console's own check between plan and execute "
             "is tested)"
         )
+
+    def drift_persisted(self, to: Colour) -> None:
+        from backends.haproxy.io import rewrite_map_file
+
+        rewrite_map_file(str(self.lab.map), "/", f"{to.value}-backend")  # by hand, no reload
+
+    def persisted(self) -> Colour | None:
+        value = self.map_file_value()
+        return next((c for c in (Colour.BLUE, Colour.GREEN) if value == f"{c.value}-backend"), None)
 
     def without_split(self) -> ServiceRuntime:
         config, _ = haproxy_config(
@@ -580,6 +604,12 @@ class KubernetesWorld(RouterWorld):
 
         self.kube.on("PATCH", "services", another_operator)
         return "the Service shop changed since it was read"
+
+    def drift_persisted(self, to: Colour) -> None:
+        raise Cannot("the kubernetes router persists nothing apart from what it runs")
+
+    def persisted(self) -> Colour | None:
+        raise Cannot("the kubernetes router persists nothing apart from what it runs")
 
     def without_split(self) -> ServiceRuntime:
         return self.build()  # a Service has no weighted split
