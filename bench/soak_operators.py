@@ -542,6 +542,14 @@ def section(a: argparse.Namespace, r: dict[str, Any]) -> str:
         else "Nothing acts outside the console."
     )
     ours = [e for e in eps if not e.get("outside")]
+    seen_note = ""
+    if r["outside"] > len(eps) - len(ours):
+        seen_note = (
+            f" The outsider drained {r['outside']} times and the observer saw "
+            f"{len(eps) - len(ours)} of them as violations: a drain undone between two polls (an "
+            "operator's ready, switch or rollback came first), or made on a colour that had just "
+            "stopped being live, breaks no invariant at any poll."
+        )
     met = {
         "violations left standing at the end": (len(standing), "0"),
         "violations alarmed later than one poll": (len(late), "0"),
@@ -592,14 +600,16 @@ Set-up: one lab (`bluegreen lab up`: real HAProxy, Prometheus, blue and green fl
 | polls read by the observer | {len(r["lines"])} | |
 | invariant violations seen | {len(eps)} (polls each: {", ".join(map(str, polls)) or "-"}) | |
 | of which provoked by the outsider / not | {len(eps) - len(ours)} / {len(ours)} | |
+| polls in violation × rate (the 503s to expect) | {sum(polls)} × {a.rate:g} = {sum(polls) * a.rate:.0f} | |
 | violations alarmed later than one poll | {len(late)} | 0 |
 | violations left standing at the end | {len(standing)} | 0 |
+| actions sent by the operators (CLI runs, console keys) / outcome records | {sum(sum(x[0].values()) for n, x in r["actors"].items() if n != "outsider")} / {sum(outcomes.values())} | |
 | audit intents / outcomes / reconciled | {r["intents"]} / {sum(outcomes.values())} / {r["reconciled"]} | |
 | outcomes ok / refused / failed / cancelled | {" / ".join(str(by_result.get(x, 0)) for x in results)} | |
 | intents unreconciled at the end (`AuditLog.unfinished`) | {len(r["unfinished"])} | 0 |
 | unaudited routing changes | {len(r["unaudited"])} | 0 |
 
-{verdict}
+{verdict}{seen_note}
 
 Outcome records by action:
 
