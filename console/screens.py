@@ -56,7 +56,7 @@ HELP = """\
          on a colour already draining, [b]d[/b] offers to ready it again
   [b]r[/b]      rollback: back to the colour that was live before the last switch
          (from the audit log, so it works after a restart; re-readied if drained)
-  [b][[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
+  [b]\\[[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
   [b]w[/b]      why did it fire: each rule, its thresholds, the exact query, the last samples
   [b]?[/b]      this help           [b]q[/b]  quit
   In a dialog: [b]y[/b] or [b]Enter[/b] confirms, [b]Esc[/b] or [b]n[/b] cancels.
@@ -75,7 +75,7 @@ HELP = """\
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
+    HelpScreen > VerticalScroll {
         width: 92; max-width: 98%; height: auto; max-height: 95%; padding: 1 2;
         border: thick $primary; background: $surface;
     }
@@ -97,7 +97,8 @@ class HelpScreen(ModalScreen[None]):
         )
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
+        # Scrolls (arrows, PgUp/PgDn, Home/End) when the terminal is shorter than the text (80x24).
+        with VerticalScroll(id="help"):
             yield Static(self._text)
 
 

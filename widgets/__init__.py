@@ -4,6 +4,7 @@ from widgets.action_log import ActionLog
 from widgets.alarm_banner import AlarmBanner, BannerItem
 from widgets.bake_timer import BakeTimer, BakeView
 from widgets.colour_panel import ColourPanel, MetricView, PanelView
+from widgets.key_footer import KeyFooter
 from widgets.sparkline import SparkChart, render_sparkline
 from widgets.status_header import HeaderView, StatusHeader
 
@@ -15,6 +16,7 @@ __all__ = [
     "BannerItem",
     "ColourPanel",
     "HeaderView",
+    "KeyFooter",
     "MetricView",
     "PanelView",
     "SparkChart",

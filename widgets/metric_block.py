@@ -123,6 +123,9 @@ class MetricBlock(Widget):
         &.-critical > .mb-figure { color: $error; text-style: bold; }
         &.-warning > SparkChart.mb-spark { color: $warning; }
         &.-critical > SparkChart.mb-spark { color: $error; }
+        /* NO_COLOR turns $error into a grey darker than the normal text: reverse it instead. */
+        &.-critical:nocolor > .mb-figure { color: $foreground; text-style: bold reverse; }
+        &.-critical:nocolor > .mb-text { text-style: bold reverse; }
     }
     """
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual.app import RenderResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from widgets._common import accent, join_left_right
+from widgets._common import accent, fit, join_left_right
 
-__all__ = ["HeaderView", "StatusHeader", "header_parts"]
+__all__ = ["HeaderView", "StatusHeader", "header_line", "header_parts"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,20 @@ def header_parts(view: HeaderView) -> tuple[Content, Content]:
     return left, right
 
 
+def header_line(view: HeaderView, width: int) -> Content:
+    """The header in ``width`` cells. When it does not fit, the live colour is the last thing to go:
+    first the time since the switch and the router kind are left out, then the notice is cut."""
+    left, right = header_parts(view)
+    if left.cell_length + right.cell_length + 2 <= width:
+        return join_left_right(left, right, width)
+    left, _ = header_parts(replace(view, since_switch="", router_kind=""))
+    _, rest = header_parts(replace(view, notice=""))  # READ-ONLY and the clock
+    room = width - left.cell_length - rest.cell_length - 4  # two gaps of two cells
+    if view.notice and room >= 8:
+        rest = fit(Content.styled(f"⚠ {view.notice}", "bold $warning"), room) + "  " + rest
+    return join_left_right(left, rest, width)
+
+
 class StatusHeader(Widget):
     DEFAULT_CSS = """
     StatusHeader { height: 1; padding: 0 1; background: $panel; }
@@ -55,5 +69,4 @@ class StatusHeader(Widget):
     """What the header says."""
 
     def render(self) -> RenderResult:
-        left, right = header_parts(self.view)
-        return join_left_right(left, right, max(1, self.content_size.width or 100))
+        return header_line(self.view, max(1, self.content_size.width or 100))

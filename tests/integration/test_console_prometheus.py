@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (100, 30)
 TIMEOUT = 1.0  # seconds one backend call may take (the service's `timeout`)
+HUNG_TIMEOUT = 5.0  # the same, where a poll must still hang while keys are pressed
 # A rate query missing its last ")": Prometheus answers 400 with a parse error.
 BROKEN_RATE = "sum by ({colour_label}) (rate(http_requests_total{selector}[{window}])"
 
@@ -180,11 +181,11 @@ def canned() -> Iterator[CannedServer]:
 # The app from a config
 
 
-def service_mapping(metrics: dict[str, Any]) -> dict[str, Any]:
+def service_mapping(metrics: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
     return {
         "name": "shop",
         "poll_interval": 1.0,
-        "timeout": TIMEOUT,
+        "timeout": timeout,
         "bake_seconds": 120,
         "stale_after": 3,
         "router": {"kind": "simulator", "scenario": "healthy", "seed": 7},
@@ -192,9 +193,11 @@ def service_mapping(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_console(metrics: dict[str, Any], audit_path: Path) -> BlueGreenApp:
+def make_console(
+    metrics: dict[str, Any], audit_path: Path, timeout: float = TIMEOUT
+) -> BlueGreenApp:
     """The console on a manual clock, from a config with a Prometheus metrics source."""
-    service = from_mapping({"service": [service_mapping(metrics)]}, "test").service[0]
+    service = from_mapping({"service": [service_mapping(metrics, timeout)]}, "test").service[0]
     return console_app(service, audit_path, subtitle="prometheus failures")
 
 
@@ -318,19 +321,20 @@ async def test_a_failing_prometheus_is_shown_plainly_and_keys_answer_at_once(
 async def test_keys_answer_while_a_poll_hangs_on_prometheus(
     hung: HungServer, tmp_path: Path
 ) -> None:
-    app = make_console({"url": hung.url}, tmp_path / "audit.jsonl")
+    # A deadline long enough that the poll surely still hangs while the keys are pressed, however
+    # loaded the machine: what is checked is that keys answer during it, not how fast.
+    app = make_console({"url": hung.url}, tmp_path / "audit.jsonl", timeout=HUNG_TIMEOUT)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             clock_of(app).advance(1.0)
             started = time.monotonic()
-            app.request_poll()  # blocks in the metrics source until the 1 s deadline
+            app.request_poll()  # blocks in the metrics source until its deadline
             await pilot.pause()
             worker = poll_worker(app)
             assert worker is not None and worker.is_running
             took = await help_answers_at_once(pilot)
             assert worker.is_running, "the poll should still hang on Prometheus"
-            assert time.monotonic() - started < TIMEOUT
             await leave_help(pilot)
             await pilot.press("w")  # the why page opens too, with the PromQL that runs
             await pilot.pause()
@@ -338,10 +342,12 @@ async def test_keys_answer_while_a_poll_hangs_on_prometheus(
             await pilot.press("escape")
             await settle(pilot)
             elapsed = time.monotonic() - started
-            assert elapsed >= TIMEOUT * 0.9, elapsed  # the poll waited for its deadline, not less
+            assert elapsed >= HUNG_TIMEOUT * 0.9, (
+                elapsed
+            )  # the poll waited for its deadline, not less
             assert len(hung.held) >= 1
             error = panels(app)["green"].error
-            assert re.search(r"no answer within 1s|did not answer the \w+ query within", error), (
+            assert re.search(r"no answer within 5s|did not answer the \w+ query within", error), (
                 error,
                 took,
             )

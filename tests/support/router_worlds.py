@@ -519,7 +519,13 @@ class KubernetesWorld(RouterWorld):
         return None  # no data plane: the Service's selector is what decides (see live())
 
     def writes(self) -> int | None:
-        return self.kube.count("PATCH") + self.kube.count("PUT")
+        # Writes that route: the Services and Deployments. The Lease an action holds is written
+        # too, and says nothing about where traffic goes.
+        return sum(
+            self.kube.count(method, resource)
+            for method in ("PATCH", "PUT", "POST")
+            for resource in ("services", "deployments")
+        )
 
     def switch_outside(self, to: Colour) -> None:
         # kubectl patch service shop -p '{"spec":{"selector":{"version":"green"}}}'

@@ -127,6 +127,7 @@ def test_a_restarted_console_converts_the_recorded_switch_once(runtime, clock, a
     runtime.router.switch(Colour.GREEN)
     audit.append(
         service="shop",
+        router="simulator",
         action="switch",
         target="green",
         result="ok",
