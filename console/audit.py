@@ -294,24 +294,45 @@ class AuditLog:
             if took is not True:
                 continue
             written.append(
-                self.append(
-                    record="reconciled",
-                    intent=intent.get("id"),
-                    service=service,
-                    router=kind,
-                    router_id=router,
-                    action=intent.get("action"),
-                    target=intent.get("target"),
-                    before=intent.get("before"),
-                    after=state.summary(),
-                    result="reconciled",
-                    error=late_text(intent),
+                self._reconciled(
+                    intent,
+                    service,
+                    router,
+                    kind,
+                    state,
+                    late_text(intent),
                     applied=True,
                     late=True,
                     sent=intent.get("epoch"),
                 )
             )
         return written
+
+    def _reconciled(
+        self,
+        intent: dict[str, Any],
+        service: str,
+        router: str,
+        kind: str,
+        state: RouterState,
+        text: str,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Append the ``reconciled`` record of ``intent``: what the router shows now."""
+        return self.append(
+            record="reconciled",
+            intent=intent.get("id"),
+            service=service,
+            router=kind,
+            router_id=router,
+            action=intent.get("action"),
+            target=intent.get("target"),
+            before=intent.get("before"),
+            after=state.summary(),
+            result="reconciled",
+            error=text,
+            **extra,
+        )
 
     def reconcile(
         self, service: str, router: str, kind: str, state: RouterState
@@ -324,20 +345,7 @@ class AuditLog:
         for intent in self.unfinished(service, router):
             took, text = took_effect(intent, state)
             written.append(
-                self.append(
-                    record="reconciled",
-                    intent=intent.get("id"),
-                    service=service,
-                    router=kind,
-                    router_id=router,
-                    action=intent.get("action"),
-                    target=intent.get("target"),
-                    before=intent.get("before"),
-                    after=state.summary(),
-                    result="reconciled",
-                    error=text,
-                    applied=took,
-                )
+                self._reconciled(intent, service, router, kind, state, text, applied=took)
             )
         return written
 
