@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal, get_args
 
-from backends.base import COLOURS, Colour, ColourMetrics, RouterState
+from backends.base import (
+    COLOURS,
+    Colour,
+    ColourMetrics,
+    ColourState,
+    RouterState,
+    ServerStatus,
+)
 
 # --------------------------------------------------------------------------------------------------
 # The metrics: one table that the panels, the alarm messages, the "why" page, the CLI and the config
@@ -108,12 +115,23 @@ RoutingKey = tuple[Hashable, ...]
 
 
 def routing_key(state: RouterState) -> RoutingKey:
-    """What decides where new requests go: the live colour, each colour's drain flag and weight.
-    Server health is not in it: a flapping server is health, shown in the panels, not a routing
-    change someone else made (and it must not make a rollback refuse)."""
+    """What decides where new requests go: the live colour, each colour's drain flag and weight,
+    and the servers an operator took out by hand (DRAIN or MAINT) in a colour that is not drained
+    as a whole. Server health is not in it: a flapping server is health, shown in the panels, not
+    a routing change someone else made (and it must not make a rollback refuse)."""
     return (
         state.live,
-        tuple((c, state.colour(c).draining, state.colour(c).weight) for c in COLOURS),
+        tuple(
+            (c, cs.draining, cs.weight, () if cs.draining else _taken_out(cs))
+            for c in COLOURS
+            for cs in [state.colour(c)]
+        ),
+    )
+
+
+def _taken_out(cs: ColourState) -> tuple[str, ...]:
+    return tuple(
+        sorted(s.name for s in cs.servers if s.status in (ServerStatus.DRAIN, ServerStatus.MAINT))
     )
 
 
