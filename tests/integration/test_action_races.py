@@ -5,6 +5,7 @@
   the second waits, and its preflight sees the first one's result.
 * A switch killed (SIGKILL) at random points: afterwards ``status`` reconciles an intent left without
   outcome, the log says whether the switch happened, and ``rollback`` goes to the right colour.
+* ``sync``, the same way: two at once, beside a switch, and killed at random points.
 """
 
 from __future__ import annotations
@@ -125,3 +126,54 @@ def test_kill_9_at_random_points_of_a_switch_leaves_the_audit_and_rollback_right
         reconciled = [r for r in audit_records(world.audit_path) if r["record"] == "reconciled"]
         for r in reconciled:
             assert r["applied"] in (True, False) and r["intent"], r
+
+
+SYNCS = 3
+
+
+def test_sync_with_two_operators_and_killed_leaves_traffic_the_file_and_the_audit_right(tmp_path):
+    """``sync`` is an action like the others: two at once, sync beside a switch, and kill -9 at
+    random points never move traffic, never leave the map file disagreeing with HAProxy once the
+    survivors are done, and leave no intent unanswered."""
+    rng = random.Random(11)
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        for _ in range(SYNCS):  # two operators sync the same drift: one rewrites, one finds none
+            world.drift_persisted(GREEN)
+            a, b = start(config, "sync", "--yes"), start(config, "sync", "--yes")
+            (a_out, a_err), (b_out, b_err) = a.communicate(timeout=60), b.communicate(timeout=60)
+            said = f"A {a.returncode}: {a_out}{a_err}\nB {b.returncode}: {b_out}{b_err}"
+            assert "Traceback" not in said, said
+            assert sorted((a.returncode, b.returncode)) == [0, 1], said
+            assert "nothing to sync" in a_err + b_err, said
+            assert world.live() == BLUE and world.persisted() == BLUE, said
+        for _ in range(SYNCS):  # sync beside a switch: whichever goes first, the file ends right
+            reset(world)
+            world.drift_persisted(GREEN)
+            a = start(config, "sync", "--yes")
+            b = start(config, "switch", "--to", "green", "--yes")
+            (a_out, a_err), (b_out, b_err) = a.communicate(timeout=60), b.communicate(timeout=60)
+            said = f"sync {a.returncode}: {a_out}{a_err}\nswitch {b.returncode}: {b_out}{b_err}"
+            assert "Traceback" not in said, said
+            assert b.returncode == 0 and world.live() == GREEN, said
+            world.assert_kept()  # the map file says what HAProxy routes to
+        reset(world)
+        started = time.monotonic()
+        world.drift_persisted(GREEN)
+        assert cli(config, "sync", "--yes").returncode == 0
+        took = time.monotonic() - started
+        for _ in range(KILLS // 2):
+            world.drift_persisted(GREEN)
+            proc = start(config, "sync", "--yes")
+            time.sleep(rng.uniform(0.0, took))
+            proc.kill()
+            proc.wait(timeout=30)
+            assert world.live() == BLUE  # a sync never moves traffic, even cut short
+            status = cli(config, "status")
+            no_traceback(status)
+            assert unanswered(world.audit_path) == [], audit_records(world.audit_path)
+            again = cli(config, "sync", "--yes")
+            assert again.returncode in (0, 1), again.stdout + again.stderr
+            assert again.returncode == 0 or "nothing to sync" in again.stderr, again.stderr
+            assert world.persisted() == BLUE and world.live() == BLUE
+        assert unanswered(world.audit_path) == [], audit_records(world.audit_path)
