@@ -116,9 +116,10 @@ RoutingKey = tuple[Hashable, ...]
 
 def routing_key(state: RouterState) -> RoutingKey:
     """What decides where new requests go: the live colour, each colour's drain flag and weight,
-    and the servers an operator took out by hand (DRAIN or MAINT) in a colour that is not drained
-    as a whole. Server health is not in it: a flapping server is health, shown in the panels, not
-    a routing change someone else made (and it must not make a rollback refuse)."""
+    and the servers drained one by one (DRAIN) in a colour that is not drained as a whole. Server
+    health is not in it (DOWN, and MAINT, which health checks and tracked servers also bring): a
+    flapping server is health, shown in the panels, not a routing change someone else made (and it
+    must not make a rollback refuse)."""
     return (
         state.live,
         tuple(
@@ -130,9 +131,7 @@ def routing_key(state: RouterState) -> RoutingKey:
 
 
 def _taken_out(cs: ColourState) -> tuple[str, ...]:
-    return tuple(
-        sorted(s.name for s in cs.servers if s.status in (ServerStatus.DRAIN, ServerStatus.MAINT))
-    )
+    return tuple(sorted(s.name for s in cs.servers if s.status is ServerStatus.DRAIN))
 
 
 def describe_change(old: RouterState, new: RouterState) -> str:

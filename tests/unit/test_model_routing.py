@@ -21,13 +21,14 @@ def test_one_server_drained_by_hand_is_a_routing_change_and_says_which() -> None
     after = state((ServerStatus.DRAIN, ServerStatus.UP))
     assert routing_key(after) != routing_key(before)
     assert describe_change(before, after) == "green-1 UP → DRAIN"
-    maint = state((ServerStatus.UP, ServerStatus.MAINT))
-    assert routing_key(maint) != routing_key(before)
 
 
 def test_health_is_not_routing() -> None:
     before = state((ServerStatus.UP, ServerStatus.UP))
     assert routing_key(state((ServerStatus.DOWN, ServerStatus.UP))) == routing_key(before)
+    # MAINT is health too here: a tracked server inherits it, and the preflight's "no healthy
+    # server" is the refusal an operator should read, not "the routing changed".
+    assert routing_key(state((ServerStatus.MAINT, ServerStatus.UP))) == routing_key(before)
 
 
 def test_a_colour_drained_as_a_whole_is_one_change_not_one_per_server() -> None:
