@@ -123,41 +123,38 @@ class LeaseLock:
             spec["leaseTransitions"] = (lease.spec.lease_transitions or 0) + (
                 0 if lease.spec.holder_identity == holder else 1
             )
-            return self.api.req(
-                "update",
-                "leases",
-                self.name,
-                coord.replace_namespaced_lease,
-                self.name,
-                ns,
-                self._body(spec, lease),
-            )
+            return self._replace(spec, lease)
         except Conflict:  # 409: another console wrote the Lease between our read and our write
             raise self._refusal(
                 self._get(), "; it took the Lease a moment before this one"
             ) from None
 
+    def _replace(self, spec: dict[str, Any], lease: Any) -> Any:
+        """Write ``spec`` over ``lease``, guarded by the resourceVersion it was read at (409 raises
+        Conflict)."""
+        coord, ns = self.api.coordination(), self.api.o.namespace
+        return self.api.req(
+            "update",
+            "leases",
+            self.name,
+            coord.replace_namespaced_lease,
+            self.name,
+            ns,
+            self._body(spec, lease),
+        )
+
     def release(self, lease: Any, holder: str) -> None:
         """Clear the holder, if the Lease is still ours as written. Best effort: a Lease that cannot
         be given back expires after its duration."""
+        if lease.spec.holder_identity != holder:
+            return
         try:
             self.api.begin(acting=True)
-            coord, ns = self.api.coordination(), self.api.o.namespace
             spec = {
                 "leaseDurationSeconds": LEASE_SECONDS,
                 "renewTime": _micro(self.now()),
                 "leaseTransitions": lease.spec.lease_transitions or 0,
             }
-            if lease.spec.holder_identity != holder:
-                return
-            self.api.req(
-                "update",
-                "leases",
-                self.name,
-                coord.replace_namespaced_lease,
-                self.name,
-                ns,
-                self._body(spec, lease),
-            )
+            self._replace(spec, lease)
         except BackendError:
             pass  # it expires in LEASE_SECONDS; the action's own result stands
