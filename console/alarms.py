@@ -234,14 +234,11 @@ class AlarmEngine:
         now: float,
         shown: str | None,
     ) -> AlarmState:
-        row = metric(rule.metric)
-        label, unit = row.label, row.unit_suffix
-        shown = shown or row.text(value)
-        sign = ">" if rule.direction == "above" else "<"
         if t.level > Level.OK:
             thr = rule.threshold(t.level)
-            lasted = f" for {now - t.since:.0f}s" if t.since is not None else ""
-            msg = f"{t.level.label.upper()} {colour} {label} {shown} {sign} {thr:g}{unit}{lasted}"
+            msg = alarm_message(
+                rule.metric, rule.direction, colour, t.level, value, thr, t.since, now, shown
+            )
             return AlarmState(
                 rule.name, rule.metric, colour, t.level, value, thr, t.since, t.pending(), msg
             )
@@ -251,13 +248,40 @@ class AlarmEngine:
             if pending
             else (rule.warning if rule.warning is not None else rule.critical)
         )
-        msg = ""
-        if pending:
-            since = t.breach_since[pending]
-            msg = f"pending {colour} {label} {shown} {sign} {thr:g}{unit} for {now - since:.0f}s"
-        else:
-            since = None
+        since = t.breach_since[pending] if pending else None
+        msg = alarm_message(
+            rule.metric, rule.direction, colour, Level.OK, value, thr, since, now, shown, pending
+        )
         return AlarmState(rule.name, rule.metric, colour, Level.OK, value, thr, since, pending, msg)
+
+
+def alarm_message(
+    metric_key: str,
+    direction: str,
+    colour: Colour,
+    level: Level,
+    value: float | None,
+    threshold: float | None,
+    since: float | None,
+    now: float,
+    shown: str | None = None,
+    pending: Level = Level.OK,
+) -> str:
+    """The banner's and the log's line for a threshold alarm: "CRITICAL green error % 23.1% > 5%
+    for 6s", "pending green p99 ... for 3s", or "" (OK, nothing pending). ``since`` and ``now`` are
+    monotonic readings; ``shown`` replaces the figure ("no traffic"). Replay rebuilds its lines with
+    it from what was recorded, so a replayed banner reads as the live one did."""
+    row = metric(metric_key)
+    label, unit = row.label, row.unit_suffix
+    shown = shown or row.text(value)
+    sign = ">" if direction == "above" else "<"
+    thr = f"{threshold:g}" if threshold is not None else "?"
+    if level > Level.OK:
+        lasted = f" for {now - since:.0f}s" if since is not None else ""
+        return f"{level.label.upper()} {colour} {label} {shown} {sign} {thr}{unit}{lasted}"
+    if pending and since is not None:
+        return f"pending {colour} {label} {shown} {sign} {thr}{unit} for {now - since:.0f}s"
+    return ""
 
 
 class BakeTracker:

@@ -27,6 +27,7 @@ from console.audit import AuditError, AuditLog
 from console.fmt import router_notice
 from console.model import Frame, Level, metric_label
 from console.monitor import Monitor
+from console.recorder import Recorder
 from console.runtime import ServiceRuntime
 from console.screens import ConfirmScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
@@ -80,10 +81,16 @@ class BlueGreenApp(App[None]):
     ]
 
     def __init__(
-        self, runtime: ServiceRuntime, audit: AuditLog, options: AppOptions | None = None
+        self,
+        runtime: ServiceRuntime,
+        audit: AuditLog,
+        options: AppOptions | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
+        self.recorder = recorder  # every frame and action is handed to it (a queue put: no I/O)
+        self._recording_warned = False
         self.audit = audit
         self.opts = options or AppOptions()
         self.clock: Clock = runtime.clock
@@ -166,6 +173,8 @@ class BlueGreenApp(App[None]):
             return  # already drawn: its alarms and notices must not be logged (or rung) twice
         self.frame = frame
         self.history.push(frame)
+        if self.recorder is not None:
+            self.recorder.frame(frame, self.runtime.router.identity)
         for event in frame.alarms.events:
             a = event.alarm
             if event.raised:
@@ -190,6 +199,13 @@ class BlueGreenApp(App[None]):
     def _tick(self) -> None:
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
         anyway, and a second redraw per poll would double the console's CPU."""
+        rec = self.recorder
+        if rec is not None and rec.problem and not self._recording_warned:
+            self._recording_warned = True  # said once, loudly: the console carries on without it
+            self.log_line("warning", rec.problem)
+            self.notice = "recording off"
+            self._notice_until = self.clock() + 3600
+            self.bell()
         if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
             self._refresh_views()
 
@@ -364,6 +380,15 @@ class BlueGreenApp(App[None]):
             self.log_line("ok", out.message)
         else:
             self.log_line("error", f"{message.action}: {out.result}: {out.message}")
+        if self.recorder is not None:
+            self.recorder.action(
+                self.runtime.name,
+                self.runtime.router.identity,
+                out.audit,
+                out.result,
+                out.message,
+                message.action,
+            )
         if out.frame is not None:
             self.apply_frame(out.frame)
 
@@ -382,3 +407,5 @@ class BlueGreenApp(App[None]):
 
     def on_unmount(self) -> None:
         self.monitor.close()
+        if self.recorder is not None:
+            self.recorder.close()

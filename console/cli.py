@@ -29,6 +29,7 @@ from console.model import METRICS, Frame, json_safe
 
 if TYPE_CHECKING:
     from console.actions import ActionController
+    from console.recorder import Recorder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -56,17 +57,53 @@ def _run_app(
     from console.app import AppOptions
     from console.factory import make_app
 
+    audit_path = _audit_path(args, cfg)
+    recorder = _recorder(args, cfg, audit_path)
     app = make_app(
         service,
-        _audit_path(args, cfg),
+        audit_path,
         options=AppOptions(read_only=args.read_only, subtitle=subtitle),
         source=str(args.config) if getattr(args, "config", None) else "demo",
+        recorder=recorder,
     )
     try:
         app.run()
     finally:
         app.runtime.close()
+        if recorder is not None:
+            recorder.close()
+            if recorder.problem:
+                print(f"bluegreen: {recorder.problem}", file=sys.stderr)
+            else:
+                print(
+                    f"bluegreen: recorded to {recorder.path} (replay it: bluegreen replay "
+                    f"{recorder.path})",
+                    file=sys.stderr,
+                )
     return EXIT_OK
+
+
+def _recorder(args: argparse.Namespace, cfg: ConsoleConfig, audit_path: Path) -> Recorder | None:
+    """The session's recorder, started (opening, migrating and pruning the file on its own thread),
+    or None under ``--no-record`` / ``[recording] enabled = false``."""
+    from console.recorder import Recorder, default_path
+
+    settings = cfg.recording
+    if getattr(args, "no_record", False) or (not settings.enabled and not args.record):
+        return None
+    if args.record:
+        path = Path(args.record).expanduser()
+    elif settings.path is not None:
+        path = settings.path.expanduser()
+    else:
+        path = default_path(getattr(args, "config", None))
+    return Recorder(
+        path,
+        command=args.command,
+        audit_log=audit_path,
+        days=settings.days,
+        max_mb=settings.max_mb,
+    ).start()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -176,15 +213,29 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
-    audit = AuditLog(_audit_path(args, cfg))
+    audit_path = _audit_path(args, cfg)
+    audit = AuditLog(audit_path)
     monitor = Monitor(runtime, audit)
+    recorder = _recorder(args, cfg, audit_path) if args.watch else None
+    if recorder is not None:
+        from console.recorder import service_settings
+
+        recorder.add_service(
+            runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
+        )
     deadline = None if args.duration is None else time.monotonic() + args.duration
     code = EXIT_OK
     first = True
+    warned = False
     try:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if recorder is not None:
+                recorder.frame(frame, runtime.router.identity)
+                if recorder.problem and not warned:
+                    warned = True
+                    print(f"bluegreen status: {recorder.problem}", file=sys.stderr, flush=True)
             if first:  # the first poll read the log: say what it had to skip (a torn line)
                 first = False
                 for note in audit.notes:
@@ -208,6 +259,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         monitor.close()
         runtime.close()
+        if recorder is not None:
+            recorder.close()
     return code
 
 
@@ -324,8 +377,21 @@ def build_parser() -> argparse.ArgumentParser:
     common(d, config_required=False)
     d.set_defaults(func=cmd_demo)
 
+    def recording(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument(
+            "--record",
+            metavar="PATH",
+            help="record the session into this file (default: the config's [recording] path, else "
+            "one file per config under ~/.local/state/bluegreen-console/recordings/)",
+        )
+        g.add_argument("--no-record", action="store_true", help="do not record this session")
+
+    recording(d)
+
     w = sub.add_parser("watch", help="the dashboard for a service in a config file")
     common(w)
+    recording(w)
     w.add_argument("--read-only", action="store_true", help="hide and refuse every action")
     w.set_defaults(func=cmd_watch)
 
@@ -336,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--watch", action="store_true", help="keep polling until interrupted or --duration"
     )
     s.add_argument("--duration", type=float, help="with --watch: stop after this many seconds")
+    recording(s)
     s.set_defaults(func=cmd_status)
 
     for verb, text in (

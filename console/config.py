@@ -140,8 +140,18 @@ class ServiceConfig(_Strict):
         return min(5.0, max(1.0, self.poll_interval))
 
 
+class RecordingConfig(_Strict):
+    """``[recording]``: the flight recorder (docs/recording.md)."""
+
+    enabled: bool = True
+    path: Path | None = None  # default: one file per config under the user's state directory
+    days: float = Field(default=14.0, gt=0, description="polls older than this are pruned at start")
+    max_mb: float = Field(default=500.0, gt=0, description="the oldest polls are pruned above this")
+
+
 class ConsoleConfig(_Strict):
     audit_log: Path | None = None
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     service: list[ServiceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -223,4 +233,8 @@ def load(path: str | os.PathLike[str] | None) -> ConsoleConfig:
     cfg = from_mapping(data, str(p))
     if cfg.audit_log is not None and not cfg.audit_log.is_absolute():
         cfg = cfg.model_copy(update={"audit_log": (p.parent / cfg.audit_log).resolve()})
+    rec = cfg.recording
+    if rec.path is not None and not rec.path.expanduser().is_absolute():
+        rec = rec.model_copy(update={"path": (p.parent / rec.path).resolve()})
+        cfg = cfg.model_copy(update={"recording": rec})
     return cfg

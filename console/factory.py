@@ -16,6 +16,7 @@ from backends.clock import Clock, system_clock
 from console.app import AppOptions, BlueGreenApp
 from console.audit import AuditLog
 from console.config import ConsoleConfig, ServiceConfig, from_mapping
+from console.recorder import Recorder, service_settings
 from console.runtime import ServiceRuntime, build
 
 DEMO_SERVICE = "shop"
@@ -48,6 +49,7 @@ def make_app(
     clock: Clock = system_clock,
     options: AppOptions | None = None,
     source: str = "config",
+    recorder: Recorder | None = None,
 ) -> BlueGreenApp:
     """Build ``service``'s backends and the app that watches them.
 
@@ -59,6 +61,8 @@ def make_app(
             a ``ManualClock`` and advance it themselves.
         options: read-only, automatic polling, the subtitle.
         source: where the service came from (a config file's path), for error messages.
+        recorder: the flight recorder to hand every frame and action to (started by the caller;
+            the app registers the service with it and closes it on exit), or None: not recorded.
 
     Raises:
         ConfigFileError: a backend could not be built from the service's options.
@@ -67,4 +71,11 @@ def make_app(
         runtime, clock = service, service.clock
     else:
         runtime = build(service, clock=clock, source=source)
-    return BlueGreenApp(runtime, AuditLog(audit_path, clock), options)
+    if recorder is not None:
+        recorder.add_service(
+            runtime.name,
+            runtime.router.kind,
+            runtime.router.identity,
+            service_settings(runtime.config),
+        )
+    return BlueGreenApp(runtime, AuditLog(audit_path, clock), options, recorder)

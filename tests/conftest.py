@@ -17,6 +17,13 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory, monkeypatch):
+    """Every test's default audit log and recordings live in a directory of its own, never in the
+    user's ~/.local/state (a CLI test that records by default must not fill the real one)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()

@@ -21,6 +21,7 @@ from console import cli
 from console.actions import ActionController
 from console.audit import AuditLog
 from console.monitor import Monitor
+from tests.support.disk import _mount, fill, small_filesystem
 
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
 
@@ -30,33 +31,6 @@ def records(path: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------ a log that cannot be written
-
-
-def _mount(*args: str) -> bool:
-    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
-    return proc.returncode == 0
-
-
-@contextlib.contextmanager
-def small_filesystem(where: Path):
-    """A 64 KiB tmpfs at ``where``, or skip saying why it cannot be had."""
-    where.mkdir()
-    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)):
-        pytest.skip("mounting a small tmpfs needs root (or a bind mount of /dev/full): not here")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
-def fill(directory: Path) -> None:
-    with (directory / "ballast").open("wb", buffering=0) as fh:
-        with contextlib.suppress(OSError):
-            while True:
-                fh.write(b"x" * 4096)
-        with contextlib.suppress(OSError):
-            while True:
-                fh.write(b"x")
 
 
 def test_a_full_disk_refuses_the_switch_before_the_router_is_touched(runtime, tmp_path, clock):

@@ -1,0 +1,241 @@
+"""The flight recorder: what a session records reads back as the frames the console drew, with its
+events in order; bad files and disk faults give a clear word and never stop the console."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from backends.base import Colour
+from console.actions import ActionController
+from console.audit import AuditLog
+from console.model import BakeVerdict, Frame, Level
+from console.monitor import Monitor
+from console.recorder import SCHEMA_VERSION, Recorder, RecordingError, service_settings
+from console.recording import Recording
+from tests.conftest import make_runtime
+from tests.support.disk import fill, small_filesystem
+
+GREEN = Colour.GREEN
+
+
+def record_session(
+    clock, path: Path, scenario: str = "bad-release", polls: int = 120, switch_at: int = 10
+):
+    """Poll the demo service ``polls`` times a second apart, switching at ``switch_at``; record it.
+    Returns the frames the console would have drawn, in order."""
+    rt = make_runtime(clock, scenario)
+    audit = AuditLog(path.parent / "audit.jsonl", clock)
+    mon = Monitor(rt, audit)
+    ctl = ActionController(rt, audit, mon.observe_action, command="test")
+    rec = Recorder(path, command="test", wall=clock).start()
+    rec.add_service(rt.name, rt.router.kind, rt.router.identity, service_settings(rt.config))
+    frames: list[Frame] = []
+    try:
+        for i in range(polls):
+            clock.advance(1.0)
+            frame = mon.poll()
+            frames.append(frame)
+            rec.frame(frame, rt.router.identity)
+            if i == switch_at:
+                out = ctl.execute(ctl.plan("switch"))
+                rec.action(
+                    rt.name, rt.router.identity, out.audit, out.result, out.message, "switch"
+                )
+                assert out.frame is not None
+                frames.append(out.frame)
+                rec.frame(out.frame, rt.router.identity)
+        assert rec.flush()
+    finally:
+        rec.close()
+        mon.close()
+        rt.close()
+    assert rec.problem is None
+    return frames
+
+
+def _without_router_figures(frame: Frame):
+    r = frame.snapshot.router
+    if r is None:
+        return None
+    return replace(r, colours={c: replace(cs, metrics=None) for c, cs in r.colours.items()})
+
+
+def test_a_recorded_session_reads_back_as_the_frames_the_console_drew(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    live = record_session(clock, path)
+    with Recording(path) as rec:
+        svc = rec.service("shop")
+        replayed = list(rec.frames(svc))
+    assert len(replayed) == len(live)  # the action's read-back too, a millisecond after its poll
+    for a, b in zip(live, replayed, strict=True):
+        assert b.snapshot.time == pytest.approx(a.snapshot.time, abs=0.002)
+        assert b.snapshot.router == _without_router_figures(a)
+        assert b.alarms.states == a.alarms.states  # levels, thresholds, values and the banner lines
+        assert b.bake == a.bake
+        assert b.last_switch == a.last_switch
+        assert b.snapshot.external_change == a.snapshot.external_change
+        for c in (Colour.BLUE, GREEN):
+            ma, mb = a.snapshot.colour_metrics(c), b.snapshot.colour_metrics(c)
+            assert mb.rate == pytest.approx(ma.rate, abs=0.005) if ma.rate is not None else True
+            assert mb.error_pct == pytest.approx(ma.error_pct, abs=0.0005) if ma.error_pct else True
+            assert mb.notes == ma.notes
+        assert [(e.alarm.rule, e.alarm.level, e.previous) for e in b.alarms.events] == [
+            (e.alarm.rule, e.alarm.level, e.previous) for e in a.alarms.events
+        ]
+    # The bad release: the critical alarm on green fails the bake, and the replay says so too.
+    assert any(f.bake.verdict == BakeVerdict.FAILED for f in replayed)
+    assert any(a.level == Level.CRITICAL for f in replayed for a in f.alarms.states)
+
+
+def test_the_events_tell_the_story_in_order(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path)
+    with Recording(path) as rec:
+        svc = rec.service()
+        events = rec.events(svc)
+        bakes = rec.bakes(svc)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["action", "bake"], kinds  # the switch, then its bake window
+    action = events[0]
+    assert action.level == "ok" and "blue → green" in action.message
+    assert action.data["audit_id"] and action.data["operator"]  # the audit log's record, referenced
+    raised = [e for e in events if e.kind == "alarm" and e.data.get("change") == "raised"]
+    assert raised and raised[0].colour == "green" and raised[0].metric == "error_pct"
+    assert raised[0].value is not None and raised[0].value > raised[0].threshold
+    verdict = [e for e in events if e.kind == "bake" and e.level == "failed"]
+    assert len(verdict) == 1 and verdict[0].t >= raised[0].t
+    assert len(bakes) == 1 and bakes[0].verdict == "failed" and bakes[0].colour == "green"
+    assert "error %" in (bakes[0].reason or "")
+    assert [e.t for e in events] == sorted(e.t for e in events)
+
+
+def test_a_series_keeps_a_spike_at_any_zoom(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    frames = record_session(clock, path, polls=90)
+    start, end = frames[0].snapshot.time, frames[-1].snapshot.time
+    top = max(f.snapshot.colour_metrics(GREEN).error_pct or 0 for f in frames)
+    with Recording(path) as rec:
+        svc = rec.service()
+        for buckets in (3, 10, 90):
+            series = rec.series(svc, "error_pct", start, end, buckets)
+            assert len(series[GREEN]) == buckets
+            highs = [b.high for b in series[GREEN] if b.high is not None]
+            assert max(highs) == pytest.approx(top, abs=0.001)  # min/max: never averaged away
+
+
+def test_a_second_session_appends_and_both_are_listed(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path, polls=20)
+    record_session(clock, path, polls=20, switch_at=5)
+    with Recording(path) as rec:
+        assert [s["command"] for s in rec.sessions()] == ["test", "test"]
+        assert all(s["ended"] is not None for s in rec.sessions())
+        assert rec.service().polls == 42  # 2 x (20 polls + one action read-back)
+
+
+# ------------------------------------------------------------------ bad files
+
+
+def test_a_file_from_a_newer_bluegreen_is_refused_with_the_fix(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path, polls=3)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(RecordingError, match="newer bluegreen.*upgrade"):
+        Recording(path)
+    # ... and a console recording into it turns recording off, saying why, and never raises
+    rec = Recorder(path, command="test", wall=clock).start()
+    rec.flush()
+    rec.close()
+    assert rec.problem and "newer bluegreen" in rec.problem
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "empty file"),
+        (b"this is the audit log, not a recording\n" * 50, "not a bluegreen recording"),
+    ],
+)
+def test_a_file_that_is_not_a_recording_says_what_it_is(tmp_path, content, words):
+    path = tmp_path / "x.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(RecordingError, match=words):
+        Recording(path)
+
+
+def test_another_sqlite_file_is_named_as_foreign(tmp_path):
+    path = tmp_path / "other.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(RecordingError, match="SQLite file, but not a bluegreen recording"):
+        Recording(path)
+    with pytest.raises(RecordingError, match="no such recording"):
+        Recording(tmp_path / "missing.sqlite")
+
+
+def test_a_truncated_recording_reads_what_is_left(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path, polls=600)
+    size = path.stat().st_size
+    with path.open("r+b") as fh:
+        fh.truncate(size * 2 // 3)
+    try:
+        rec = Recording(path)
+    except RecordingError as exc:  # the damage hit the schema itself: a clear word, no traceback
+        assert "damaged" in str(exc)
+        return
+    with rec:
+        svc = rec.service()
+        frames = list(rec.frames(svc))
+    assert 0 < len(frames) < 601
+    assert rec.damage and "damaged" in rec.damage
+
+
+def test_an_unwritable_path_turns_recording_off_and_the_caller_carries_on(clock, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    rec = Recorder(blocker / "rec.sqlite", command="test", wall=clock).start()
+    rt = make_runtime(clock)
+    try:
+        mon = Monitor(rt)
+        for _ in range(3):
+            clock.advance(1)
+            rec.frame(mon.poll(), rt.router.identity)  # never raises
+        rec.flush()
+    finally:
+        rec.close()
+        rt.close()
+    assert rec.problem and rec.problem.startswith("recording off:")
+    assert str(blocker) in rec.problem and "--record PATH" in rec.problem
+
+
+def test_a_full_disk_turns_recording_off_with_the_right_advice(clock, tmp_path):
+    with small_filesystem(tmp_path / "fs", "1m") as fs:
+        rt = make_runtime(clock)
+        rec = Recorder(fs / "rec.sqlite", command="test", wall=clock).start()
+        try:
+            mon = Monitor(rt)
+            clock.advance(1)
+            rec.frame(mon.poll(), rt.router.identity)
+            assert rec.flush() and rec.problem is None
+            fill(fs)
+            for _ in range(200):  # bounded: the WAL grows until the disk refuses a page
+                clock.advance(1)
+                rec.frame(mon.poll(), rt.router.identity)
+                rec.flush()
+                if rec.problem:
+                    break
+        finally:
+            rec.close()
+            rt.close()
+        assert rec.problem and "disk is full" in rec.problem
+        assert "permissions" not in rec.problem
