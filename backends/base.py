@@ -75,6 +75,10 @@ class ColourMetrics:
             when the only source is HAProxy's average. The UI prints it beside the figure.
         sessions: requests (or connections) in flight right now.
         notes: short human reasons for missing values, keyed by metric name.
+        requests_total: responses counted so far by the router (a counter: it only grows, until
+            the router restarts), when it counts them; the console takes the deltas between polls
+            as the evidence behind error % (``console.evidence``).
+        errors_total: of those, the 5xx responses.
     """
 
     rate: float | None = None
@@ -83,6 +87,8 @@ class ColourMetrics:
     sessions: float | None = None
     latency_stat: str = "p99"
     notes: Mapping[str, str] = field(default_factory=dict)
+    requests_total: float | None = None
+    errors_total: float | None = None
 
     METRICS: ClassVar[tuple[str, ...]] = ("rate", "error_pct", "latency_ms", "sessions")
 
@@ -104,6 +110,11 @@ class ColourMetrics:
                 filled[name] = getattr(base, name)
                 if name == "latency_ms":
                     filled["latency_stat"] = base.latency_stat
+        if self.requests_total is None and base.requests_total is not None:
+            filled["requests_total"] = (
+                base.requests_total
+            )  # the router's counters, under any source
+            filled["errors_total"] = base.errors_total
         notes = {**base.notes, **self.notes}
         for name in filled:
             notes.pop(name, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backends.base import COLOURS, Colour, ColourState, RouterState, ServerState, ServerStatus
 from backends.haproxy.io import read_map_file_value
@@ -127,7 +127,8 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
     for c in COLOURS:
         backend_row = read.rows.get((opts.backends[c], "BACKEND"))
         carriers[c] = ([backend_row] if backend_row else []) + groups.get(c, [])
-    errors = history.observe({c.value: _responses(carriers[c]) for c in COLOURS})
+    counted = {c: _responses(carriers[c]) for c in COLOURS}  # (5xx, all) responses so far
+    errors = history.observe({c.value: counted[c] for c in COLOURS})
 
     colours: dict[Colour, ColourState] = {}
     fingerprint = [f"map={value}"]
@@ -162,8 +163,12 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
             servers=tuple(servers),
             draining=draining,
             weight=weights[c],
-            metrics=colour_metrics(
-                carriers[c], errors[c.value], [_responses([r])[1] for r in carriers[c]]
+            metrics=replace(
+                colour_metrics(
+                    carriers[c], errors[c.value], [_responses([r])[1] for r in carriers[c]]
+                ),
+                errors_total=counted[c][0] if carriers[c] else None,
+                requests_total=counted[c][1] if carriers[c] else None,
             ),
             detail=colour_detail,
         )

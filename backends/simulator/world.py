@@ -67,6 +67,8 @@ class _Side:
     sessions: float = 0.0
     err_pct: float = 0.0
     p99_ms: float = 0.0
+    requests: float = 0.0  # responses so far (the router's counter), and of those the 5xx ones
+    errors: float = 0.0
     err_w: float = 0.0  # slow wander of the error % (log space)
     lat_w: float = 0.0  # slow wander of the latency (log space)
 
@@ -183,6 +185,8 @@ class SimWorld:
             capacity = 1.0 + 0.5 * len(s.down) / len(s.servers)
             s.p99_ms = s.median_ms * math.exp(Z99 * SIGMA + noise_l) * factor * capacity
             arrivals = self.offered * shares[c]
+            s.requests += arrivals * STEP
+            s.errors += arrivals * STEP * s.err_pct / 100.0
             s.sessions = s.sessions * decay + arrivals * SESSION_S * (1.0 - decay)
             if arrivals == 0 and s.sessions < 0.5:
                 s.sessions = 0.0
@@ -270,7 +274,10 @@ class SimWorld:
                     weight=s.weight,
                     version=s.version,
                     metrics=ColourMetrics(
-                        rate=round(self.offered * shares[c], 2), sessions=float(round(s.sessions))
+                        rate=round(self.offered * shares[c], 2),
+                        sessions=float(round(s.sessions)),
+                        requests_total=float(math.floor(s.requests)),
+                        errors_total=float(math.floor(s.errors)),
                     ),
                 )
             key = self._routing_key()

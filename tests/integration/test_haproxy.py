@@ -149,6 +149,20 @@ def test_state_reads_live_colour_servers_and_router_metrics(haproxy_lab):
     r.close()
 
 
+def test_the_response_counters_count_every_answer_and_every_5xx(haproxy_lab):
+    """The evidence behind error %: HAProxy's own counters, read at every poll."""
+    r = router(haproxy_lab)
+    haproxy_lab.apps["blue-1"].set_fault(error_rate=1.0)
+    before = r.state().colour(BLUE).metrics
+    answers = get(haproxy_lab.url, 60)
+    after = r.state().colour(BLUE).metrics
+    failed = sum(1 for status, _, _ in answers if status >= 500)
+    assert after.requests_total - before.requests_total == len(answers)
+    assert after.errors_total - before.errors_total == failed > 0
+    assert r.state().colour(GREEN).metrics.requests_total == 0  # counted, and nothing came
+    r.close()
+
+
 def test_tcp_stats_socket(haproxy_lab):
     r = router(haproxy_lab, socket=haproxy_lab.tcp_socket)
     assert r.state().live is BLUE

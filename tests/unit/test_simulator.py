@@ -314,3 +314,27 @@ def test_scenarios_listed_with_descriptions():
         "server-failure",
     ]
     assert all(isinstance(d, str) and d for d in SCENARIOS.values())
+
+
+def test_the_router_counts_responses_and_5xx_as_haproxy_does():
+    """The counters behind error %: they grow with the traffic each colour takes, and the 5xx share
+    of a stretch is the error % the metrics show for it."""
+    router, metrics, clock = make("bad-release")
+    router.state()  # the world starts at the first call
+    clock.advance(10)
+    first = router.state()
+    assert first.colour(GREEN).metrics.requests_total == 0  # idle: counted, nothing came
+    assert first.colour(BLUE).metrics.requests_total == pytest.approx(10 * 120, rel=0.2)
+    router.switch(GREEN)
+    clock.advance(1)
+    a = router.state().colour(GREEN).metrics
+    rates = run(clock, metrics, 60)
+    b = router.state().colour(GREEN).metrics
+    requests, errors = b.requests_total - a.requests_total, b.errors_total - a.errors_total
+    assert requests == pytest.approx(sum(s[GREEN].rate for s in rates), rel=0.05)
+    shown = sum(s[GREEN].error_pct * s[GREEN].rate for s in rates) / sum(
+        s[GREEN].rate for s in rates
+    )
+    assert 100 * errors / requests == pytest.approx(shown, rel=0.1)
+    blue = router.state().colour(BLUE).metrics
+    assert blue.requests_total > 0 and blue.errors_total < blue.requests_total
