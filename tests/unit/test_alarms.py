@@ -179,6 +179,18 @@ def test_router_figures_fill_only_the_gaps_the_metrics_source_did_not_explain():
     assert (silent.latency_ms, silent.latency_stat) == (6.0, "avg of last 1024")
 
 
+def test_a_note_never_sits_beside_a_figure_it_contradicts():
+    """HAProxy says "measuring" before its second poll; Prometheus already has 47.3 %: the merged
+    figures (and ``status --json``) show 47.3 without the note."""
+    router = ColourMetrics(rate=50.0, notes={"error_pct": "measuring"}, requests_total=10.0)
+    prom = ColourMetrics(rate=48.0, error_pct=47.3, latency_ms=120.0)
+    merged = prom.merged_over(router)
+    assert merged.error_pct == 47.3 and "error_pct" not in merged.notes
+    assert merged.requests_total == 10.0  # the router's counters come along
+    quiet = ColourMetrics(rate=0.0, notes={"error_pct": "no traffic"}).merged_over(router)
+    assert quiet.error_pct is None and quiet.notes["error_pct"] == "no traffic"
+
+
 def test_the_bake_does_not_pass_on_silence():
     bake = BakeTracker(duration=30)
     bake.update(0, Colour.BLUE, None)
