@@ -107,7 +107,9 @@ class Outcome:
         audit: the audit line written.
         frame: the Frame the read-back produced (when the controller has an ``observe`` and the
             routing changed, or the action succeeded): the UI applies it exactly as a polled frame.
-        result: the word the audit records: ``ok``, ``refused`` (nothing was done) or ``failed``.
+        result: the word the audit records, and the console and the CLI print: ``ok``, ``refused``
+            (no command reached the router, or the router refused the one it got and nothing
+            moved) or ``failed`` (something went wrong after a command was sent).
     """
 
     plan: Plan
@@ -507,11 +509,18 @@ class ActionController:
             message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
             if not started and not isinstance(exc, (Conflict, ActionRefused)):
                 message += "; nothing was done (no command was sent to the router)"
-            if log_failed:
-                entry = None  # the log is what failed: a refusal is recorded only if it can be
+            if not started:
+                # Nothing reached the router: a refusal is recorded if it can be (the log may be
+                # what failed), and a log that cannot take it never turns it into "ran, but ...".
+                entry = None
                 with contextlib.suppress(AuditError):
                     entry = self._audit(
-                        plan.action, plan.target, result, plan.before, None, message
+                        plan.action,
+                        plan.target,
+                        result,
+                        plan.before,
+                        None if log_failed else after,
+                        message,
                     )
             else:
                 late: dict[str, Any] = {}

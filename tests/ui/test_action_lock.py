@@ -50,3 +50,20 @@ async def test_an_outside_change_that_refuses_a_confirmed_switch_is_logged_as_ou
         assert outcome["action"] == "switch" and outcome["result"] == "refused"
         await poll(pilot, 1)  # the next poll does not report it a second time
         assert sum("outside the console" in x for x in app.query_one(ActionLog).lines_text) == 1
+
+
+async def test_a_router_gone_between_the_dialog_and_the_y_is_refused_in_the_log_and_the_audit(
+    tmp_path,
+):
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        await press(pilot, "s")
+        assert isinstance(app.screen, ConfirmScreen)
+        app.runtime.router.world.set_fault("router", "down")  # no verb will be sent
+        await press(pilot, "y")
+        text = "\n".join(app.query_one(ActionLog).lines_text)
+        assert "switch: refused: simulated router is down" in text, text
+        assert "nothing was done" in text and "switch: failed" not in text
+        outcome = [r for r in audit_records(app.audit.path) if r["record"] == "outcome"][-1]
+        assert outcome["result"] == "refused" and outcome["intent"] is None

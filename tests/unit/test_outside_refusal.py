@@ -173,16 +173,33 @@ def test_a_router_lock_that_cannot_be_taken_at_execution_is_refused_not_raised(r
     assert runtime.router.state().live == BLUE
 
 
-def test_the_cli_says_refused_as_the_audit_does_when_the_reread_fails(
-    tmp_path, capsys, monkeypatch
-):
-    monkeypatch.delenv("BLUEGREEN_AUDIT_LOG", raising=False)
+def _config(tmp_path: Path) -> tuple[Path, Path]:
     log = tmp_path / "audit.jsonl"
     config = tmp_path / "console.toml"
     config.write_text(
         f'audit_log = "{log}"\n[[service]]\nname = "shop"\n'
         '[service.router]\nkind = "simulator"\n[service.metrics]\nkind = "simulator"\n'
     )
+    return config, log
+
+
+def test_the_cli_says_cancelled_as_the_audit_does_when_no_terminal_can_confirm(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("BLUEGREEN_AUDIT_LOG", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    config, log = _config(tmp_path)
+    assert cli.main(["switch", "--config", str(config)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "bluegreen switch: cancelled: no terminal to confirm on: pass --yes" in err
+    assert [r["result"] for r in outcomes(log)] == ["cancelled"]
+
+
+def test_the_cli_says_refused_as_the_audit_does_when_the_reread_fails(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("BLUEGREEN_AUDIT_LOG", raising=False)
+    config, log = _config(tmp_path)
     real_plan = ActionController.plan
 
     def plan_then_router_down(self, *args, **kwargs):
@@ -207,3 +224,24 @@ def test_a_plain_success_is_ours_and_reported_as_nothing_else(runtime, audit):
     assert outcome.ok and outcome.frame is not None
     assert outcome.frame.snapshot.external_change is None
     assert [r["result"] for r in outcomes(audit.path)] == ["ok"]
+
+
+def test_a_refusal_whose_record_cannot_be_written_is_still_a_refusal(runtime, audit, monkeypatch):
+    """The disk fills between the preflight and the `y`: the switch is refused for the change it met;
+    it never says the action "ran" (nothing did)."""
+    from console.audit import AuditError
+
+    ctl = ActionController(runtime, audit)
+    plan = ctl.plan("switch")
+    runtime.router.drain(GREEN)
+    real_append = audit.append
+
+    def full(**fields):
+        if fields.get("result") == "refused":
+            raise AuditError("cannot write the audit log: the disk is full")
+        return real_append(**fields)
+
+    monkeypatch.setattr(audit, "append", full)
+    outcome = ctl.execute(plan)  # does not raise AuditError ("the action ran, but ...")
+    assert outcome.result == "refused" and outcome.audit is None
+    assert "the routing changed since the preflight" in outcome.message
