@@ -108,8 +108,8 @@ class Outcome:
         frame: the Frame the read-back produced (when the controller has an ``observe`` and the
             routing changed, or the action succeeded): the UI applies it exactly as a polled frame.
         result: the word the audit records, and the console and the CLI print: ``ok``, ``refused``
-            (no command reached the router, or the router refused the one it got and nothing
-            moved) or ``failed`` (something went wrong after a command was sent).
+            (no command reached the router, or the router turned down the one it got as a
+            conflict or a refusal and nothing moved) or ``failed`` (something went wrong after a command was sent).
     """
 
     plan: Plan
