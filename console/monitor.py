@@ -187,8 +187,10 @@ class Monitor:
                 self._expected = routing_key(state)
                 return self._frame(now, mono, None, None, None, fresh=False)
             if own is not None:
+                # Ours, but already overtaken by ``state``: compared with, never expected again (a
+                # later return to it is someone else's doing).
                 self._router, self._router_time = own, mono
-                self._expected = routing_key(own)
+                self._expected = None
             external = self._absorb(state, mono)
             return self._frame(now, mono, None, None, external, fresh=False)
 

@@ -104,6 +104,10 @@ def test_a_change_during_the_settle_is_reported_as_outside_and_our_switch_as_our
     clock.advance(1)
     assert monitor.poll().snapshot.external_change is None
     assert audit.last_switch("shop") is not None  # the switch happened: rollback knows it
+    # Someone readies green again, back to what our switch had left: theirs, and reported.
+    runtime.router.world.ready(GREEN)
+    clock.advance(1)
+    assert monitor.poll().snapshot.external_change == OUTSIDE + "green readied"
 
 
 def test_a_violation_our_own_action_read_back_is_not_called_an_outside_change(runtime, audit):
