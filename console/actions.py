@@ -15,6 +15,11 @@ its deadline guard): the TUI calls them from a worker thread.
   again, and checks the routing invariants (``console.model.violations``). A second read that differs
   (someone else acted at the same moment) or a violation makes the outcome ``failed``, never done.
   The outcome record (naming its intent) is written before it returns.
+
+The result word (``Outcome.result``, the audit's ``result``, the console's log and the CLI alike) is
+``refused`` whenever no command reached the router, ``failed`` when something went wrong after one
+did. A change the read-back shows that is not the action's own (someone else's, before or during it)
+is handed to ``observe`` as outside the console (see ``_observe_failure``), never as ours.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from backends.base import (
     ActionRefused,
@@ -42,11 +47,22 @@ from console.runtime import ServiceRuntime
 
 
 class PostconditionFailed(VerifyFailed):
-    """After the action, the second read-back moved or breaks a routing invariant."""
+    """After the action, the second read-back moved or breaks a routing invariant. ``state`` is the
+    second read; ``first`` the read-back that showed what was asked (our verbs' own doing)."""
 
-    def __init__(self, message: str, state: RouterState) -> None:
+    def __init__(self, message: str, state: RouterState, first: RouterState | None = None) -> None:
         super().__init__(message)
         self.state = state
+        self.first = first
+
+
+class Observer(Protocol):
+    """Turns an action's read-back into a Frame: the Monitor's ``observe_action``. ``outside``: the
+    state is not (all) the action's doing; ``own``: the part that is (see the Monitor)."""
+
+    def __call__(
+        self, state: RouterState, *, outside: bool = False, own: RouterState | None = None
+    ) -> Frame: ...
 
 
 ACTIONS = ("switch", "drain", "ready", "rollback", "weights", "sync")
@@ -91,7 +107,9 @@ class Outcome:
         audit: the audit line written.
         frame: the Frame the read-back produced (when the controller has an ``observe`` and the
             routing changed, or the action succeeded): the UI applies it exactly as a polled frame.
-        result: the word the audit records: ``ok``, ``refused`` (nothing was done) or ``failed``.
+        result: the word the audit records, and the console and the CLI print: ``ok``, ``refused``
+            (no command reached the router, or the router turned down the one it got as a
+            conflict or a refusal and nothing moved) or ``failed`` (something went wrong after a command was sent).
     """
 
     plan: Plan
@@ -116,7 +134,7 @@ class ActionController:
         self,
         runtime: ServiceRuntime,
         audit: AuditLog,
-        observe: Callable[[RouterState], Frame] | None = None,
+        observe: Observer | None = None,
         *,
         command: str = "an action",
         settle: float = SETTLE,
@@ -125,8 +143,9 @@ class ActionController:
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         """``observe`` turns a read-back into a Frame (the Monitor's ``observe_action``: the bake starts
-        at the switch, and the next poll does not call our own change external); the Outcome carries
-        that Frame. Without it (the headless CLI) outcomes carry none.
+        at the switch, and the next poll does not call our own change external; a change that is not
+        ours is reported as outside the console); the Outcome carries that Frame. Without it (the
+        headless CLI) outcomes carry none.
 
         ``command`` names what runs (``bluegreen switch``, ``console``) for an operator who waits on
         the lock; ``settle`` is the pause before the second read-back (``sleep`` is injected so unit
@@ -406,16 +425,21 @@ class ActionController:
         lock held elsewhere: the Outcome says what happened (``refused`` when nothing was done).
         Raises AuditError only if the outcome record cannot be written after a verb ran (the message
         says what ran)."""
-        try:
-            with self.holding():
-                return self._execute(plan)
-        except ActionRefused as exc:  # the lock: another action on this service is under way
-            entry = None
-            with contextlib.suppress(AuditError):
-                entry = self._audit(
-                    plan.action, plan.target, "refused", plan.before, error=str(exc)
-                )
-            return Outcome(plan, False, None, str(exc), entry, None, "refused")
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.holding())
+            except BackendError as exc:
+                # The lock (another action on this service is under way), the log that cannot be
+                # opened, or the router's own lock that could not be taken (a Lease API that does
+                # not answer): nothing was sent to the router.
+                entry = None
+                with contextlib.suppress(AuditError):
+                    entry = self._audit(
+                        plan.action, plan.target, "refused", plan.before, error=str(exc)
+                    )
+                return Outcome(plan, False, None, str(exc), entry, None, "refused")
+            return self._execute(plan)
+        raise AssertionError("unreachable")  # pragma: no cover - for mypy: the block returns
 
     def _execute(self, plan: Plan) -> Outcome:
         router = self.runtime.router
@@ -472,20 +496,31 @@ class ActionController:
             else:
                 with contextlib.suppress(BackendError):
                     after = self._read()
-            nothing_ran = not started or (
+            # "refused" whenever no command reached the router (a re-read that failed or timed out
+            # included), or the router refused the one it got and nothing moved; else "failed".
+            nothing_moved = (
                 not done and after is not None and routing_key(after) == routing_key(plan.before)
             )
             result = (
                 "refused"
-                if nothing_ran and isinstance(exc, (Conflict, ActionRefused))
+                if not started or (nothing_moved and isinstance(exc, (Conflict, ActionRefused)))
                 else "failed"
             )
             message = str(exc) + (f" (already done: {', '.join(done)})" if done else "")
-            if log_failed:
-                entry = None  # the log is what failed: a refusal is recorded only if it can be
+            if not started and not isinstance(exc, (Conflict, ActionRefused)):
+                message += "; nothing was done (no command was sent to the router)"
+            if not started:
+                # Nothing reached the router: a refusal is recorded if it can be (the log may be
+                # what failed), and a log that cannot take it never turns it into "ran, but ...".
+                entry = None
                 with contextlib.suppress(AuditError):
                     entry = self._audit(
-                        plan.action, plan.target, result, plan.before, None, message
+                        plan.action,
+                        plan.target,
+                        result,
+                        plan.before,
+                        None if log_failed else after,
+                        message,
                     )
             else:
                 late: dict[str, Any] = {}
@@ -503,17 +538,38 @@ class ActionController:
                     intent=intent["id"] if intent else None,
                     **late,
                 )
-            frame = None
-            if (
-                after is not None
-                and self.observe
-                and routing_key(after) != routing_key(plan.before)
-            ):
-                frame = self.observe(after)
+            frame = self._observe_failure(plan, exc, after, started)
             return Outcome(plan, False, after, message, entry, frame, result)
         entry = self._audit(plan.action, plan.target, "ok", plan.before, after, intent=intent["id"])
         frame = self.observe(after) if self.observe else None
         return Outcome(plan, True, after, self._done_text(plan), entry, frame, "ok")
+
+    def _observe_failure(
+        self, plan: Plan, exc: BackendError, after: RouterState | None, started: bool
+    ) -> Frame | None:
+        """The Frame of a failed or refused action's read-back, saying whose change it shows.
+
+        * No verb was sent (refused: the routing changed since the preflight, a re-check failed,
+          the intent could not be written): whatever moved is someone else's, reported as outside
+          the console as a poll would report it.
+        * The settle's second read moved after our checked read-back (PostconditionFailed): the
+          read-back is ours, what moved after it is someone else's.
+        * A verb was sent and failed, read back wrong or timed out (unknown outcome): the read-back
+          is taken as ours. A half-applied verb cannot be told apart from someone else's change at
+          the same moment; a verb applied later is recorded as such by the polls ("took effect late").
+        """
+        if after is None or self.observe is None:
+            return None
+        if not started:
+            if routing_key(after) == routing_key(plan.before):
+                return None
+            return self.observe(after, outside=True)
+        first = exc.first if isinstance(exc, PostconditionFailed) else None
+        if first is not None and routing_key(after) != routing_key(first):
+            return self.observe(after, outside=True, own=first)
+        if routing_key(after) == routing_key(plan.before):
+            return None
+        return self.observe(after)
 
     def _late_until(self) -> float:
         """Until when an action whose outcome is unknown is looked for (epoch seconds): a few poll
@@ -535,7 +591,7 @@ class ActionController:
                 f"({describe_change(first, second)}): someone else acted at the same moment",
             )
         if problems:
-            raise PostconditionFailed("; ".join(problems), second)
+            raise PostconditionFailed("; ".join(problems), second, first)
         return second
 
     def _replan(self, plan: Plan, current: RouterState) -> None:

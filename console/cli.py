@@ -311,7 +311,8 @@ def _act(args: argparse.Namespace, controller: ActionController, colour: Colour 
         if not sys.stdin.isatty():
             controller.cancel(plan)
             print(
-                f"bluegreen {args.command}: not confirmed: pass --yes to act without a prompt",
+                f"bluegreen {args.command}: cancelled: no terminal to confirm on: "
+                "pass --yes to act without a prompt",
                 file=sys.stderr,
             )
             return EXIT_USAGE

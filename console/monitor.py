@@ -109,14 +109,7 @@ class Monitor:
             if router is not None and self._actions != actions_before:
                 router = None  # read before an action finished: the action's read-back is newer
             elif router is not None:
-                prev, key = self._router, routing_key(router)
-                if prev is not None and key != routing_key(prev) and key != self._expected:
-                    external = (
-                        f"routing changed outside the console: {describe_change(prev, router)}"
-                    )
-                if key == self._expected:
-                    self._expected = None  # seen once: a later return to this state is someone's
-                self._router, self._router_time = router, mono
+                external = self._absorb(router, mono)
             if late:  # the change is an action of ours (or a colleague's) that landed late
                 external = "; ".join(late)
             if metrics is not None:
@@ -157,16 +150,49 @@ class Monitor:
                 notes.append(str(record.get("error")))
         return notes
 
-    def observe_action(self, state: RouterState) -> Frame:
-        """Absorb the state an action read back, so the bake window starts at the switch itself and
-        the next poll does not report our own change as someone else's. Returns the Frame it makes:
-        the action's outcome carries it to the UI, which applies it like a polled one."""
+    def _absorb(self, router: RouterState, mono: float) -> str | None:
+        """Take ``router`` as the routing now (the caller holds the lock). Returns the sentence a
+        change by someone else gets: routing that differs from what was last seen and is not what
+        our own last action left (``_expected``, which counts once)."""
+        prev, key = self._router, routing_key(router)
+        external = None
+        if prev is not None and key != routing_key(prev) and key != self._expected:
+            external = f"routing changed outside the console: {describe_change(prev, router)}"
+        if key == self._expected:
+            self._expected = None  # seen once: a later return to this state is someone's
+        self._router, self._router_time = router, mono
+        return external
+
+    def observe_action(
+        self, state: RouterState, *, outside: bool = False, own: RouterState | None = None
+    ) -> Frame:
+        """Absorb the state an action read back. Returns the Frame it makes: the action's outcome
+        carries it to the UI, which applies it like a polled one.
+
+        By default ``state`` is the action's own doing: the bake window starts at the switch itself
+        and the next poll does not report our own change as someone else's.
+
+        With ``outside=True`` it is not (all) ours: a confirmed action refused because someone else
+        changed the routing, or a second read after the settle that someone else moved. ``own`` is
+        what our verbs left (their checked read-back), when they ran: that much is ours, as above.
+        What ``state`` changes beyond it (or, with no ``own``, beyond what was last seen) is absorbed
+        exactly as a poll absorbs it: reported as "routing changed outside the console: ...", the
+        bake window sees it as it sees any switch a poll finds, and the next poll does not report
+        it again."""
         now, mono = self.clock(), monotonic(self.clock)
         with self._lock:
-            self._router, self._router_time = state, mono
-            self._expected = routing_key(state)
-            self._actions += 1
-            return self._frame(now, mono, None, None, None, fresh=False)
+            self._actions += 1  # a poll that straddles this read drops its older one
+            if not outside:
+                self._router, self._router_time = state, mono
+                self._expected = routing_key(state)
+                return self._frame(now, mono, None, None, None, fresh=False)
+            if own is not None:
+                # Ours, but already overtaken by ``state``: compared with, never expected again (a
+                # later return to it is someone else's doing).
+                self._router, self._router_time = own, mono
+                self._expected = None
+            external = self._absorb(state, mono)
+            return self._frame(now, mono, None, None, external, fresh=False)
 
     def _frame(
         self,

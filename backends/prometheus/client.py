@@ -4,6 +4,7 @@ retries), one instant query at a time, and every failure turned into a typed err
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,7 +35,12 @@ class PrometheusClient:
         self.url = opts.url
         self._headers = opts.headers
         self._token_file = opts.bearer_token_file
+        # The options read the token at build: a rotation after that (even before the first poll)
+        # is a change of this mtime.
         self._token_mtime: float | None = None
+        if self._token_file:
+            with contextlib.suppress(OSError):
+                self._token_mtime = os.stat(self._token_file).st_mtime
         if not opts.tls_verify:
             # Said once in the docs; not a warning per request on the console's stderr.
             host = urlsplit(self.url).hostname or ""
@@ -69,7 +75,8 @@ class PrometheusClient:
         self._client.close()
 
     def refresh_token(self) -> None:
-        """Re-read a bearer token file when it changes (rotated service-account tokens)."""
+        """Re-read a bearer token file when it changes (rotated service-account tokens). The token
+        is stripped of surrounding white space (a trailing newline, LF or CRLF), as at build."""
         if not self._token_file:
             return
         try:

@@ -91,7 +91,7 @@ def test_switch_needs_yes_then_switches_and_a_new_process_rolls_back(world):
     writes = world.writes()
     unconfirmed = cli(config, "switch")  # stdin is not a terminal
     assert unconfirmed.returncode == 2
-    assert "pass --yes" in unconfirmed.stderr
+    assert "switch: cancelled: " in unconfirmed.stderr and "pass --yes" in unconfirmed.stderr
     assert "live: BLUE → GREEN" in unconfirmed.stdout  # the plan is shown before it asks
     assert world.live() is BLUE and world.writes() == writes
     assert audit_entries(audit)[-1]["result"] == "cancelled"

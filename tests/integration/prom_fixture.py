@@ -9,11 +9,15 @@ Fixtures (import them into a conftest or a test module):
 * ``prometheus_binary``: the path of ``prometheus``; skips the test with a clear message when it is
   missing (CI installs it: ``apt-get install -y prometheus``).
 * ``prometheus_factory``: call it with scrape jobs to get a started ``PrometheusServer``; every server
-  it made is stopped at the end of the test.
+  it made is stopped at the end of the test. ``basic_auth={"user": "bcrypt hash"}`` starts it with a
+  web config that requires basic auth on every endpoint (Prometheus's own ``--web.config.file``;
+  Prometheus 2.42 has no bearer-token check of its own), ``client_auth=(user, password)`` is what
+  the fixture's own requests (the readiness check, ``query``) send.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -82,7 +86,13 @@ def prometheus_config(jobs: Sequence[ScrapeJob], scrape_interval: str = "1s") ->
 
 
 def prometheus_command(
-    binary: str, config_file: Path, storage: Path, port: int, *, retention: str = "2h"
+    binary: str,
+    config_file: Path,
+    storage: Path,
+    port: int,
+    *,
+    retention: str = "2h",
+    web_config: Path | None = None,
 ) -> list[str]:
     return [
         binary,
@@ -91,13 +101,22 @@ def prometheus_command(
         f"--storage.tsdb.retention.time={retention}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
+        *([f"--web.config.file={web_config}"] if web_config else []),
     ]
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def basic_auth_header(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def http_get(
+    url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
     """GET ``url``; returns (status, body); (0, b"") when nothing answered."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -116,8 +135,12 @@ class PrometheusServer:
         *,
         scrape_interval: str = "1s",
         port: int | None = None,
+        basic_auth: Mapping[str, str] | None = None,
+        client_auth: tuple[str, str] | None = None,
     ) -> None:
         self.binary = binary
+        self.basic_auth = dict(basic_auth or {})  # user -> bcrypt hash: required on every endpoint
+        self.headers = basic_auth_header(*client_auth) if client_auth else {}
         self.workdir = Path(workdir)
         self.jobs = list(jobs)
         self.scrape_interval = scrape_interval
@@ -135,10 +158,14 @@ class PrometheusServer:
         config.write_text(prometheus_config(self.jobs, self.scrape_interval))
         storage = self.workdir / "data"
         storage.mkdir(exist_ok=True)
+        web_config = None
+        if self.basic_auth:
+            web_config = self.workdir / "web.yml"  # JSON is YAML
+            web_config.write_text(json.dumps({"basic_auth_users": self.basic_auth}) + "\n")
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed below
         try:
             self.proc = subprocess.Popen(
-                prometheus_command(self.binary, config, storage, self.port),
+                prometheus_command(self.binary, config, storage, self.port, web_config=web_config),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -152,7 +179,7 @@ class PrometheusServer:
                 raise RuntimeError(
                     f"prometheus exited with {self.proc.returncode} at start:\n{self.log_tail()}"
                 )
-            status, _ = http_get(f"{self.url}/-/ready", timeout=1.0)
+            status, _ = http_get(f"{self.url}/-/ready", timeout=1.0, headers=self.headers)
             if status == 200:
                 return self
             time.sleep(0.1)
@@ -180,7 +207,7 @@ class PrometheusServer:
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        status, body = http_get(url)
+        status, body = http_get(url, headers=self.headers)
         if status != 200:
             raise RuntimeError(f"query {promql!r} failed: HTTP {status} {body[:200]!r}")
         return json.loads(body)["data"]["result"]
@@ -229,12 +256,20 @@ def prometheus_factory(
 ) -> Iterator[Callable[..., PrometheusServer]]:
     started: list[PrometheusServer] = []
 
-    def make(jobs: Sequence[ScrapeJob], scrape_interval: str = "1s") -> PrometheusServer:
+    def make(
+        jobs: Sequence[ScrapeJob],
+        scrape_interval: str = "1s",
+        *,
+        basic_auth: Mapping[str, str] | None = None,
+        client_auth: tuple[str, str] | None = None,
+    ) -> PrometheusServer:
         server = PrometheusServer(
             prometheus_binary,
             tmp_path_factory.mktemp("prometheus"),
             jobs,
             scrape_interval=scrape_interval,
+            basic_auth=basic_auth,
+            client_auth=client_auth,
         )
         started.append(server)
         return server.start()

@@ -71,3 +71,29 @@ def test_a_bad_router_config_exits_2_naming_the_key(tmp_path, socket_line, extra
             assert word in proc.stderr
         no_traceback(proc)
     assert not audit.exists()  # nothing was attempted
+
+
+def test_one_server_drained_by_hand_is_reported_as_an_outside_change(haproxy_lab, tmp_path):
+    """`set server green-backend/green-1 state drain` on the admin socket, by someone else: the
+    console's next poll says the routing changed outside it, naming the server (and so again when it
+    is readied)."""
+    from console.config import load
+    from console.monitor import Monitor
+    from console.runtime import build
+
+    config, _ = haproxy_config(tmp_path, str(haproxy_lab.socket), str(haproxy_lab.map))
+    runtime = build(load(config).pick(None), source=str(config))
+    monitor = Monitor(runtime)
+    try:
+        assert monitor.poll().snapshot.external_change is None
+        haproxy_lab.command("set server green-backend/green-1 state drain")
+        change = monitor.poll().snapshot.external_change
+        assert change is not None and change.startswith("routing changed outside the console: ")
+        assert "green-1" in change and "DRAIN" in change, change
+        haproxy_lab.command("set server green-backend/green-1 state ready")
+        change = monitor.poll().snapshot.external_change
+        assert change is not None and "green-1 DRAIN →" in change, change
+    finally:
+        haproxy_lab.command("set server green-backend/green-1 state ready")
+        monitor.close()
+        runtime.close()

@@ -171,6 +171,26 @@ def test_rollback_looks_its_target_up_by_service_and_router(runtime, audit):
     assert plan.target == GREEN
 
 
+def test_rollback_tells_two_routers_of_the_same_kind_apart(runtime, audit):
+    """Two HAProxies (or here two simulators) serve a "shop": the kind is the same, the identity is
+    not. Rollback reads the switches of its own router only, never the other one's."""
+    ours = runtime.router.identity
+    for router_id, before, after in (
+        (ours, "green", "blue"),  # this router: green -> blue, so rollback is to green
+        (f"{ours} on another host", "blue", "green"),  # the other "shop", switched later
+    ):
+        audit.append(
+            service="shop",
+            router=runtime.router.kind,
+            router_id=router_id,
+            action="switch",
+            result="ok",
+            before={"live": before},
+            after={"live": after},
+        )
+    assert ActionController(runtime, audit).plan("rollback").target == GREEN
+
+
 def test_built_in_routers_name_their_address(tmp_path):
     from backends.base import BackendContext
     from backends.haproxy.router import HAProxyRouter
