@@ -141,6 +141,7 @@ class ActionController:
         sleep: Callable[[float], None] | None = None,
         lock_wait: float = LOCK_WAIT,
         on_wait: Callable[[str], None] | None = None,
+        acting: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
     ) -> None:
         """``observe`` turns a read-back into a Frame (the Monitor's ``observe_action``: the bake starts
         at the switch, and the next poll does not call our own change external; a change that is not
@@ -150,8 +151,10 @@ class ActionController:
         ``command`` names what runs (``bluegreen switch``, ``console``) for an operator who waits on
         the lock; ``settle`` is the pause before the second read-back (``sleep`` is injected so unit
         tests do not sleep); ``lock_wait`` bounds the wait for another action on the same service,
-        and ``on_wait`` is told once who holds it."""
+        and ``on_wait`` is told once who holds it. ``acting`` (the Monitor's) is held while a
+        confirmed action runs, so a poll in the middle of it does not call it someone else's."""
         self.runtime = runtime
+        self.acting = acting
         self.audit = audit
         self.observe = observe
         self.command = command
@@ -438,6 +441,8 @@ class ActionController:
                         plan.action, plan.target, "refused", plan.before, error=str(exc)
                     )
                 return Outcome(plan, False, None, str(exc), entry, None, "refused")
+            if self.acting is not None:
+                held.enter_context(self.acting())
             return self._execute(plan)
         raise AssertionError("unreachable")  # pragma: no cover - for mypy: the block returns
 

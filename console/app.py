@@ -96,7 +96,11 @@ class BlueGreenApp(App[None]):
         self.clock: Clock = runtime.clock
         self.monitor = Monitor(runtime, audit)
         self.controller = ActionController(
-            runtime, audit, self.monitor.observe_action, command="the console"
+            runtime,
+            audit,
+            self.monitor.observe_action,
+            command="the console",
+            acting=self.monitor.acting,
         )
         self.history = views.History()
         self.frame: Frame | None = None  # the last frame applied: what the screen shows

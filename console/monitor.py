@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ class Monitor:
         self._metrics: Mapping[Colour, ColourMetrics] = {}
         self._metrics_time: float | None = None
         self._expected: RoutingKey | None = None  # routing our own last action read back
+        self._acting = 0  # actions of ours under way (``acting()``)
         self._switch_seen: tuple[float, float] | None = None  # last switch: (monotonic, wall)
         self._actions = (
             0  # bumped by observe_action: a poll that straddles an action drops its read
@@ -108,6 +109,11 @@ class Monitor:
             external = None
             if router is not None and self._actions != actions_before:
                 router = None  # read before an action finished: the action's read-back is newer
+            elif router is not None and self._acting:
+                # Read while an action of ours runs (between its verb and its read-back, in the
+                # settle): shown, but a change in it is ours to report when the action ends, never
+                # "outside the console" (its settle read is what catches someone else's).
+                self._router, self._router_time = router, mono
             elif router is not None:
                 external = self._absorb(router, mono)
             if late:  # the change is an action of ours (or a colleague's) that landed late
@@ -162,6 +168,21 @@ class Monitor:
             self._expected = None  # seen once: a later return to this state is someone's
         self._router, self._router_time = router, mono
         return external
+
+    @contextlib.contextmanager
+    def acting(self) -> Iterator[None]:
+        """Held by the action controller while an action of this console runs (from before its
+        first verb to after its read-back): a poll that reads the router meanwhile does not call
+        what the action is doing a change made outside the console."""
+        with self._lock:
+            self._acting += 1
+            self._actions += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._acting -= 1
+                self._actions += 1
 
     def observe_action(
         self, state: RouterState, *, outside: bool = False, own: RouterState | None = None

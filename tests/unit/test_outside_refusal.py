@@ -11,8 +11,10 @@ from pathlib import Path
 from backends.base import BackendTimeout, Colour, Unreachable
 from console import cli
 from console.actions import ActionController
+from console.audit import AuditLog
 from console.model import BakeVerdict
 from console.monitor import Monitor
+from tests.conftest import make_runtime
 
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
 OUTSIDE = "routing changed outside the console: "
@@ -249,3 +251,34 @@ def test_a_refusal_whose_record_cannot_be_written_is_still_a_refusal(runtime, au
     outcome = ctl.execute(plan)  # does not raise AuditError ("the action ran, but ...")
     assert outcome.result == "refused" and outcome.audit is None
     assert "the routing changed since the preflight" in outcome.message
+
+
+def test_a_poll_during_our_own_action_does_not_call_it_an_outside_change(tmp_path, clock):
+    """Found by replaying a demo: a poll that lands between the switch and its read-back (in the
+    settle) saw the new routing before the action had said it was ours, and logged our own switch
+    as "routing changed outside the console"."""
+    rt = make_runtime(clock)
+    audit = AuditLog(tmp_path / "audit.jsonl", clock)
+    mon = Monitor(rt, audit)
+    polled: list = []
+    ctl = ActionController(
+        rt,
+        audit,
+        mon.observe_action,
+        settle=0.3,
+        sleep=lambda _s: polled.append(mon.poll()),  # the console's poll, in the settle
+        acting=mon.acting,
+    )
+    try:
+        clock.advance(1)
+        mon.poll()
+        out = ctl.execute(ctl.plan("switch"))
+        assert out.ok
+        clock.advance(1)
+        after = mon.poll()
+    finally:
+        mon.close()
+        rt.close()
+    assert polled and all(f.snapshot.external_change is None for f in polled)
+    assert after.snapshot.external_change is None
+    assert after.snapshot.router.live == Colour.GREEN
