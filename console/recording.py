@@ -42,7 +42,14 @@ from console.model import (
     Snapshot,
     invariant_breaches,
 )
-from console.recorder import SCALE, RecordingError, ServiceInfo, check_header, connect
+from console.recorder import (
+    SCALE,
+    SCHEMA_VERSION,
+    RecordingError,
+    ServiceInfo,
+    check_header,
+    connect,
+)
 
 __all__ = ["Bake", "Event", "RecordedService", "Recording", "RecordingError", "Bucket"]
 
@@ -85,6 +92,7 @@ class Bake:
     verdict: str | None  # "passed" / "failed", or None: undecided when the recording ends
     reason: str | None
     decided: float | None
+    decided_by: str | None = None  # "alice@host": whose console decided it (schema 2 and later)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class Recording:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.damage: str | None = None
+        self.version = SCHEMA_VERSION
         if not self.path.exists():
             raise RecordingError(
                 f"{self.path}: no such recording; `bluegreen watch` and `demo` record by default "
@@ -131,7 +140,6 @@ class Recording:
             # the pages it lost: read a copy whose header counts what is there.
             self.db = self._open_truncated(exc)
         self._blobs: dict[int, Any] = {}
-        self._blobs: dict[int, Any] = {}
         self._states: dict[int, RouterState] = {}
 
     def _open(self, path: Path) -> sqlite3.Connection:
@@ -140,7 +148,7 @@ class Recording:
         except sqlite3.Error as exc:
             raise RecordingError(f"{self.path}: cannot be opened: {exc}") from None
         try:
-            check_header(db, self.path, creating=False)
+            self.version = check_header(db, self.path, creating=False)
             db.execute("SELECT count(*) FROM services").fetchone()
         except BaseException:
             db.close()
@@ -319,7 +327,8 @@ class Recording:
         return [
             Bake(*row)
             for row in self._rows(
-                "SELECT colour, started, duration, verdict, reason, decided FROM bakes "
+                "SELECT colour, started, duration, verdict, reason, decided, "
+                f"{'decided_by' if self.version >= 2 else 'NULL'} FROM bakes "
                 "WHERE service = ? ORDER BY started, id",
                 (svc.id,),
             )
@@ -518,6 +527,7 @@ class Recording:
                         ev.message,
                     ),
                     Level[previous] if previous in Level.__members__ else Level.OK,
+                    str(ev.data.get("reason") or ""),
                 )
             )
         b = self._blob(bake)
@@ -529,6 +539,7 @@ class Recording:
                 b.get("started"),
                 float(b.get("duration") or 0.0),
                 str(b.get("reason") or ""),
+                str(b.get("origin") or ""),
             )
             last_switch = b.get("last_switch")
         return Frame(snap, AlarmReport(tuple(states), tuple(alarm_events)), bake_state, last_switch)
