@@ -150,7 +150,9 @@ async def test_bad_release_fires_the_alarm_rings_once_and_rollback_clears_it(tmp
         assert live(app) == Colour.BLUE
         assert app.frame.alarms.level(Colour.GREEN) == Level.OK
         # green lost its traffic: its alarm ended, but nothing recovered, and the log says so
-        assert "green error % alarm ended: green has no traffic now (not recovered)" in log_text(app)
+        assert "green error % alarm ended: green has no traffic now (not recovered)" in log_text(
+            app
+        )
         assert "cleared: green error %" not in log_text(app)
 
 

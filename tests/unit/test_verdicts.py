@@ -111,7 +111,9 @@ def test_a_console_started_late_shows_the_stored_failed_verdict_not_a_pass(world
     with Recording(world.recording) as r:
         bakes = r.bakes(r.service("shop"))
     # One row for the window, whoever wrote first (alice's Monitor, her recorder, bob's Monitor)
-    assert [(b.colour, b.verdict, b.decided_by) for b in bakes] == [("green", "failed", "alice@host")]
+    assert [(b.colour, b.verdict, b.decided_by) for b in bakes] == [
+        ("green", "failed", "alice@host")
+    ]
 
 
 def test_a_console_started_after_the_window_shows_its_stored_verdict(world):
