@@ -48,7 +48,14 @@ SCALE: dict[str, int] = {"rate": 100, "error_pct": 1000, "latency_ms": 10, "sess
 DEFAULT_DAYS = 14.0
 DEFAULT_MAX_MB = 500.0
 
-SCHEMA = """
+CLOCKS = """CREATE TABLE IF NOT EXISTS clocks (
+    service INTEGER NOT NULL,
+    session INTEGER NOT NULL,
+    skew INTEGER NOT NULL,
+    PRIMARY KEY (service, session)
+)"""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,
     started REAL NOT NULL,
@@ -86,9 +93,9 @@ CREATE TABLE IF NOT EXISTS polls (
     bake INTEGER,
     blue_rate, blue_error_pct, blue_latency_ms, blue_sessions,
     green_rate, green_error_pct, green_latency_ms, green_sessions,
-    PRIMARY KEY (service, session, t)
+    PRIMARY KEY (service, t, session)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS polls_by_time ON polls (service, t);
+{CLOCKS};
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     service INTEGER NOT NULL,
@@ -113,7 +120,9 @@ CREATE TABLE IF NOT EXISTS bakes (
     verdict TEXT,
     reason TEXT,
     decided REAL,
-    session INTEGER NOT NULL
+    session INTEGER NOT NULL,
+    switch TEXT,
+    decided_by TEXT
 );
 CREATE INDEX IF NOT EXISTS bakes_by_service ON bakes (service, started);
 """
@@ -198,16 +207,30 @@ def check_header(db: sqlite3.Connection, path: Path, *, creating: bool) -> int:
 
 
 def migrate(db: sqlite3.Connection, version: int) -> None:
-    """Bring a file of schema ``version`` up to SCHEMA_VERSION (0: a new file). Call inside a write
-    transaction (the recorder's and ``console.verdicts``' openers both do)."""
+    """Bring a file of schema ``version`` up to SCHEMA_VERSION (0: a new file, made at once in the
+    current schema). Call inside a write transaction (the recorder's and ``console.verdicts``'
+    openers both do).
+
+    Schema 2: one verdict per bake window (``bakes.switch``: the audit record of the switch that
+    opened it; ``bakes.decided_by``); polls keyed by (service, t, session), which serves the reads by
+    time, so the second index goes (16 bytes a poll); a poll's ``mono`` is its distance from its
+    session's wall-minus-monotonic offset (``clocks.skew``): 0, no bytes, until the wall clock
+    steps. Schema 1's polls keep their plain ``mono`` (no ``clocks`` row for their sessions)."""
     if version < 1:
         for statement in SCHEMA.split(";"):  # not executescript: it would commit our transaction
             if statement.strip():
                 db.execute(statement)
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    if version < 2:  # one verdict per bake window: the switch that opened it, who decided it
+    elif version < 2:
         db.execute("ALTER TABLE bakes ADD COLUMN switch TEXT")
         db.execute("ALTER TABLE bakes ADD COLUMN decided_by TEXT")
+        schema = SCHEMA.split("CREATE TABLE IF NOT EXISTS polls")[1].split(";")[0]
+        db.execute(f"CREATE TABLE polls_v2 {schema}")
+        cols = ", ".join(r[1] for r in db.execute("PRAGMA table_info(polls)"))
+        db.execute(f"INSERT INTO polls_v2 ({cols}) SELECT {cols} FROM polls")
+        db.execute("DROP TABLE polls")  # and its index polls_by_time
+        db.execute("ALTER TABLE polls_v2 RENAME TO polls")
+        db.execute(CLOCKS)
     # version 3 and later: ALTER TABLE steps here, each guarded by `if version < N`.
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -233,7 +256,9 @@ def _digest(body: str) -> bytes:
 
 
 def state_json(state: RouterState) -> dict[str, Any]:
-    """A router state as stored: everything but the router's own figures (they are in the poll)."""
+    """A router state as stored: everything but the router's own figures (the colours' are in the
+    poll; each server's session count is not kept: it changes at every poll, so the state would be
+    a new blob each time, and no screen shows it)."""
     return {
         "live": state.live.value if state.live else None,
         "fingerprint": state.fingerprint,
@@ -245,9 +270,7 @@ def state_json(state: RouterState) -> dict[str, Any]:
                 "version": cs.version,
                 "detail": dict(cs.detail),
                 "scale_down_pending": cs.scale_down_pending,
-                "servers": [
-                    [s.name, s.status.value, s.weight, s.sessions, s.check] for s in cs.servers
-                ],
+                "servers": [[s.name, s.status.value, s.weight, s.check] for s in cs.servers],
             }
             for c in COLOURS
             for cs in [state.colour(c)]
@@ -794,11 +817,18 @@ class Recorder:
         if t_ms <= last.get("t_ms", -1):  # an action's read-back in the same millisecond as a poll
             t_ms = last["t_ms"] + 1
         last["t_ms"] = t_ms
+        skew = last.get("skew")
+        if skew is None:  # the session's offset of wall over monotonic time, once per service
+            skew = last["skew"] = t_ms - _ms(mono)
+            db.execute(
+                "INSERT OR REPLACE INTO clocks (service, session, skew) VALUES (?,?,?)",
+                (sid, self.session, skew),
+            )
         row: list[Any] = [
             sid,
             self.session,
             t_ms,
-            _ms(mono),
+            t_ms - _ms(mono) - skew,  # 0 while the wall clock is not stepped: mono = t - skew
             self._blob(db, state),
             _age_ms(snap.router_time, mono),
             _age_ms(snap.metrics_time, mono),

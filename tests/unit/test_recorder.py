@@ -61,7 +61,17 @@ def _without_router_figures(frame: Frame):
     r = frame.snapshot.router
     if r is None:
         return None
-    return replace(r, colours={c: replace(cs, metrics=None) for c, cs in r.colours.items()})
+    return replace(
+        r,
+        colours={
+            c: replace(
+                cs,
+                metrics=None,
+                servers=tuple(replace(s, sessions=None) for s in cs.servers),
+            )
+            for c, cs in r.colours.items()
+        },
+    )
 
 
 def test_a_recorded_session_reads_back_as_the_frames_the_console_drew(clock, tmp_path):
@@ -73,7 +83,7 @@ def test_a_recorded_session_reads_back_as_the_frames_the_console_drew(clock, tmp
     assert len(replayed) == len(live)  # the action's read-back too, a millisecond after its poll
     for a, b in zip(live, replayed, strict=True):
         assert b.snapshot.time == pytest.approx(a.snapshot.time, abs=0.002)
-        assert b.snapshot.router == _without_router_figures(a)
+        assert b.snapshot.router == _without_router_figures(a)  # and per-server session counts
         assert b.alarms.states == a.alarms.states  # levels, thresholds, values and the banner lines
         assert b.bake == a.bake
         assert b.last_switch == a.last_switch
@@ -184,7 +194,7 @@ def test_another_sqlite_file_is_named_as_foreign(tmp_path):
 
 def test_a_truncated_recording_reads_what_is_left(clock, tmp_path):
     path = tmp_path / "rec.sqlite"
-    record_session(clock, path, polls=600)
+    record_session(clock, path, polls=1500)  # enough pages that a cut leaves some polls
     size = path.stat().st_size
     with path.open("r+b") as fh:
         fh.truncate(size * 2 // 3)
@@ -196,7 +206,7 @@ def test_a_truncated_recording_reads_what_is_left(clock, tmp_path):
     with rec:
         svc = rec.service()
         frames = list(rec.frames(svc))
-    assert 0 < len(frames) < 601
+    assert 0 < len(frames) < 1501
     assert rec.damage and "damaged" in rec.damage
 
 
