@@ -208,7 +208,13 @@ def main() -> int:
         f"({cpu_model}), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"{platform.system()} {platform.release()}.\n\n"
         "| scenario | polls | file | per poll | per day at 1 s polls | CPU per poll | share of one core at 1 s polls |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + end_to_end + "\n" + verdict + "\n"
+        "|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+        + end_to_end
+        + "\n"
+        + verdict
+        + "\n"
     )
     print(section)
     if a.out:
