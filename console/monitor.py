@@ -255,6 +255,7 @@ class Monitor:
                 self.bake.duration,
                 switch,
                 tol,
+                create=False,  # a window that is over: only a verdict stored for it is shown
             )
             if row is None or row.verdict is None:
                 return bake

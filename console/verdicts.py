@@ -149,14 +149,16 @@ class VerdictStore:
         duration: float,
         switch: str | None,
         tol: float,
+        create: bool = True,
     ) -> StoredVerdict | None:
-        """The window's stored row (created unless read-only): its verdict, if one was decided."""
+        """The window's stored row (created when ``create`` and the store is not read-only): its
+        verdict, if one was decided."""
 
         def work(db: sqlite3.Connection) -> StoredVerdict | None:
             sid = self._service(db, service, identity, router_kind)
             if sid is None:
                 return None
-            if self.read_only:
+            if self.read_only or not create:
                 return find_window(db, sid, colour, started, switch, tol)
             return open_window(db, sid, colour, started, duration, switch, self._session(), tol)
 

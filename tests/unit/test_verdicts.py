@@ -127,6 +127,9 @@ def test_a_console_started_after_the_window_shows_its_stored_verdict(world):
     assert b.bake.verdict == BakeVerdict.FAILED and b.bake.origin.startswith("alice@host's")
     assert "BAKE FAILED green: CRITICAL green error %" in cli._human_status(b)
     assert "(decided by alice@host's console at " in cli._human_status(b)
+    db = sqlite3.connect(world.recording)
+    assert db.execute("SELECT count(*) FROM bakes").fetchone() == (1,)  # read, nothing added
+    db.close()
 
 
 def test_a_console_baking_alongside_adopts_the_first_verdict_stored(world):
