@@ -276,7 +276,9 @@ class Monitor:
                 switch,
                 tol,
             )
-            self._window, self._settled = (key, row.id if row else None), False
+            if row is None:  # not readable now (busy, or no recording): the next poll tries again
+                return bake
+            self._window, self._settled = (key, row.id), False
         row_id = self._window[1]
         if row_id is None or self._settled:
             return bake

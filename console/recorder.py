@@ -167,7 +167,17 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA busy_timeout = 5000")
     if write:
-        db.execute("PRAGMA journal_mode = WAL")
+        # Turning a new file to WAL takes a lock the busy timeout does not wait for: two consoles
+        # opening a new file at once would see "database is locked". Tried again, for up to 5 s.
+        for attempt in range(250):
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 249:
+                    db.close()
+                    raise
+                time.sleep(0.02)
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a kill -9 loses no commit
     return db
 
@@ -205,6 +215,17 @@ def check_header(db: sqlite3.Connection, path: Path, *, creating: bool) -> int:
             "with --record PATH"
         )
     return int(version)
+
+
+def read_header(db: sqlite3.Connection, path: Path, *, creating: bool) -> int:
+    """``check_header`` in one read transaction: its three reads agree even while another console
+    creates the file (else it could read no application_id yet, and tables already there)."""
+    db.execute("BEGIN")
+    try:
+        return check_header(db, path, creating=creating)
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("COMMIT")
 
 
 def migrate(db: sqlite3.Connection, version: int) -> None:
@@ -648,7 +669,7 @@ class Recorder:
     def _open(self) -> None:
         db = connect(self.path, write=True)
         self._db = db
-        version = check_header(db, self.path, creating=True)
+        version = read_header(db, self.path, creating=True)
         db.execute("BEGIN IMMEDIATE")
         try:
             version = check_header(db, self.path, creating=True)  # a second console may have won

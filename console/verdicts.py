@@ -39,6 +39,7 @@ from console.recorder import (
     migrate,
     open_window,
     operator_name,
+    read_header,
     service_id,
     tolerance,
 )
@@ -79,12 +80,12 @@ class VerdictStore:
                 if not self.path.exists():
                     return None
                 db = connect(self.path, write=False)
-                if check_header(db, self.path, creating=False) < 2:
+                if read_header(db, self.path, creating=False) < 2:
                     db.close()
                     return None  # an older recording: it holds no decisions to share
             else:
                 db = connect(self.path, write=True)
-                if check_header(db, self.path, creating=True) < SCHEMA_VERSION:
+                if read_header(db, self.path, creating=True) < SCHEMA_VERSION:
                     db.execute("BEGIN IMMEDIATE")
                     try:  # a new file, or an older one: the same steps as the recorder's
                         migrate(db, check_header(db, self.path, creating=True))
@@ -94,7 +95,8 @@ class VerdictStore:
                             db.execute("ROLLBACK")
                         raise
         except (RecordingError, sqlite3.Error, OSError) as exc:
-            self.problem = f"bake verdicts not shared: {self.path}: {exc}"
+            if not _transient(exc):
+                self.problem = f"bake verdicts not shared: {self.path}: {exc}"
             return None
         self._db = db
         return db
@@ -133,7 +135,8 @@ class VerdictStore:
                         db.execute("ROLLBACK")
                     raise
             except (sqlite3.Error, OSError) as exc:
-                self.problem = f"bake verdicts not shared: {self.path}: {exc}"
+                if not _transient(exc):  # else: another console held the file too long; next time
+                    self.problem = f"bake verdicts not shared: {self.path}: {exc}"
                 with contextlib.suppress(sqlite3.Error):
                     db.close()
                 self._db = None
@@ -186,6 +189,12 @@ class VerdictStore:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.close()
             self._db = None
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lock another console held past the busy timeout: worth trying again at the next poll."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def for_recorder(recorder: Any) -> VerdictStore | None:

@@ -198,9 +198,9 @@ def _decide_many(path: str, who: str, verdict: str, windows: int, barrier) -> li
     barrier.wait(timeout=30)
     for i in range(windows):
         row = store.window("shop", "sim:1", "simulator", "green", 1000.0 + 100 * i, 60, None, 3.0)
-        assert row is not None
+        assert row is not None, store.problem
         stored, ours = store.decide(row.id, verdict, f"{who} says {verdict}", 2000.0 + i)
-        assert stored is not None
+        assert stored is not None, store.problem
         out.append((row.id, ours, stored.verdict, stored.decided_by))
     store.close()
     return out
