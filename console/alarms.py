@@ -8,7 +8,8 @@ A rule watches one metric on each colour. Per (rule, colour):
   *by a margin* (``margin`` = 0.2: 20 % below an "above" threshold) for ``clear_for_seconds``;
 * a single noisy sample therefore neither fires nor clears it;
 * no data (the source failed, no series) holds the current level: a dead Prometheus does not clear
-  an alarm. A colour with no traffic (rate 0) is not breaching, so a rolled-back colour clears.
+  an alarm. A colour with no traffic (rate 0) is not breaching, so the alarms of a rolled-back colour
+  end; their events say so (``AlarmEvent.reason`` = ``NO_TRAFFIC``), not that the colour recovered.
 
 Time is the snapshot's monotonic reading (``Snapshot.mono_time``): a step of the wall clock neither
 fires, clears nor lengthens a sustain, and neither passes nor stretches a bake window.
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from backends.base import COLOURS, Colour
 from console.config import AlarmRuleConfig
 from console.model import (
+    NO_TRAFFIC,
     ROUTING,
     AlarmEvent,
     AlarmReport,
@@ -181,12 +183,13 @@ class AlarmEngine:
                 if value is not None:
                     self._step(rule, track, value, now)
                 quiet = value == 0.0 and snap.colour_metrics(colour).value(rule.metric) is None
-                state = self._state(
-                    rule, colour, track, value, now, "no traffic" if quiet else None
-                )
+                state = self._state(rule, colour, track, value, now, NO_TRAFFIC if quiet else None)
                 states.append(state)
                 if track.level != before:
-                    events.append(AlarmEvent(snap.time, state, before))
+                    # A level that drops on "no traffic" ended because the colour lost its traffic
+                    # (a switch or rollback away from it): said so, never "cleared".
+                    why = NO_TRAFFIC if quiet and track.level < before else ""
+                    events.append(AlarmEvent(snap.time, state, before, why))
         return states, events
 
     @staticmethod
@@ -307,6 +310,15 @@ class BakeTracker:
         """Before the first update: the audit log's last switch (colour, and time as a monotonic
         reading: the caller converts the record's wall time once)."""
         self.last_switch, self._switched_to = last_switch, switched_to
+
+    def adopt(self, state: BakeState) -> BakeState:
+        """End the current window with a verdict decided elsewhere (another console's, read back
+        from the recording): from now on it is this window's verdict here too, until the next
+        switch. ``state`` carries the window's colour and start (monotonic) and its ``origin``."""
+        self._state = state
+        if state.started is not None and self.last_switch is None:
+            self.last_switch = state.started
+        return state
 
     def update(
         self, now: float, live: Colour | None, alarms: AlarmReport | None, fresh: bool = True

@@ -21,11 +21,11 @@ from textual.message import Message
 
 from backends.base import COLOURS, BackendError, Colour
 from backends.clock import Clock
-from console import views
+from console import verdicts, views
 from console.actions import ActionController, Outcome, Plan
 from console.audit import AuditError, AuditLog
 from console.fmt import router_notice
-from console.model import Frame, Level, metric_label
+from console.model import BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
@@ -94,7 +94,8 @@ class BlueGreenApp(App[None]):
         self.audit = audit
         self.opts = options or AppOptions()
         self.clock: Clock = runtime.clock
-        self.monitor = Monitor(runtime, audit)
+        # One bake verdict per window, shared through the recording with every console here
+        self.monitor = Monitor(runtime, audit, verdicts.for_recorder(recorder))
         self.controller = ActionController(
             runtime,
             audit,
@@ -175,7 +176,7 @@ class BlueGreenApp(App[None]):
         changes, then redraw. The one way a frame reaches the screen."""
         if frame is self.frame:
             return  # already drawn: its alarms and notices must not be logged (or rung) twice
-        self.frame = frame
+        before, self.frame = self.frame, frame
         self.history.push(frame)
         if self.recorder is not None:
             self.recorder.frame(frame, self.runtime.router.identity)
@@ -185,10 +186,11 @@ class BlueGreenApp(App[None]):
                 self.log_line(a.level.label, a.message)
                 if a.level == Level.CRITICAL:
                     self.bell()
-            else:
-                self.log_line(
-                    "ok", f"cleared: {a.colour} {metric_label(a.metric)} back to {a.level.label}"
-                )
+            else:  # "cleared: ..." on a recovery; "... alarm ended: green has no traffic now ..."
+                self.log_line("ok" if not event.reason else "info", event.text)
+        adopted = frame.bake.adopted_text(before.bake if before is not None else None)
+        if adopted:  # another console here decided this window first: its verdict, said so
+            self.log_line("warning" if frame.bake.verdict == BakeVerdict.FAILED else "ok", adopted)
         change = frame.snapshot.external_change
         if change:
             self.log_line("warning", change)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
 from console.config import ENV_AUDIT_LOG, ConfigFileError, ConsoleConfig, ServiceConfig, load
-from console.model import METRICS, Frame, json_safe
+from console.model import METRICS, BakeVerdict, Frame, json_safe
 
 if TYPE_CHECKING:
     from console.actions import ActionController
@@ -86,17 +86,12 @@ def _run_app(
 def _recorder(args: argparse.Namespace, cfg: ConsoleConfig, audit_path: Path) -> Recorder | None:
     """The session's recorder, started (opening, migrating and pruning the file on its own thread),
     or None under ``--no-record`` / ``[recording] enabled = false``."""
-    from console.recorder import Recorder, default_path
+    from console.recorder import Recorder
 
-    settings = cfg.recording
-    if getattr(args, "no_record", False) or (not settings.enabled and not args.record):
+    path = _recording_path(args, cfg)
+    if path is None:
         return None
-    if args.record:
-        path = Path(args.record).expanduser()
-    elif settings.path is not None:
-        path = settings.path.expanduser()
-    else:
-        path = default_path(getattr(args, "config", None))
+    settings = cfg.recording
     return Recorder(
         path,
         command=args.command,
@@ -104,6 +99,20 @@ def _recorder(args: argparse.Namespace, cfg: ConsoleConfig, audit_path: Path) ->
         days=settings.days,
         max_mb=settings.max_mb,
     ).start()
+
+
+def _recording_path(args: argparse.Namespace, cfg: ConsoleConfig) -> Path | None:
+    """Where this session records (and finds the stored bake verdicts), or None when it does not."""
+    from console.recorder import default_path
+
+    settings = cfg.recording
+    if getattr(args, "no_record", False) or (not settings.enabled and not args.record):
+        return None
+    if args.record:
+        return Path(args.record).expanduser()
+    if settings.path is not None:
+        return settings.path.expanduser()
+    return default_path(getattr(args, "config", None))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -181,6 +190,15 @@ def _human_status(frame: Frame) -> str:
         )
     for a in frame.alarms.firing:
         out.append(f"  ALARM {a.message}")
+    bake = frame.bake
+    if bake.verdict == BakeVerdict.BAKING and bake.colour is not None:
+        note = f" ({bake.reason})" if bake.reason else ""
+        out.append(
+            f"  bake {bake.colour}: baking, {duration(bake.remaining(snap.mono_time))} left{note}"
+        )
+    elif bake.decided:  # the stored verdict: every console and status on this machine says the same
+        by = f" (decided by {bake.origin})" if bake.origin else ""
+        out.append(f"  BAKE {bake.verdict_text()}{by}")
     return "\n".join(out)
 
 
@@ -207,6 +225,7 @@ def _status_json(frame: Frame) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from console import verdicts
     from console.audit import AuditLog
     from console.monitor import Monitor
     from console.runtime import build
@@ -215,8 +234,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     runtime = build(service, source=str(args.config))
     audit_path = _audit_path(args, cfg)
     audit = AuditLog(audit_path)
-    monitor = Monitor(runtime, audit)
     recorder = _recorder(args, cfg, audit_path) if args.watch else None
+    # The bake verdict stored in the recording, the one every console here shows (a one-shot status
+    # reads it and never writes; --watch records, and may decide a window no console decided).
+    store = verdicts.for_recorder(recorder)
+    if store is None and not args.watch:
+        path = _recording_path(args, cfg)
+        store = verdicts.VerdictStore(path, read_only=True) if path is not None else None
+    monitor = Monitor(runtime, audit, store)
     if recorder is not None:
         from console.recorder import service_settings
 

@@ -329,17 +329,42 @@ class AlarmState:
         return self.metric == ROUTING
 
 
+NO_TRAFFIC = "no traffic"
+"""``AlarmEvent.reason`` of an alarm that ended because its colour lost its traffic (a switch or a
+rollback away from it): nothing is measured any more, so nothing recovered."""
+
+
 @dataclass(frozen=True)
 class AlarmEvent:
-    """A change of level, for the action log and the bell."""
+    """A change of level, for the action log and the bell.
+
+    Attributes:
+        reason: why a level dropped: "" when the figures came back under the threshold (a
+            recovery), ``NO_TRAFFIC`` when the colour has no traffic now (the alarm ended, but nothing
+            recovered). Empty for a raised alarm.
+    """
 
     time: float
     alarm: AlarmState
     previous: Level
+    reason: str = ""
 
     @property
     def raised(self) -> bool:
         return self.alarm.level > self.previous
+
+    @property
+    def text(self) -> str:
+        """The log's and the recording's line for this change, the same wherever it is shown:
+        the alarm's message when raised, "cleared: green error % back to ok" on a recovery, "green
+        error % alarm ended: green has no traffic now (not recovered)" when the traffic left."""
+        a = self.alarm
+        if self.raised:
+            return a.message or f"{a.rule} raised"
+        label = metric_label(a.metric)
+        if self.reason == NO_TRAFFIC:
+            return f"{a.colour} {label} alarm ended: {a.colour} has no traffic now (not recovered)"
+        return f"cleared: {a.colour} {label} back to {a.level.label}"
 
 
 @dataclass(frozen=True)
@@ -383,6 +408,9 @@ class BakeState:
             the wall clock neither shortens nor lengthens the window).
         duration: the window's length in seconds.
         reason: why it failed (the alarm that fired), else "".
+        origin: who decided it, when the verdict was decided by another console on this machine
+            and read back from the recording (one verdict per window: see ``console.verdicts``);
+            "" when this console decided it (or nothing is decided yet).
     """
 
     verdict: BakeVerdict = BakeVerdict.NONE
@@ -390,6 +418,26 @@ class BakeState:
     started: float | None = None
     duration: float = 0.0
     reason: str = ""
+    origin: str = ""  # a verdict read from the recording: "alice@host's console at 14:02"
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in (BakeVerdict.PASSED, BakeVerdict.FAILED)
+
+    def verdict_text(self) -> str:
+        """ "FAILED green: CRITICAL green error % 23.1% > 5% for 6s", "PASSED green", "" """
+        if not self.decided or self.colour is None:
+            return ""
+        return f"{self.verdict.name} {self.colour}" + (f": {self.reason}" if self.reason else "")
+
+    def adopted_text(self, before: BakeState | None) -> str:
+        """The log line when this verdict was decided by another console and read back from the
+        recording (and ``before``, the last one shown, did not say so yet), else ""."""
+        if not self.origin or not self.decided:
+            return ""
+        if before is not None and before.origin == self.origin and before.verdict == self.verdict:
+            return ""
+        return f"bake verdict from {self.origin}: {self.verdict_text()}"
 
     def remaining(self, now: float) -> float:
         """Seconds left at the monotonic reading ``now``."""
@@ -438,6 +486,7 @@ class Frame:
                 "colour": self.bake.colour.value if self.bake.colour else None,
                 "remaining": round(self.bake.remaining(snap.mono_time), 1),
                 "reason": self.bake.reason,
+                "decided_by": self.bake.origin or None,
             },
             "last_switch": self.last_switch,
         }

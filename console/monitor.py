@@ -23,8 +23,17 @@ from console.audit import (
     reconcile_unfinished,
     took_effect,
 )
-from console.model import Frame, RoutingKey, Snapshot, describe_change, routing_key
+from console.model import (
+    BakeState,
+    BakeVerdict,
+    Frame,
+    RoutingKey,
+    Snapshot,
+    describe_change,
+    routing_key,
+)
 from console.runtime import ServiceRuntime
+from console.verdicts import StoredVerdict, VerdictStore, tolerance
 
 T = TypeVar("T")
 
@@ -34,7 +43,15 @@ class Monitor:
     read back. Both return the Frame they built: the caller hands it to the UI (or prints it); nothing
     reads frames back out of the Monitor."""
 
-    def __init__(self, runtime: ServiceRuntime, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        audit: AuditLog | None = None,
+        verdicts: VerdictStore | None = None,
+    ) -> None:
+        """``verdicts``: the store of bake verdicts in the recording (``console.verdicts``), shared
+        with every console on this machine: a window's verdict is decided once and read back. None
+        (not recorded): this console decides on its own."""
         self.runtime = runtime
         cfg = runtime.config
         self.clock: Clock = runtime.clock
@@ -57,6 +74,12 @@ class Monitor:
         self._actions = (
             0  # bumped by observe_action: a poll that straddles an action drops its read
         )
+        self.verdicts = verdicts
+        self._resumed: tuple[Colour, float, str | None] | None = None  # audit's switch: colour,
+        # start (monotonic), record id; a window that ended before this console started is shown
+        # with its stored verdict
+        self._window: tuple[tuple[Colour, float], int | None] | None = None  # (window, row id)
+        self._settled = False  # this window's verdict was stored (or adopted)
 
     def _read_router(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
@@ -87,8 +110,10 @@ class Monitor:
             # window runs on. So a restarted console's window depends on the wall clock now.
             elapsed = max(0.0, self.clock() - float(last["epoch"]))
             started = monotonic(self.clock) - elapsed
-            self.bake.resume(started, Colour.parse(str(after.get("live"))))
+            colour = Colour.parse(str(after.get("live")))
+            self.bake.resume(started, colour)
             self._switch_seen = (started, float(last["epoch"]))
+            self._resumed = (colour, started, str(last["id"]) if last.get("id") else None)
 
     def poll(self) -> Frame:
         """Read the router and the metrics source (side by side), then evaluate alarms and bake."""
@@ -245,8 +270,113 @@ class Monitor:
         # Rules step on fresh figures only; the routing invariants on every frame with a router state
         alarms = self.engine.evaluate(snap, fresh)
         bake = self.bake.update(mono, router.live if router else None, alarms, fresh)
+        if self.verdicts is not None:
+            bake = self._one_verdict(bake, now, mono, router)
         frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono))
         return frame
+
+    def _one_verdict(
+        self, bake: BakeState, now: float, mono: float, router: RouterState | None
+    ) -> BakeState:
+        """One verdict per bake window across the consoles on this machine: the window's row in
+        the recording is found or stored when it opens; a verdict stored there (by whoever decided
+        first) is adopted; this console's own verdict is stored unless one was, atomically."""
+        store = self.verdicts
+        assert store is not None
+        rt = self.runtime
+        tol = tolerance(rt.config.poll_interval)
+        resumed = self._resumed
+        if router is not None:
+            self._resumed = None  # looked at once, on the first frame with a router state
+        if bake.colour is None or bake.started is None:
+            # A window that ended before this console started: its stored verdict, if any.
+            if resumed is None or router is None or router.live != resumed[0]:
+                return bake
+            colour, started, switch = resumed
+            row = store.window(
+                rt.name,
+                rt.router.identity,
+                rt.router.kind,
+                colour.value,
+                now - (mono - started),
+                self.bake.duration,
+                switch,
+                tol,
+                create=False,  # a window that is over: only a verdict stored for it is shown
+            )
+            if row is None or row.verdict is None:
+                return bake
+            self._window, self._settled = ((colour, started), row.id), True
+            return self.bake.adopt(self._stored(row, colour, started))
+        key = (bake.colour, bake.started)
+        row = None
+        if self._window is None or self._window[0] != key:
+            started_wall = now - (mono - bake.started)
+            switch = self._switch_id(bake.colour, started_wall, tol, resumed)
+            row = store.window(
+                rt.name,
+                rt.router.identity,
+                rt.router.kind,
+                bake.colour.value,
+                started_wall,
+                bake.duration,
+                switch,
+                tol,
+            )
+            if row is None:  # not readable now (busy, or no recording): the next poll tries again
+                return bake
+            self._window, self._settled = (key, row.id), False
+        row_id = self._window[1]
+        if row_id is None or self._settled:
+            return bake
+        if bake.verdict == BakeVerdict.BAKING:
+            row = row or store.read(row_id)  # decided by another console meanwhile?
+            if row is not None and row.verdict is not None:
+                self._settled = True
+                return self.bake.adopt(self._stored(row, bake.colour, bake.started))
+            return bake
+        if not bake.decided:
+            return bake
+        stored, ours = store.decide(row_id, bake.verdict.name.lower(), bake.reason, now)
+        self._settled = True
+        if ours or stored is None or stored.verdict is None:
+            return bake
+        adopted = self._stored(stored, bake.colour, bake.started)
+        if adopted.verdict == bake.verdict:
+            return bake  # the same verdict, decided a moment earlier elsewhere: nothing to say
+        return self.bake.adopt(adopted)
+
+    def _stored(self, row: StoredVerdict, colour: Colour, started: float) -> BakeState:
+        verdict = BakeVerdict.FAILED if row.verdict == "failed" else BakeVerdict.PASSED
+        return BakeState(verdict, colour, started, self.bake.duration, row.reason, row.origin())
+
+    def _switch_id(
+        self,
+        colour: Colour,
+        started_wall: float,
+        tol: float,
+        resumed: tuple[Colour, float, str | None] | None,
+    ) -> str | None:
+        """The audit record's id of the switch that opened the window (to key it in the store), if
+        the audit log has it: the one this console resumed from, or the last switch to ``colour``
+        recorded within the tolerance of the window's start."""
+        if resumed is not None and resumed[0] == colour:
+            return resumed[2]
+        log = self._log
+        if log is None:
+            return None
+        with contextlib.suppress(AuditError, OSError, ValueError, TypeError):
+            last = log.last_switch(self.runtime.name, self.runtime.router.identity)
+            after = (last or {}).get("after")
+            if (
+                last
+                and isinstance(after, dict)
+                and after.get("live") == colour.value
+                and abs(float(last["epoch"]) - started_wall) <= tol
+                and last.get("id")
+            ):
+                return str(last["id"])
+        return None
 
     def _last_switch_wall(self, now: float, mono: float) -> float | None:
         """The bake tracker's last switch (monotonic) in wall time, for the Frame: the wall time it
@@ -264,6 +394,8 @@ class Monitor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.verdicts is not None:
+            self.verdicts.close()
 
 
 def _outcome(future: Future[T]) -> tuple[T | None, str | None]:

@@ -9,11 +9,12 @@ poll on its own, so a kill -9 loses at most the last poll. A write that fails (d
 that cannot be written) turns recording off with ``Recorder.problem`` set: the console keeps
 running and actions keep working (the audit log rules actions).
 
-Compact by design (at most 5 MB per service per day at 1 s polls, measured by ``bench/recorder.py``):
-one row per poll in a ``WITHOUT ROWID`` table keyed by (service, session, time), figures stored as
-scaled integers (see ``SCALE``), and everything that repeats from poll to poll (the router's state,
-the active alarms, the bake window, notes, error texts) stored once in ``blobs`` and referenced by
-id. The schema carries its version (``PRAGMA user_version``): a newer one is refused, an older one
+Compact by design (at most 5 MB per service per day at 1 s polls; ``bench/recorder_cost.py``
+measures about 51 bytes a poll): one row per poll in a ``WITHOUT ROWID`` table keyed by (service,
+time, session) with no other index, figures stored as scaled integers (see ``SCALE``), the
+monotonic reading as its distance from the session's clock offset (``clocks``: 0, no bytes), and
+everything that repeats from poll to poll (the router's state, the active alarms, the bake window,
+notes, error texts) stored once in ``blobs`` and referenced by id. The schema carries its version (``PRAGMA user_version``): a newer one is refused, an older one
 migrated. Reading is :mod:`console.recording`.
 """
 
@@ -31,13 +32,14 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from backends.base import COLOURS, Colour, ColourMetrics, RouterState
 from console.model import METRIC_KEYS, BakeState, Frame, json_safe
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: bakes.switch and bakes.decided_by (one verdict per window)
 APPLICATION_ID = 0x42474331  # "BGC1": tells a recording from any other SQLite file
 
 # Figures are stored as integers: value * SCALE[key], rounded. 0.01 req/s, 0.001 %, 0.1 ms and one
@@ -47,7 +49,14 @@ SCALE: dict[str, int] = {"rate": 100, "error_pct": 1000, "latency_ms": 10, "sess
 DEFAULT_DAYS = 14.0
 DEFAULT_MAX_MB = 500.0
 
-SCHEMA = """
+CLOCKS = """CREATE TABLE IF NOT EXISTS clocks (
+    service INTEGER NOT NULL,
+    session INTEGER NOT NULL,
+    skew INTEGER NOT NULL,
+    PRIMARY KEY (service, session)
+)"""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,
     started REAL NOT NULL,
@@ -85,9 +94,9 @@ CREATE TABLE IF NOT EXISTS polls (
     bake INTEGER,
     blue_rate, blue_error_pct, blue_latency_ms, blue_sessions,
     green_rate, green_error_pct, green_latency_ms, green_sessions,
-    PRIMARY KEY (service, session, t)
+    PRIMARY KEY (service, t, session)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS polls_by_time ON polls (service, t);
+{CLOCKS};
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     service INTEGER NOT NULL,
@@ -112,7 +121,9 @@ CREATE TABLE IF NOT EXISTS bakes (
     verdict TEXT,
     reason TEXT,
     decided REAL,
-    session INTEGER NOT NULL
+    session INTEGER NOT NULL,
+    switch TEXT,
+    decided_by TEXT
 );
 CREATE INDEX IF NOT EXISTS bakes_by_service ON bakes (service, started);
 """
@@ -156,7 +167,17 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA busy_timeout = 5000")
     if write:
-        db.execute("PRAGMA journal_mode = WAL")
+        # Turning a new file to WAL takes a lock the busy timeout does not wait for: two consoles
+        # opening a new file at once would see "database is locked". Tried again, for up to 5 s.
+        for attempt in range(250):
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 249:
+                    db.close()
+                    raise
+                time.sleep(0.02)
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a kill -9 loses no commit
     return db
 
@@ -196,15 +217,47 @@ def check_header(db: sqlite3.Connection, path: Path, *, creating: bool) -> int:
     return int(version)
 
 
-def _migrate(db: sqlite3.Connection, version: int) -> None:
-    """Bring a file of schema ``version`` up to SCHEMA_VERSION (0: a new file)."""
+def read_header(db: sqlite3.Connection, path: Path, *, creating: bool) -> int:
+    """``check_header`` in one read transaction: its three reads agree even while another console
+    creates the file (else it could read no application_id yet, and tables already there)."""
+    db.execute("BEGIN")
+    try:
+        return check_header(db, path, creating=creating)
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("COMMIT")
+
+
+def migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a file of schema ``version`` up to SCHEMA_VERSION (0: a new file, made at once in the
+    current schema). Call inside a write transaction (the recorder's and ``console.verdicts``'
+    openers both do).
+
+    Schema 2: one verdict per bake window (``bakes.switch``: the audit record of the switch that
+    opened it; ``bakes.decided_by``); polls keyed by (service, t, session), which serves the reads by
+    time, so the second index goes (16 bytes a poll); a poll's ``mono`` is its distance from its
+    session's wall-minus-monotonic offset (``clocks.skew``): 0, no bytes, until the wall clock
+    steps. Schema 1's polls keep their plain ``mono`` (no ``clocks`` row for their sessions)."""
     if version < 1:
         for statement in SCHEMA.split(";"):  # not executescript: it would commit our transaction
             if statement.strip():
                 db.execute(statement)
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    # version 2 and later: ALTER TABLE steps here, each guarded by `if version < N`.
+    elif version < 2:
+        db.execute("ALTER TABLE bakes ADD COLUMN switch TEXT")
+        db.execute("ALTER TABLE bakes ADD COLUMN decided_by TEXT")
+        schema = SCHEMA.split("CREATE TABLE IF NOT EXISTS polls")[1].split(";")[0]
+        db.execute(f"CREATE TABLE polls_v2 {schema}")
+        cols = ", ".join(r[1] for r in db.execute("PRAGMA table_info(polls)"))
+        db.execute(f"INSERT INTO polls_v2 ({cols}) SELECT {cols} FROM polls")
+        db.execute("DROP TABLE polls")  # and its index polls_by_time
+        db.execute("ALTER TABLE polls_v2 RENAME TO polls")
+        db.execute(CLOCKS)
+    # version 3 and later: ALTER TABLE steps here, each guarded by `if version < N`.
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+_migrate = migrate
 
 
 def _ms(seconds: float) -> int:
@@ -225,7 +278,9 @@ def _digest(body: str) -> bytes:
 
 
 def state_json(state: RouterState) -> dict[str, Any]:
-    """A router state as stored: everything but the router's own figures (they are in the poll)."""
+    """A router state as stored: everything but the router's own figures (the colours' are in the
+    poll; each server's session count is not kept: it changes at every poll, so the state would be
+    a new blob each time, and no screen shows it)."""
     return {
         "live": state.live.value if state.live else None,
         "fingerprint": state.fingerprint,
@@ -237,9 +292,7 @@ def state_json(state: RouterState) -> dict[str, Any]:
                 "version": cs.version,
                 "detail": dict(cs.detail),
                 "scale_down_pending": cs.scale_down_pending,
-                "servers": [
-                    [s.name, s.status.value, s.weight, s.sessions, s.check] for s in cs.servers
-                ],
+                "servers": [[s.name, s.status.value, s.weight, s.check] for s in cs.servers],
             }
             for c in COLOURS
             for cs in [state.colour(c)]
@@ -248,7 +301,7 @@ def state_json(state: RouterState) -> dict[str, Any]:
 
 
 def bake_json(bake: BakeState, last_switch: float | None) -> dict[str, Any]:
-    return {
+    out = {
         "verdict": bake.verdict.name.lower(),
         "colour": bake.colour.value if bake.colour else None,
         "started": bake.started,
@@ -256,6 +309,9 @@ def bake_json(bake: BakeState, last_switch: float | None) -> dict[str, Any]:
         "reason": bake.reason,
         "last_switch": last_switch,
     }
+    if bake.origin:  # decided by another console (one verdict per window): who, and when
+        out["origin"] = bake.origin
+    return out
 
 
 def extra_json(metrics: Mapping[Colour, ColourMetrics]) -> dict[str, Any] | None:
@@ -313,6 +369,138 @@ def service_settings(config: Any) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- one verdict per bake window
+# The ``bakes`` rows, shared by this recorder, the Monitor's ``console.verdicts.VerdictStore`` and
+# every other console on the machine (each function runs inside its caller's write transaction).
+
+
+def tolerance(poll_interval: float) -> float:
+    """How far apart (seconds) two consoles may date the start of the same window: a couple of poll
+    intervals (each sees a switch it did not make at its next poll), and at least 2 s."""
+    return max(2.0, 2.0 * poll_interval + 1.0)
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """A bake window's row: ``verdict`` is None while undecided, else "passed" / "failed"."""
+
+    id: int
+    verdict: str | None
+    reason: str
+    decided: float | None  # wall time
+    decided_by: str | None  # "alice@host"
+
+    def origin(self) -> str:
+        """ "alice@host's console at 14:02" (local time), for ``BakeState.origin``."""
+        who = self.decided_by or "another"
+        when = (
+            datetime.fromtimestamp(self.decided).strftime(" at %H:%M")
+            if self.decided is not None
+            else ""
+        )
+        return f"{who}'s console{when}"
+
+
+_COLUMNS = "id, verdict, reason, decided, decided_by"
+
+
+def _bake(r: tuple[Any, ...] | None) -> StoredVerdict | None:
+    if r is None:
+        return None
+    return StoredVerdict(int(r[0]), r[1], str(r[2] or ""), r[3], r[4])
+
+
+def service_id(db: sqlite3.Connection, name: str, identity: str, router_kind: str = "?") -> int:
+    """The ``services`` row of (name, router identity), created if missing (the recorder fills in its
+    settings when it registers the service)."""
+    db.execute(
+        "INSERT OR IGNORE INTO services (name, router_kind, router_identity, settings) "
+        "VALUES (?,?,?,?)",
+        (name, router_kind, identity, "{}"),
+    )
+    row = db.execute(
+        "SELECT id FROM services WHERE name = ? AND router_identity = ?", (name, identity)
+    ).fetchone()
+    return int(row[0])
+
+
+def find_window(
+    db: sqlite3.Connection,
+    service: int,
+    colour: str,
+    started: float,
+    switch: str | None,
+    tol: float,
+) -> StoredVerdict | None:
+    """The stored window matching (colour, start, switch), the closest in time first."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS}, switch, started FROM bakes WHERE service = ? AND colour = ? "
+        "AND started BETWEEN ? AND ? ORDER BY abs(started - ?), id",
+        (service, colour, started - tol, started + tol, started),
+    ).fetchall()
+    if switch is not None:  # the same switch wins even when the two consoles dated it apart
+        row = db.execute(
+            f"SELECT {_COLUMNS}, switch, started FROM bakes WHERE service = ? AND colour = ? "
+            "AND switch = ? ORDER BY id LIMIT 1",
+            (service, colour, switch),
+        ).fetchone()
+        if row is not None:
+            return _bake(row[:5])
+    for r in rows:
+        if switch is None or r[5] is None or r[5] == switch:
+            return _bake(r[:5])
+    return None
+
+
+def open_window(
+    db: sqlite3.Connection,
+    service: int,
+    colour: str,
+    started: float,
+    duration: float,
+    switch: str | None,
+    session: int | None,
+    tol: float,
+) -> StoredVerdict:
+    """The window's row, inserted if no console stored it yet. Call inside a write transaction."""
+    found = find_window(db, service, colour, started, switch, tol)
+    if found is not None:
+        if switch is not None:  # learnt the switch's audit record: later matches use it
+            db.execute(
+                "UPDATE bakes SET switch = ? WHERE id = ? AND switch IS NULL", (switch, found.id)
+            )
+        return found
+    cur = db.execute(
+        "INSERT INTO bakes (service, colour, started, duration, session, switch) "
+        "VALUES (?,?,?,?,?,?)",
+        (service, colour, started, duration, session or 0, switch),
+    )
+    return StoredVerdict(int(cur.lastrowid or 0), None, "", None, None)
+
+
+def decide(
+    db: sqlite3.Connection,
+    row: int,
+    verdict: str,
+    reason: str,
+    decided: float,
+    decided_by: str,
+) -> tuple[StoredVerdict | None, bool]:
+    """Store ``verdict`` unless the window already has one. Call inside a write transaction.
+    Returns the stored row and whether it is ours (False: someone decided first)."""
+    cur = db.execute(
+        "UPDATE bakes SET verdict = ?, reason = ?, decided = ?, decided_by = ? "
+        "WHERE id = ? AND verdict IS NULL",
+        (verdict, reason, decided, decided_by, row),
+    )
+    stored = bake_row(db, row)
+    return stored, cur.rowcount == 1
+
+
+def bake_row(db: sqlite3.Connection, row: int) -> StoredVerdict | None:
+    return _bake(db.execute(f"SELECT {_COLUMNS} FROM bakes WHERE id = ?", (row,)).fetchone())
+
+
 _STOP = object()
 
 
@@ -344,6 +532,7 @@ class Recorder:
         self._pending_services: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._blob_ids: dict[bytes, int] = {}
         self._directions: dict[str, str] = {}  # rule -> "above" / "below", from add_service
+        self._intervals: dict[int, float] = {}  # service id -> poll interval (bake window matching)
         self._last: dict[int, dict[str, Any]] = {}  # per service: last errors, bake, state
         self._db: sqlite3.Connection | None = None
         self.session: int | None = None
@@ -480,15 +669,15 @@ class Recorder:
     def _open(self) -> None:
         db = connect(self.path, write=True)
         self._db = db
-        version = check_header(db, self.path, creating=True)
+        version = read_header(db, self.path, creating=True)
         db.execute("BEGIN IMMEDIATE")
         try:
             version = check_header(db, self.path, creating=True)  # a second console may have won
-            _migrate(db, version)
+            migrate(db, version)
             self._prune(db)
             cur = db.execute(
                 "INSERT INTO sessions (started, command, operator, pid, audit_log) VALUES (?,?,?,?,?)",
-                (self._wall(), self.command, _operator(), os.getpid(), self.audit_log),
+                (self._wall(), self.command, operator_name(), os.getpid(), self.audit_log),
             )
             self.session = cur.lastrowid
             db.execute("COMMIT")
@@ -525,7 +714,9 @@ class Recorder:
     def _write(self, batch: Iterable[tuple[Any, ...]]) -> None:
         db = self._db
         assert db is not None
-        db.execute("BEGIN")
+        db.execute(
+            "BEGIN IMMEDIATE"
+        )  # the write lock first: bake rows are found-or-inserted inside
         try:
             for item in batch:
                 kind = item[0]
@@ -560,6 +751,8 @@ class Recorder:
             "SELECT id FROM services WHERE name = ? AND router_identity = ?", (name, identity)
         ).fetchone()[0]
         self._services[(name, identity)] = sid
+        with contextlib.suppress(TypeError, ValueError):
+            self._intervals[sid] = float(settings.get("poll_interval") or 1.0)
         for spec in settings.get("rules") or []:
             self._directions[str(spec.get("name"))] = str(spec.get("direction", "above"))
         return int(sid)
@@ -646,11 +839,18 @@ class Recorder:
         if t_ms <= last.get("t_ms", -1):  # an action's read-back in the same millisecond as a poll
             t_ms = last["t_ms"] + 1
         last["t_ms"] = t_ms
+        skew = last.get("skew")
+        if skew is None:  # the session's offset of wall over monotonic time, once per service
+            skew = last["skew"] = t_ms - _ms(mono)
+            db.execute(
+                "INSERT OR REPLACE INTO clocks (service, session, skew) VALUES (?,?,?)",
+                (sid, self.session, skew),
+            )
         row: list[Any] = [
             sid,
             self.session,
             t_ms,
-            _ms(mono),
+            t_ms - _ms(mono) - skew,  # 0 while the wall clock is not stepped: mono = t - skew
             self._blob(db, state),
             _age_ms(snap.router_time, mono),
             _age_ms(snap.metrics_time, mono),
@@ -680,18 +880,21 @@ class Recorder:
         for ev in frame.alarms.events:
             a = ev.alarm
             word = "raised" if ev.raised else "cleared"
+            data = {"rule": a.rule, "previous": ev.previous.label, "change": word}
+            if ev.reason:  # "no traffic": the alarm ended with the colour's traffic, not recovered
+                data["reason"] = ev.reason
             self._event(
                 db,
                 sid,
                 t,
                 "alarm",
-                a.message or f"{a.rule} {word}",
+                ev.text,
                 a.colour.value,
                 a.metric,
                 a.level.label,
                 a.value,
                 a.threshold,
-                {"rule": a.rule, "previous": ev.previous.label, "change": word},
+                data,
             )
         if snap.external_change:
             self._event(db, sid, t, "external", snap.external_change)
@@ -726,6 +929,9 @@ class Recorder:
     def _bake_events(
         self, db: sqlite3.Connection, sid: int, frame: Frame, last: dict[str, Any]
     ) -> None:
+        """The bake window's row (one per window, whoever stores it first: this recorder, the
+        Monitor's ``VerdictStore`` or another console; see ``console.verdicts``), its verdict unless
+        one is stored, and this session's "started" and "decided" events."""
         bake = frame.bake
         if bake.colour is None or bake.started is None:
             return
@@ -736,11 +942,11 @@ class Recorder:
         seen = last.get("bake")
         if seen is None or seen[0] != key:
             started_wall = t - (mono - bake.started)
-            cur = db.execute(
-                "INSERT INTO bakes (service, colour, started, duration, session) VALUES (?,?,?,?,?)",
-                (sid, bake.colour.value, started_wall, bake.duration, self.session),
+            tol = tolerance(self._intervals.get(sid, 1.0))
+            row = open_window(
+                db, sid, bake.colour.value, started_wall, bake.duration, None, self.session, tol
             )
-            last["bake"] = seen = [key, cur.lastrowid, None]
+            last["bake"] = seen = [key, row.id, None]
             if verdict == "baking":
                 self._event(
                     db,
@@ -749,26 +955,19 @@ class Recorder:
                     "bake",
                     f"bake of {bake.colour} started ({bake.duration:.0f} s window)",
                     bake.colour.value,
-                    data={"bake": cur.lastrowid},
+                    data={"bake": row.id},
                 )
         if verdict in ("passed", "failed") and seen[2] != verdict:
-            db.execute(
-                "UPDATE bakes SET verdict = ?, reason = ?, decided = ? WHERE id = ?",
-                (verdict, bake.reason, t, seen[1]),
-            )
+            if not bake.origin:  # a verdict read from the store is stored already
+                decide(db, seen[1], verdict, bake.reason, t, operator_name())
             text = f"BAKE {verdict.upper()} {bake.colour}" + (
                 f": {bake.reason}" if bake.reason else ""
             )
-            self._event(
-                db,
-                sid,
-                t,
-                "bake",
-                text,
-                bake.colour.value,
-                level=verdict,
-                data={"bake": seen[1], "verdict": verdict},
-            )
+            data: dict[str, Any] = {"bake": seen[1], "verdict": verdict}
+            if bake.origin:
+                text += f" (decided by {bake.origin})"
+                data["decided_by"] = bake.origin
+            self._event(db, sid, t, "bake", text, bake.colour.value, level=verdict, data=data)
             seen[2] = verdict
 
     def _action(
@@ -829,9 +1028,13 @@ def _health_change(prev: tuple[Any, Any], now: tuple[Any, Any]) -> str:
     return "router: " + (", ".join(parts) or "state changed")
 
 
-def _operator() -> str:
+def operator_name() -> str:
+    """ "alice@host": who runs this console, as sessions and bake verdicts name them."""
     try:
         user = getpass.getuser()
     except Exception:  # no login name in a container: the uid says enough
         user = f"uid {os.getuid()}"
     return f"{user}@{socket.gethostname()}"
+
+
+_operator = operator_name

@@ -9,6 +9,7 @@ file damaged part-way reads up to the damage (``Recording.damage`` says where it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,7 +43,14 @@ from console.model import (
     Snapshot,
     invariant_breaches,
 )
-from console.recorder import SCALE, RecordingError, ServiceInfo, check_header, connect
+from console.recorder import (
+    SCALE,
+    SCHEMA_VERSION,
+    RecordingError,
+    ServiceInfo,
+    check_header,
+    connect,
+)
 
 __all__ = ["Bake", "Event", "RecordedService", "Recording", "RecordingError", "Bucket"]
 
@@ -85,6 +93,7 @@ class Bake:
     verdict: str | None  # "passed" / "failed", or None: undecided when the recording ends
     reason: str | None
     decided: float | None
+    decided_by: str | None = None  # "alice@host": whose console decided it (schema 2 and later)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class Recording:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.damage: str | None = None
+        self.version = SCHEMA_VERSION
         if not self.path.exists():
             raise RecordingError(
                 f"{self.path}: no such recording; `bluegreen watch` and `demo` record by default "
@@ -132,6 +142,13 @@ class Recording:
             self.db = self._open_truncated(exc)
         self._blobs: dict[int, Any] = {}
         self._states: dict[int, RouterState] = {}
+        self._skews: dict[tuple[int, int], int] = {}  # (service, session) -> wall minus mono, ms
+        if self.version >= 2:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                for sid, session, skew in self.db.execute(
+                    "SELECT service, session, skew FROM clocks"
+                ):
+                    self._skews[(sid, session)] = skew
 
     def _open(self, path: Path) -> sqlite3.Connection:
         try:
@@ -139,7 +156,7 @@ class Recording:
         except sqlite3.Error as exc:
             raise RecordingError(f"{self.path}: cannot be opened: {exc}") from None
         try:
-            check_header(db, self.path, creating=False)
+            self.version = check_header(db, self.path, creating=False)
             db.execute("SELECT count(*) FROM services").fetchone()
         except BaseException:
             db.close()
@@ -183,6 +200,12 @@ class Recording:
         self.close()
 
     @property
+    def _key_order(self) -> str:
+        """The polls table's key: its own order, in which a damaged file streams up to the damage
+        (an ORDER BY that needs a sort would read nothing of it)."""
+        return "service, t, session" if self.version >= 2 else "service, session, t"
+
+    @property
     def _polls(self) -> str:
         """The polls table as queries name it: in a damaged file, read in its own order, never
         through its index (which may point into the part that is lost)."""
@@ -204,7 +227,7 @@ class Recording:
                 ts = [
                     t
                     for (t,) in self._rows(
-                        "SELECT t FROM polls NOT INDEXED WHERE service = ? ORDER BY service, session, t",
+                        f"SELECT t FROM polls NOT INDEXED WHERE service = ? ORDER BY {self._key_order}",
                         (sid,),
                     )
                 ]
@@ -318,7 +341,8 @@ class Recording:
         return [
             Bake(*row)
             for row in self._rows(
-                "SELECT colour, started, duration, verdict, reason, decided FROM bakes "
+                "SELECT colour, started, duration, verdict, reason, decided, "
+                f"{'decided_by' if self.version >= 2 else 'NULL'} FROM bakes "
                 "WHERE service = ? ORDER BY started, id",
                 (svc.id,),
             )
@@ -395,7 +419,7 @@ class Recording:
         # into the part that is lost.
         if self.damage:  # the table's own order, the range filtered here: what is left, all of it
             sql = f"SELECT {_POLL_COLUMNS} FROM polls NOT INDEXED WHERE service = ? AND ? "
-            sql += "ORDER BY service, session, t"
+            sql += f"ORDER BY {self._key_order}"
             args: tuple[Any, ...] = (svc.id, 1)
         else:
             sql = f"SELECT {_POLL_COLUMNS} FROM polls WHERE service = ? AND t BETWEEN ? AND ? "
@@ -423,6 +447,9 @@ class Recording:
     ) -> Frame:
         t_ms, mono_ms, state, rage, mage, rerr, merr, extra, alarms, bake = row[:10]
         figures = row[10:18]
+        skew = self._skews.get((svc.id, row[18]))
+        if skew is not None:  # schema 2: the distance from the session's wall-minus-mono offset
+            mono_ms = t_ms - skew - mono_ms
         t, mono = t_ms / 1000, mono_ms / 1000
         extra_d = self._blob(extra) or {}
         metrics: dict[Colour, ColourMetrics] = {}
@@ -517,6 +544,7 @@ class Recording:
                         ev.message,
                     ),
                     Level[previous] if previous in Level.__members__ else Level.OK,
+                    str(ev.data.get("reason") or ""),
                 )
             )
         b = self._blob(bake)
@@ -528,6 +556,7 @@ class Recording:
                 b.get("started"),
                 float(b.get("duration") or 0.0),
                 str(b.get("reason") or ""),
+                str(b.get("origin") or ""),
             )
             last_switch = b.get("last_switch")
         return Frame(snap, AlarmReport(tuple(states), tuple(alarm_events)), bake_state, last_switch)
@@ -553,9 +582,11 @@ def _state_from(data: Mapping[str, Any]) -> RouterState:
     colours = {}
     for c in COLOURS:
         d = data.get("colours", {}).get(c.value, {})
-        servers = tuple(
-            ServerState(name, ServerStatus(status), weight, sessions, check)
-            for name, status, weight, sessions, check in d.get("servers", [])
+        servers = tuple(  # schema 1 kept each server's sessions; 2 does not (a router figure)
+            ServerState(s[0], ServerStatus(s[1]), s[2], s[3], s[4])
+            if len(s) == 5
+            else ServerState(s[0], ServerStatus(s[1]), s[2], None, s[3])
+            for s in d.get("servers", [])
         )
         colours[c] = ColourState(
             c,

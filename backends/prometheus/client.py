@@ -1,9 +1,10 @@
 """The HTTP side of the Prometheus metrics source: one client per source (session, credentials, no
-retries), one instant query at a time, and every failure turned into a typed error of
+retries; the source runs one client per query, side by side), and every failure turned into a typed error of
 :mod:`backends.base` naming the URL and the reason."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -150,6 +151,8 @@ class PrometheusClient:
         status = f"HTTP {r.status_code}{' ' + r.reason if r.reason else ''}"
         body = _json_or_none(r)
         prom_error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(prom_error, str):  # a proxy that echoes the request must not echo our secret
+            prom_error = _scrub(r, prom_error)
         if r.status_code in (401, 403):
             raise PermissionDenied(
                 f"{where} answered {status} to the {q.metric} query: check the credentials "
@@ -166,7 +169,9 @@ class PrometheusClient:
             raise Unreachable(
                 f"{where} answered {status} for /api/v1/query: is url the Prometheus base URL?"
             )
-        raise Unreachable(f"{where} answered {status} to the {q.metric} query{_snippet(r)}")
+        raise Unreachable(
+            f"{where} answered {status} to the {q.metric} query{_scrub(r, _snippet(r))}"
+        )
 
     def _garbage(self, q: Query) -> str:
         r = self._last_response
@@ -175,7 +180,7 @@ class PrometheusClient:
         ctype = r.headers.get("Content-Type", "no content type")
         return (
             f"answered the {q.metric} query with something that is not Prometheus's JSON "
-            f"(HTTP {r.status_code}, {ctype}){_snippet(r)}: is url a Prometheus server?"
+            f"(HTTP {r.status_code}, {ctype}){_scrub(r, _snippet(r))}: is url a Prometheus server?"
         )
 
     def _check_result(self, q: Query, result: Any) -> list[Any]:
@@ -204,6 +209,27 @@ class PrometheusClient:
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _scrub(r: requests.Response, text: str) -> str:
+    """``text`` (taken from an answer) less the credentials the request carried: a server or proxy
+    that echoes the request (its Authorization header) must not put the bearer token or the basic-auth
+    password into an error, which the screen shows and the recording keeps."""
+    sent = r.request.headers.get("Authorization") if r.request is not None else None
+    if not sent:
+        return text
+    secrets = {sent}
+    scheme, _, cred = sent.partition(" ")
+    if cred:
+        secrets.add(cred)
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                pair = base64.b64decode(cred, validate=True).decode()
+                secrets.add(pair)
+                secrets.add(pair.partition(":")[2])
+    for secret in sorted((x for x in secrets if len(x) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _snippet(r: requests.Response) -> str:

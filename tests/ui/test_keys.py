@@ -149,7 +149,11 @@ async def test_bad_release_fires_the_alarm_rings_once_and_rollback_clears_it(tmp
         await poll(pilot, 8)
         assert live(app) == Colour.BLUE
         assert app.frame.alarms.level(Colour.GREEN) == Level.OK
-        assert "cleared: green error %" in log_text(app)
+        # green lost its traffic: its alarm ended, but nothing recovered, and the log says so
+        assert "green error % alarm ended: green has no traffic now (not recovered)" in log_text(
+            app
+        )
+        assert "cleared: green error %" not in log_text(app)
 
 
 async def test_alarms_are_evaluated_while_a_dialog_is_open(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backends.base import Colour, ColourMetrics
 from console.alarms import AlarmEngine, AlarmRule, BakeTracker
-from console.model import BakeVerdict, Level, Snapshot
+from console.model import NO_TRAFFIC, BakeVerdict, Level, Snapshot
 
 RULE = AlarmRule(
     "error_pct",
@@ -293,3 +293,20 @@ def test_a_broken_routing_invariant_fails_a_running_bake_whatever_its_colour():
     assert alarm.colour == Colour.BLUE  # about the drained colour, not the one being baked
     st = bake.update(2, Colour.GREEN, report)
     assert st.verdict == BakeVerdict.FAILED and st.reason == alarm.message
+
+
+def test_an_alarm_that_loses_its_traffic_ends_without_being_called_cleared():
+    """A rollback away from green takes its traffic: the alarm ends, but green did not recover."""
+    engine = AlarmEngine([RULE])
+    run(engine, [9.0] * 7)  # critical on green
+    events = []
+    for i in range(7, 15):  # no traffic on green: no error % at all, rate 0
+        events += engine.evaluate(snap(i, None, green_rate=0.0)).events
+    assert [e.alarm.level for e in events] == [Level.OK]
+    assert events[0].reason == NO_TRAFFIC
+    assert events[0].text == "green error % alarm ended: green has no traffic now (not recovered)"
+    # A real recovery still says cleared
+    engine = AlarmEngine([RULE])
+    run(engine, [9.0] * 7)
+    events = [e for r in run(engine, [0.5] * 8, start=7) for e in r.events]
+    assert [(e.reason, e.text) for e in events] == [("", "cleared: green error % back to ok")]

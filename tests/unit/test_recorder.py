@@ -14,7 +14,13 @@ from console.actions import ActionController
 from console.audit import AuditLog
 from console.model import BakeVerdict, Frame, Level
 from console.monitor import Monitor
-from console.recorder import SCHEMA_VERSION, Recorder, RecordingError, service_settings
+from console.recorder import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    Recorder,
+    RecordingError,
+    service_settings,
+)
 from console.recording import Recording
 from tests.conftest import make_runtime
 from tests.support.disk import fill, small_filesystem
@@ -61,7 +67,17 @@ def _without_router_figures(frame: Frame):
     r = frame.snapshot.router
     if r is None:
         return None
-    return replace(r, colours={c: replace(cs, metrics=None) for c, cs in r.colours.items()})
+    return replace(
+        r,
+        colours={
+            c: replace(
+                cs,
+                metrics=None,
+                servers=tuple(replace(s, sessions=None) for s in cs.servers),
+            )
+            for c, cs in r.colours.items()
+        },
+    )
 
 
 def test_a_recorded_session_reads_back_as_the_frames_the_console_drew(clock, tmp_path):
@@ -73,7 +89,7 @@ def test_a_recorded_session_reads_back_as_the_frames_the_console_drew(clock, tmp
     assert len(replayed) == len(live)  # the action's read-back too, a millisecond after its poll
     for a, b in zip(live, replayed, strict=True):
         assert b.snapshot.time == pytest.approx(a.snapshot.time, abs=0.002)
-        assert b.snapshot.router == _without_router_figures(a)
+        assert b.snapshot.router == _without_router_figures(a)  # and per-server session counts
         assert b.alarms.states == a.alarms.states  # levels, thresholds, values and the banner lines
         assert b.bake == a.bake
         assert b.last_switch == a.last_switch
@@ -184,7 +200,7 @@ def test_another_sqlite_file_is_named_as_foreign(tmp_path):
 
 def test_a_truncated_recording_reads_what_is_left(clock, tmp_path):
     path = tmp_path / "rec.sqlite"
-    record_session(clock, path, polls=600)
+    record_session(clock, path, polls=1500)  # enough pages that a cut leaves some polls
     size = path.stat().st_size
     with path.open("r+b") as fh:
         fh.truncate(size * 2 // 3)
@@ -196,7 +212,7 @@ def test_a_truncated_recording_reads_what_is_left(clock, tmp_path):
     with rec:
         svc = rec.service()
         frames = list(rec.frames(svc))
-    assert 0 < len(frames) < 601
+    assert 0 < len(frames) < 1501
     assert rec.damage and "damaged" in rec.damage
 
 
@@ -239,3 +255,58 @@ def test_a_full_disk_turns_recording_off_with_the_right_advice(clock, tmp_path):
             rt.close()
         assert rec.problem and "disk is full" in rec.problem
         assert "permissions" not in rec.problem
+
+
+V1_SCHEMA = """
+CREATE TABLE sessions (id INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL,
+    command TEXT NOT NULL, operator TEXT NOT NULL, pid INTEGER NOT NULL, audit_log TEXT);
+CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL, router_kind TEXT NOT NULL,
+    router_identity TEXT NOT NULL, settings TEXT NOT NULL, UNIQUE (name, router_identity));
+CREATE TABLE blobs (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE polls (service INTEGER NOT NULL, session INTEGER NOT NULL, t INTEGER NOT NULL,
+    mono INTEGER NOT NULL, state INTEGER, router_age INTEGER, metrics_age INTEGER,
+    router_error INTEGER, metrics_error INTEGER, extra INTEGER, alarms INTEGER, bake INTEGER,
+    blue_rate, blue_error_pct, blue_latency_ms, blue_sessions,
+    green_rate, green_error_pct, green_latency_ms, green_sessions,
+    PRIMARY KEY (service, session, t)) WITHOUT ROWID;
+CREATE INDEX polls_by_time ON polls (service, t);
+CREATE TABLE events (id INTEGER PRIMARY KEY, service INTEGER NOT NULL, session INTEGER NOT NULL,
+    t REAL NOT NULL, kind TEXT NOT NULL, colour TEXT, metric TEXT, level TEXT, value REAL,
+    threshold REAL, message TEXT NOT NULL, data TEXT);
+CREATE TABLE bakes (id INTEGER PRIMARY KEY, service INTEGER NOT NULL, colour TEXT NOT NULL,
+    started REAL NOT NULL, duration REAL NOT NULL, verdict TEXT, reason TEXT, decided REAL,
+    session INTEGER NOT NULL);
+"""
+
+
+def test_a_schema_1_recording_is_migrated_and_keeps_what_it_held(clock, tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    base = clock() - 600  # a session ten minutes ago: within the retention
+    db.execute("INSERT INTO sessions VALUES (1, ?, ?, 'watch', 'old@host', 1, NULL)", (base, base))
+    db.execute("INSERT INTO services VALUES (1, 'shop', 'simulator', 'simulator', '{}')")
+    for i in range(3):  # schema 1 kept the plain monotonic reading
+        db.execute(
+            "INSERT INTO polls (service, session, t, mono, green_rate) VALUES (1, 1, ?, ?, 500)",
+            (int(base * 1000) + 1000 * i, 7_000 + 1000 * i),
+        )
+    db.execute(
+        "INSERT INTO bakes VALUES (1, 1, 'green', ?, 60, 'failed', 'CRITICAL ...', ?, 1)",
+        (base, base + 5),
+    )
+    db.commit()
+    db.close()
+    record_session(clock, path, polls=40)  # opens, migrates and appends
+    with Recording(path) as rec:
+        svc = rec.service("shop")
+        assert rec.version == SCHEMA_VERSION
+        assert svc.polls == 3 + 41
+        old = list(rec.frames(svc, base - 1, base + 3))
+        assert [f.snapshot.mono_time for f in old] == [7.0, 8.0, 9.0]
+        assert old[0].snapshot.colour_metrics(GREEN).rate == 5.0
+        bakes = rec.bakes(svc)
+    assert (bakes[0].verdict, bakes[0].decided_by) == ("failed", None)
+    assert bakes[-1].decided_by  # the new session's window: who decided it
