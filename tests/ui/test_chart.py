@@ -8,11 +8,10 @@ import pytest
 
 from backends.base import Colour
 from backends.clock import ManualClock
-from console.app import AppOptions
 from console.chart import ChartScreen
-from console.factory import demo_config, make_app
+from console.factory import demo_config
 from console.recorder import Recorder
-from tests.support.pilot import START, demo_app, poll, press
+from tests.support.pilot import START, console_app, demo_app, poll, press
 from tests.support.recorded import chart_app, record_story, wait_for_chart
 
 SIZE = (100, 30)
@@ -68,16 +67,7 @@ async def test_the_live_chart_reads_the_recording_and_follows_new_polls(tmp_path
     clock = ManualClock(START)
     recorder = Recorder(tmp_path / "rec.sqlite", command="test", wall=clock).start()
     service = demo_config("bad-release", 7, 60.0, 1.0).service[0]
-    app = make_app(
-        service,
-        tmp_path / "audit.jsonl",
-        clock=clock,
-        options=AppOptions(auto_poll=False),
-        recorder=recorder,
-    )
-    from tests.support import pilot as pilot_support
-
-    pilot_support._CLOCKS[app] = clock
+    app = console_app(service, tmp_path / "audit.jsonl", clock=clock, recorder=recorder)
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot, 10)
         await press(pilot, "s", "y")  # the switch: a marker
