@@ -75,7 +75,8 @@ class MemoryHistory:
 class ChartResult:
     view: ChartView
     title: str
-    error: str = ""
+    error: str = ""  # the recording could not be read: why
+    note: str = ""  # said instead of the list of markers
 
 
 # ---------------------------------------------------------------------- pure parts
@@ -217,7 +218,9 @@ def view_from_memory(
     span = dict(RANGES)[range_name]
     first = mem.times[0] if mem.times else None
     start, end = window(span, now, first)
-    buckets = max(2, min(width, len(mem.times) or 2))
+    times = mem.times
+    interval = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0
+    buckets = columns_for(start, end, width, interval)
     wide = max(1e-3, (end - start) / buckets)
     m = metric(key)
     lines = []
@@ -251,9 +254,9 @@ def view_from_memory(
     )
     title = (
         f"{service} · {m.label} · {range_title(range_name, start, end)} · not recorded: "
-        f"only the last {mem.capacity} samples are in memory (no markers)"
+        f"only the last {mem.capacity} samples are in memory"
     )
-    return ChartResult(view, title)
+    return ChartResult(view, title, note="no markers: they come from the recording (--no-record?)")
 
 
 def legend(view: ChartView) -> Content:
@@ -309,7 +312,7 @@ class ChartScreen(ModalScreen[None]):
     ChartScreen > Vertical {
         width: 100%; height: 100%; padding: 0 1; background: $surface;
     }
-    ChartScreen .chart--title { text-style: bold; height: 1; }
+    ChartScreen .chart--title { text-style: bold; height: auto; max-height: 2; }
     ChartScreen .chart--ranges { height: 1; color: $text-muted; }
     ChartScreen .chart--legend { height: auto; max-height: 2; }
     ChartScreen .chart--events { height: auto; max-height: 4; }
@@ -458,7 +461,7 @@ class ChartScreen(ModalScreen[None]):
             message = "cannot read the recording" if problem else "nothing to chart"
             result = ChartResult(ChartView(metric=key, message=message), self.service)
         if problem:
-            result = ChartResult(result.view, result.title, problem)
+            result = ChartResult(result.view, result.title, problem, result.note)
         self.app.call_from_thread(self._show, result)
 
     def _show(self, result: ChartResult) -> None:
@@ -470,6 +473,8 @@ class ChartScreen(ModalScreen[None]):
             self.query_one(MetricChart).view = result.view
             self.query_one("#chart-legend", Static).update(legend(result.view))
             events = event_lines(result.view, 4)
+            if result.note:
+                events = Content.styled(result.note, "italic")
             if result.error:
                 events = Content.styled(result.error, "bold red")
             self.query_one("#chart-events", Static).update(events)
