@@ -28,6 +28,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.widgets import Static
 
 from backends.base import COLOURS
@@ -370,6 +371,9 @@ class ChartScreen(ModalScreen[None]):
         self.reads = 0  # views applied (tests wait on it)
         self._reading = False
         self._again = False
+        self._read_at = -1e9  # monotonic time the last read started
+        self._cost = 0.0  # seconds the last read took
+        self._deferred: Timer | None = None  # a read put off by _on_frame
 
     def compose(self) -> ComposeResult:
         with Vertical(id="chart"):
@@ -387,7 +391,7 @@ class ChartScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self._draw_ranges()
         if self._frames is not None:
-            self._frames.subscribe(self, lambda _frame: self.reload())
+            self._frames.subscribe(self, self._on_frame)
         self.reload()
 
     def on_resize(self) -> None:
@@ -428,6 +432,19 @@ class ChartScreen(ModalScreen[None]):
 
     # ------------------------------------------------------------------ reading
 
+    def _on_frame(self, _frame: object) -> None:
+        """A new frame: read again, unless reading is so slow (``all`` of a day's recording) that
+        doing it every poll would keep a core busy: then at most a tenth of the time goes to it."""
+        wait = self._read_at + 10 * self._cost - time.monotonic()
+        if wait <= 0:
+            self.reload()
+        elif self._deferred is None:
+            self._deferred = self.set_timer(wait, self._deferred_reload)
+
+    def _deferred_reload(self) -> None:
+        self._deferred = None
+        self.reload()
+
     def reload(self) -> None:
         """Read the chart again, in a thread worker; one read at a time (a request while one runs
         is served by one more read when it ends)."""
@@ -445,6 +462,8 @@ class ChartScreen(ModalScreen[None]):
     def _read(
         self, key: str, range_name: str, now: float, width: int, memory: MemoryHistory | None
     ) -> None:
+        started = time.monotonic()
+        self._read_at = started
         problem = ""
         result: ChartResult | None = None
         if self.recording is not None:
@@ -462,6 +481,7 @@ class ChartScreen(ModalScreen[None]):
             result = ChartResult(ChartView(metric=key, message=message), self.service)
         if problem:
             result = ChartResult(result.view, result.title, problem, result.note)
+        self._cost = time.monotonic() - started
         self.app.call_from_thread(self._show, result)
 
     def _show(self, result: ChartResult) -> None:

@@ -7,6 +7,7 @@ it: the chart's snapshot test and the README's chart screenshot draw the same pi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,13 @@ def chart_app(path: Path, now: float, **kw: Any) -> ChartHost:
 async def wait_for_chart(pilot: Any, reads: int = 1) -> ChartScreen:
     """Wait until the chart screen has shown ``reads`` views (bounded), then for a redraw."""
     app = pilot.app
-    for _ in range(100):
+    for _ in range(400):  # a hang guard of about 20 s; a read put off by a timer is waited for
         await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
         if isinstance(screen, ChartScreen) and screen.reads >= reads and not screen._reading:
             break
+        await asyncio.sleep(0.05)
     await pilot.pause()
     assert isinstance(app.screen, ChartScreen), app.screen
     return app.screen

@@ -131,3 +131,16 @@ def test_chart_snapshot_after_a_bad_release_and_rollback(snap_compare, tmp_path)
         await wait_for_chart(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_a_recording_that_cannot_be_read_says_why_on_the_chart(tmp_path):
+    path = tmp_path / "rec.sqlite"
+    path.write_bytes(b"this is the audit log, not a recording\n" * 50)
+    app = chart_app(path, START)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_chart(pilot)
+        assert screen.result is not None
+        assert "not a bluegreen recording" in screen.result.error
+        assert screen.result.view.message == "cannot read the recording"
+        events = screen.query_one("#chart-events").render()
+        assert "not a bluegreen recording" in str(events)
