@@ -160,8 +160,10 @@ def _clock(t: float) -> str:
     return datetime.fromtimestamp(t).strftime("%H:%M:%S")
 
 
-def range_title(name: str, start: float, end: float) -> str:
-    span = "everything recorded" if name == "all" else f"last {name.replace('m', ' min')}"
+def range_title(
+    name: str, start: float, end: float, everything: str = "everything recorded"
+) -> str:
+    span = everything if name == "all" else f"last {name.replace('m', ' min')}"
     span = span.replace("1h", "1 h")
     return f"{span}  {_clock(start)} – {_clock(end)} {time.strftime('%Z')}".rstrip()
 
@@ -254,7 +256,7 @@ def view_from_memory(
         message="" if present else "no data yet",
     )
     title = (
-        f"{service} · {m.label} · {range_title(range_name, start, end)} · not recorded: "
+        f"{service} · {m.label} · {range_title(range_name, start, end, 'all')} · not recorded: "
         f"only the last {mem.capacity} samples are in memory"
     )
     return ChartResult(view, title, note="no markers: they come from the recording (--no-record?)")
