@@ -18,14 +18,16 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.signal import Signal
 
 from backends.base import COLOURS, BackendError, Colour
 from backends.clock import Clock
 from console import verdicts, views
 from console.actions import ActionController, Outcome, Plan
 from console.audit import AuditError, AuditLog
+from console.chart import ChartScreen, memory_from
 from console.fmt import router_notice
-from console.model import BakeVerdict, Frame, Level
+from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
@@ -76,6 +78,7 @@ class BlueGreenApp(App[None]):
         Binding("left_square_bracket", "more_blue", "+blue", show=False),
         Binding("right_square_bracket", "more_green", "+green", show=False),
         Binding("w", "why", "Why"),
+        Binding("c", "chart", "Chart"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -104,6 +107,7 @@ class BlueGreenApp(App[None]):
             acting=self.monitor.acting,
         )
         self.history = views.History()
+        self.frame_applied: Signal[Frame] = Signal(self, "frame_applied")  # the chart reads again
         self.frame: Frame | None = None  # the last frame applied: what the screen shows
         self.busy: str | None = None  # the action under way, if any
         self.notice = ""
@@ -201,6 +205,7 @@ class BlueGreenApp(App[None]):
             )
             self._notice_until = frame.snapshot.time + 60
         self._refresh_views()
+        self.frame_applied.publish(frame)
 
     def _tick(self) -> None:
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
@@ -320,6 +325,24 @@ class BlueGreenApp(App[None]):
             queries, source = {}, f"the {rt.router.kind} router's own figures"
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
         self.push_screen(WhyScreen(text))
+
+    def action_chart(self) -> None:
+        """The detail chart of the worst alarming metric (error % when none fires): from the
+        recording, or from the in-memory history when this session is not recorded."""
+        firing = self.frame.alarms.firing if self.frame else ()
+        key = next((a.metric for a in firing if a.metric in METRIC_KEYS), "error_pct")
+        rec = self.recorder if self.recorder and self.recorder.problem is None else None
+        self.push_screen(
+            ChartScreen(
+                self.runtime.name,
+                self.clock,
+                recording=rec.path if rec else None,
+                flush=rec.flush if rec else None,
+                memory=lambda: memory_from(self.history, self.monitor.engine.rules),
+                frames=self.frame_applied,
+                metric_key=key,
+            )
+        )
 
     def _begin(
         self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None

@@ -58,6 +58,8 @@ HELP = """\
          (from the audit log, so it works after a restart; re-readied if drained)
   [b]\\[[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
   [b]w[/b]      why did it fire: each rule, its thresholds, the exact query, the last samples
+  [b]c[/b]      chart: one metric, both colours, thresholds and markers over 1m to all
+         (in it: [b]1[/b]-[b]4[/b] or [b]m[/b] metric, [b]←[/b] [b]→[/b] range, [b]Esc[/b] closes)
   [b]?[/b]      this help           [b]q[/b]  quit
   In a dialog: [b]y[/b] or [b]Enter[/b] confirms, [b]Esc[/b] or [b]n[/b] cancels.
 

@@ -28,8 +28,11 @@ class History:
         self._series: dict[tuple[Colour, str], deque[float | None]] = {
             (c, m.key): deque(maxlen=size) for c in COLOURS for m in METRICS
         }
+        self.size = size
+        self._times: deque[float] = deque(maxlen=size)  # each sample's wall time (the chart's axis)
 
     def push(self, frame: Frame) -> None:
+        self._times.append(frame.snapshot.time)
         for c in COLOURS:
             m = frame.snapshot.colour_metrics(c)
             for row in METRICS:
@@ -37,6 +40,10 @@ class History:
 
     def series(self, colour: Colour, key: str) -> tuple[float | None, ...]:
         return tuple(self._series[(colour, key)])
+
+    def times(self) -> tuple[float, ...]:
+        """The wall time of each sample, oldest first (the same length as every series)."""
+        return tuple(self._times)
 
 
 def since_frame(frame: Frame, now: float) -> float:

@@ -5,6 +5,7 @@ from widgets.alarm_banner import AlarmBanner, BannerItem
 from widgets.bake_timer import BakeTimer, BakeView
 from widgets.colour_panel import ColourPanel, MetricView, PanelView
 from widgets.key_footer import KeyFooter
+from widgets.metric_chart import ChartView, MetricChart
 from widgets.sparkline import SparkChart, render_sparkline
 from widgets.status_header import HeaderView, StatusHeader
 
@@ -14,9 +15,11 @@ __all__ = [
     "BakeTimer",
     "BakeView",
     "BannerItem",
+    "ChartView",
     "ColourPanel",
     "HeaderView",
     "KeyFooter",
+    "MetricChart",
     "MetricView",
     "PanelView",
     "SparkChart",

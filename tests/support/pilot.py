@@ -20,6 +20,7 @@ from backends.clock import ManualClock
 from console.app import AppOptions, BlueGreenApp
 from console.config import ServiceConfig
 from console.factory import demo_config, make_app
+from console.recorder import Recorder
 
 START = 1_767_268_800.0  # 2026-01-01 12:00:00 UTC
 
@@ -35,6 +36,7 @@ def console_app(
     read_only: bool = False,
     subtitle: str = "",
     source: str = "test",
+    recorder: Recorder | None = None,
 ) -> BlueGreenApp:
     """``make_app`` with a manual clock (starting at START) and no automatic polling."""
     clock = clock or ManualClock(START)
@@ -44,6 +46,7 @@ def console_app(
         clock=clock,
         options=AppOptions(read_only=read_only, auto_poll=False, subtitle=subtitle),
         source=source,
+        recorder=recorder,
     )
     _CLOCKS[app] = clock
     return app

@@ -11,7 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.pilot import demo_app, settle
+from backends.clock import ManualClock
+from tests.support.pilot import START, demo_app, settle
+from tests.support.recorded import chart_app, record_story, wait_for_chart
 from tests.support.scenes import SCENES, SIZE, SMALL
 
 
@@ -26,6 +28,21 @@ async def shoot(name: str, path: Path, size: tuple[int, int], title: str) -> Pat
             await pilot.pause()
             svg = app.export_screenshot(title=title)
         app.runtime.close()
+    path.write_text(svg, encoding="utf-8")
+    return path
+
+
+async def shoot_chart(path: Path, size: tuple[int, int], title: str) -> Path:
+    """The detail chart after a recorded bad release, its switch and its rollback (the chart's
+    snapshot test draws the same)."""
+    with tempfile.TemporaryDirectory(prefix="bluegreen-shot-") as tmp:
+        clock = ManualClock(START)
+        rec = Path(tmp) / "rec.sqlite"
+        record_story(clock, rec)
+        app = chart_app(rec, clock())
+        async with app.run_test(size=size) as pilot:
+            await wait_for_chart(pilot)
+            svg = app.export_screenshot(title=title)
     path.write_text(svg, encoding="utf-8")
     return path
 
@@ -46,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shoot("alarm-firing", out / "alarm-firing-80x24.svg", SMALL, "bluegreen · 80x24")
         )
     )
+    print(asyncio.run(shoot_chart(out / "chart.svg", SIZE, "bluegreen · chart (c)")))
     return 0
 
 
