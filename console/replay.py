@@ -69,6 +69,7 @@ __all__ = [
 
 SPEEDS = (1, 2, 5, 10, 30, 60)
 CHUNK = 600  # frames read per load beyond the cursor (10 minutes at 1 s polls)
+FIRST = 30  # frames read beyond the first one shown, before it is: the rest follows in chunks
 TICK = 0.1  # seconds between two steps of playback
 JUMP_KINDS = ("alarm", "action", "external", "bake")  # a bake counts once decided (its verdict)
 FRAME_KINDS = ("alarm", "external")  # logged by apply_frame from the frame, as when live
@@ -266,10 +267,19 @@ def _is_stop(ev: Event) -> bool:
 
 class ReplayIndexed(Message):
     def __init__(
-        self, times: list[float], events: list[Event], audit: str, damage: str | None
+        self,
+        times: list[float],
+        ms: list[int],
+        events: list[Event],
+        audit: str,
+        damage: str | None,
+        start: int,
+        frames: dict[int, Frame],
+        error: str | None,
     ) -> None:
         super().__init__()
-        self.times, self.events, self.audit, self.damage = times, events, audit, damage
+        self.times, self.ms, self.events, self.audit = times, ms, events, audit
+        self.damage, self.start, self.frames, self.error = damage, start, frames, error
 
 
 class ReplayLoaded(Message):
@@ -345,18 +355,34 @@ class ReplayApp(BlueGreenApp):
 
     @work(thread=True, group="replay-load", exit_on_error=False)
     def _index_worker(self) -> None:
+        """The poll times and the events (small), and the frames the first screen needs: one
+        message, so the first frame is drawn as soon as they are read."""
         with self._lock:
             rec, svc = self.recording, self.service
             times = rec.times(svc)
             events = rec.events(svc)
             audits = [str(s["audit_log"]) for s in rec.sessions() if s.get("audit_log")]
-            self.post_message(
-                ReplayIndexed(times, events, audits[-1] if audits else "", rec.damage)
+        ms = [_ms(t) for t in times]
+        start = 0
+        if self._start is not None and times:
+            start = min(len(times) - 1, bisect.bisect_left(times, self._start - 0.0005))
+        frames: dict[int, Frame] = {}
+        error = None
+        if times:
+            lo = max(0, start - views.HISTORY + 1)
+            frames, error = self._read(times, ms, lo, min(len(times) - 1, start + FIRST))
+        self.post_message(
+            ReplayIndexed(
+                times, ms, events, audits[-1] if audits else "", rec.damage, start, frames, error
             )
+        )
 
     def on_replay_indexed(self, message: ReplayIndexed) -> None:
         self.times = message.times
-        self._ms = [_ms(t) for t in self.times]
+        self._ms = message.ms
+        self._frames.update(message.frames)
+        if message.error:
+            self.log_line("error", message.error)
         if message.audit:
             self._audit_text = message.audit
         self._note_damage(message.damage)
@@ -385,10 +411,7 @@ class ReplayApp(BlueGreenApp):
                 "error", f"{self.recording.path}: no polls of {self.service.name} to replay"
             )
             return
-        start = 0
-        if self._start is not None:
-            start = min(n - 1, bisect.bisect_left(self.times, self._start - 0.0005))
-        self._seek(start)
+        self._seek(message.start)
 
     def _load(self, lo: int, hi: int) -> None:
         if self._loading or not self.times:
@@ -403,25 +426,29 @@ class ReplayApp(BlueGreenApp):
 
     @work(thread=True, group="replay-load", exit_on_error=False)
     def _frames_worker(self, lo: int, hi: int) -> None:
-        index = {m: i for i, m in enumerate(self._ms[lo : hi + 1], lo)}
+        got, error = self._read(self.times, self._ms, lo, hi)
+        self.post_message(ReplayLoaded(got, self.recording.damage, error))
+
+    def _read(
+        self, times: list[float], ms: list[int], lo: int, hi: int
+    ) -> tuple[dict[int, Frame], str | None]:
+        """Polls ``lo`` to ``hi`` of the recording as Frames, by index (in a worker thread)."""
+        index = {m: i for i, m in enumerate(ms[lo : hi + 1], lo)}
         got: dict[int, Frame] = {}
         error = None
         with self._lock:
             try:
-                for frame in self.recording.frames(self.service, self.times[lo], self.times[hi]):
+                for frame in self.recording.frames(self.service, times[lo], times[hi]):
                     i = index.get(_ms(frame.snapshot.time))
                     if i is not None:
                         got[i] = frame
-            except (
-                Exception
-            ) as exc:  # a recording this version misreads: say so, keep what was read
+            except Exception as exc:  # a recording this version misreads: say so, keep the rest
                 error = f"{self.recording.path}: cannot read a poll: {type(exc).__name__}: {exc}"
-            damage = self.recording.damage
         # A poll the file lost (damage) is stood in for by the one before it, so the cursor moves on.
         for i in range(lo, hi + 1):
             if i not in got and i - 1 in got:
                 got[i] = got[i - 1]
-        self.post_message(ReplayLoaded(got, damage, error))
+        return got, error
 
     def on_replay_loaded(self, message: ReplayLoaded) -> None:
         self._loading = False
@@ -657,7 +684,7 @@ class ReplayApp(BlueGreenApp):
         super()._refresh_views()
         header = self.query_one(StatusHeader)
         t = self.replay_clock.t
-        stamp = datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else ""
+        stamp = datetime.fromtimestamp(t).strftime("%d %b %H:%M:%S") if t else ""
         header.view = replace(header.view, replay=self.mode_text, clock=stamp)
 
     def _log_intro(self) -> None:

@@ -5,6 +5,7 @@ rollback made through the real ActionController and recorded by the real Recorde
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from backends.clock import ManualClock
 from console.actions import ActionController
@@ -14,7 +15,7 @@ from console.model import Frame
 from console.monitor import Monitor
 from console.recorder import Recorder, service_settings
 from console.runtime import build
-from tests.support.pilot import START
+from tests.support.pilot import START, press, settle
 
 
 def record_release(
@@ -59,3 +60,24 @@ def record_release(
         rt.close()
     assert rec.problem is None, rec.problem
     return frames
+
+
+def replay_app(path: Path, *, start: float | None = None, speed: float = 1, play: bool = False):  # type: ignore[no-untyped-def]
+    """``bluegreen replay PATH`` as the CLI builds it, paused unless ``play`` (tests step it)."""
+    from console.recording import Recording
+    from console.replay import ReplayApp
+
+    rec = Recording(path)
+    return ReplayApp(rec, rec.service(), start=start, speed=speed, play=play)
+
+
+async def scene_replay_alarm(pilot: Any) -> None:
+    """A replay of the bad release, two events in: the switch, then green's critical alarm and
+    the failed bake on the same poll."""
+    await settle(pilot)
+    await press(pilot, "n", "n")
+
+
+def close_replay(app: Any) -> None:
+    app.runtime.close()
+    app.recording.close()
