@@ -44,7 +44,9 @@ def make(path: Path, hours: float) -> float:
             rec.frame(frame, rt.router.identity)
             if i % 3600 == 1800:
                 out = ctl.execute(ctl.plan("switch"))
-                rec.action(rt.name, rt.router.identity, out.audit, out.result, out.message, "switch")
+                rec.action(
+                    rt.name, rt.router.identity, out.audit, out.result, out.message, "switch"
+                )
                 if out.frame is not None:
                     rec.frame(out.frame, rt.router.identity)
             if i % 5000 == 0:
