@@ -340,6 +340,7 @@ class ReplayApp(BlueGreenApp):
         self._frames: dict[int, Frame] = {}
         self.cursor = -1  # the index of the poll on screen (-1: none yet)
         self._want: int | None = None  # a seek waiting for its frames
+        self._tried: int | None = None  # a seek whose frames were read once already
         self._loading = False
         self._pos = 0.0  # the playback position, in recorded time
         self._last_tick = time.monotonic()
@@ -413,16 +414,19 @@ class ReplayApp(BlueGreenApp):
             return
         self._seek(message.start)
 
-    def _load(self, lo: int, hi: int) -> None:
+    def _load(self, lo: int, hi: int) -> bool:
+        """Read polls ``lo`` to ``hi`` (from the first one missing) in a worker; False when a load
+        is already under way (its handler looks again) or nothing is missing."""
         if self._loading or not self.times:
-            return
+            return False
         lo, hi = max(0, lo), min(len(self.times) - 1, hi)
         while lo <= hi and lo in self._frames:
             lo += 1  # only what is missing
         if lo > hi:
-            return
+            return False
         self._loading = True
         self._frames_worker(lo, hi)
+        return True
 
     @work(thread=True, group="replay-load", exit_on_error=False)
     def _frames_worker(self, lo: int, hi: int) -> None:
@@ -456,16 +460,11 @@ class ReplayApp(BlueGreenApp):
         self._note_damage(message.damage)
         if message.error:
             self.log_line("error", message.error)
-        if not message.frames and self._want is not None:
-            if self.cursor < 0:
-                self.log_line("error", "nothing readable to replay")
-            self._want = None  # nothing more can be read: stay where we are
-            return
         if self._want is not None:
             self._seek(self._want)
 
     def _note_damage(self, damage: str | None) -> None:
-        if damage and damage != self._damage or (damage and self.cursor < 0):
+        if damage:
             self._damage = damage
         if self._damage:
             self.notice = "damaged recording: replaying what is readable"
@@ -485,16 +484,25 @@ class ReplayApp(BlueGreenApp):
         the action log rebuilt from the recording up to it (loading the frames first if needed)."""
         lo = max(0, index - views.HISTORY + 1)
         missing = [i for i in range(lo, index + 1) if i not in self._frames]
-        if missing:
+        if missing and self._tried != index:
             self._want = index
-            self._load(missing[0], index + CHUNK)
+            if self._load(missing[0], index + CHUNK):
+                self._tried = index  # read once: what is still missing then cannot be read
             self._refresh_views()
             return
-        self._want = None
+        self._want = self._tried = None
+        if index not in self._frames:  # unreadable: the nearest poll before it that could be read
+            readable = [i for i in self._frames if i <= index]
+            if not readable:
+                self.log_line("error", "this part of the recording cannot be read")
+                self._refresh_views()
+                return
+            index, lo = max(readable), max(0, max(readable) - views.HISTORY + 1)
         self.replay_clock.t = self.times[index]
         self.history = views.History()
         for i in range(lo, index):
-            self.history.push(self._frames[i])
+            if i in self._frames:
+                self.history.push(self._frames[i])
         self.frame = None
         if not self._damage:
             self.notice = ""
@@ -531,7 +539,9 @@ class ReplayApp(BlueGreenApp):
         for ev in at:
             if _rank(ev) == 0:
                 self._log_event(ev)
-        self.apply_frame(self._frames[i])
+        frame = self._frames.get(i)
+        if frame is not None:  # None: a poll the file lost, passed over
+            self.apply_frame(frame)
         for ev in at:
             if _rank(ev) == 2:
                 self._log_event(ev)

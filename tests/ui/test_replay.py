@@ -272,3 +272,29 @@ async def test_a_damaged_recording_replays_what_is_left_with_a_warning(tmp_path)
             assert app.frame is not None
     finally:
         close_replay(app)
+
+
+async def test_polls_the_file_cannot_give_back_are_passed_over_never_a_hang(recording):
+    path, live = recording
+    app = replay_app(path)
+    real = app.recording.frames
+    lost = {round(f.snapshot.time, 3) for f in live[20:24]}  # polls 20-23: unreadable
+
+    def frames(svc, start=None, end=None):
+        return (f for f in real(svc, start, end) if round(f.snapshot.time, 3) not in lost)
+
+    app.recording.frames = frames
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for _ in range(30):
+                await pilot.press("right")
+            await settle(pilot)
+            assert app.cursor == 30
+            await press(pilot, "left", "left", "left", "left", "left", "left", "left", "left")
+            # back to 22 (lost): the poll before it that could be read is drawn
+            assert app.frame is live[19] or app.frame.snapshot.time == pytest.approx(
+                live[19].snapshot.time, abs=0.002
+            )
+    finally:
+        close_replay(app)
