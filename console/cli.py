@@ -6,6 +6,7 @@
     bluegreen switch|drain|ready|rollback --config FILE [--to|--colour C] --yes
     bluegreen sync --config FILE --yes           the router's persisted config agrees with it again
     bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
+    bluegreen replay [FILE] [--service NAME] [--from TIME] [--speed N]   a recording, on the dashboard
 
 Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
 """
@@ -130,6 +131,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     cfg, service = _service(args)
     return _run_app(cfg, service, args, str(args.config))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """The dashboard on a recording. A file that is not one (missing, empty, foreign, damaged beyond
+    reading), an unknown service or a bad --from is one line on stderr and exit 2."""
+    from console.recorder import RecordingError
+    from console.recording import Recording
+    from console.replay import ReplayApp, latest_recording, parse_from
+
+    try:
+        path = Path(args.file).expanduser() if args.file else latest_recording()
+        rec = Recording(path)
+    except RecordingError as exc:
+        print(f"bluegreen replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"bluegreen replay: {args.file}: cannot be read: {exc.strerror or exc}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    try:
+        svc = rec.service(args.service)
+        if not svc.polls or svc.first is None or svc.last is None:
+            raise RecordingError(
+                f"{rec.path}: no poll of {svc.name!r} was recorded: nothing to replay"
+            )
+        start = parse_from(args.from_time, svc.first, svc.last) if args.from_time else None
+    except (RecordingError, ValueError) as exc:
+        rec.close()
+        print(f"bluegreen replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    app = ReplayApp(rec, svc, start=start, speed=args.speed)
+    try:
+        app.run()
+    finally:
+        app.runtime.close()
+        rec.close()
+    if rec.damage:
+        print(f"bluegreen replay: {rec.damage}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text}: from 1 to 60 (times the recorded pace)")
+    return value
 
 
 # ---------------------------------------------------------------------------------------- headless
@@ -450,6 +501,38 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--colour", choices=[c.value for c in COLOURS])
         a.add_argument("--yes", "-y", action="store_true", help="act without asking")
         a.set_defaults(func=cmd_action)
+
+    rp = sub.add_parser(
+        "replay",
+        help="replay a recording on the dashboard (space, arrows, n/p, +/-)",
+        description="The dashboard of a recorded session, as it was drawn: space pauses, left/right "
+        "step one poll, n/p jump to the next/previous event (alarm, action, bake verdict, outside "
+        "change), +/- change the speed. Actions are refused.",
+    )
+    rp.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the recording (default: the most recently written one under "
+        "~/.local/state/bluegreen-console/recordings/, where demo and watch record)",
+    )
+    rp.add_argument("--service", help="which service, when the file holds several")
+    rp.add_argument(
+        "--from",
+        dest="from_time",
+        metavar="TIME",
+        help="start here: an ISO time (2026-01-01T12:03:00; local time unless it names a zone), "
+        "HH:MM[:SS] in local time on the day the recording starts, or +5m / +90s / +1h30m from "
+        "its start (default: its start)",
+    )
+    rp.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
+        help="times the recorded pace, 1 to 60 (default 1; + and - change it)",
+    )
+    rp.set_defaults(func=cmd_replay)
 
     try:
         from console.lab.commands import register as register_lab

@@ -353,10 +353,14 @@ class Recording:
     ) -> list[float]:
         """The wall times of the polls in [start, end]: replay steps through them."""
         lo, hi = _range_ms(start, end)
+        if self.damage:  # the table's own order (a sort would read into the damage and stop)
+            sql = "SELECT t FROM polls NOT INDEXED WHERE service = ? ORDER BY service, session, t"
+            rows = self._rows(sql, (svc.id,))
+            return sorted(t / 1000 for (t,) in rows if lo <= t <= hi)
         return [
             t / 1000
             for (t,) in self._rows(
-                f"SELECT t FROM {self._polls} WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t",
+                "SELECT t FROM polls WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t",
                 (svc.id, lo, hi),
             )
         ]

@@ -73,6 +73,16 @@ HELP = """\
   audit log {audit}
 """
 
+REPLAY_HELP = """\
+[b]Replay[/b] (a recording: nothing here reaches a router)
+  [b]space[/b]  pause / resume          [b]← →[/b]  one poll back / forward (pauses)
+  [b]n[/b] [b]p[/b]    next / previous event: an alarm, an action, a bake verdict, an outside change
+  [b]+[/b] [b]-[/b]    faster / slower: 1x 2x 5x 10x 30x 60x
+  [b]s d r \\[ ][/b] are refused: a replay moves no traffic. The clock is the recording's.
+  file {replay}
+
+"""
+
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -88,14 +98,24 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, service: str, router: str, audit: str, stale: int, read_only: bool) -> None:
+    def __init__(
+        self,
+        service: str,
+        router: str,
+        audit: str,
+        stale: int,
+        read_only: bool,
+        replay: str | None = None,
+    ) -> None:
         super().__init__()
-        self._text = HELP.format(
+        self._text = (REPLAY_HELP.format(replay=replay) if replay else "") + HELP.format(
             service=service,
             router=router,
             audit=audit,
             stale=stale,
-            readonly=" · READ-ONLY: actions are disabled" if read_only else "",
+            readonly=" · REPLAY: actions are disabled"
+            if replay
+            else (" · READ-ONLY: actions are disabled" if read_only else ""),
         )
 
     def compose(self) -> ComposeResult:

@@ -6,6 +6,7 @@ from collections import deque
 
 from textual.content import Content
 from textual.widgets import RichLog
+from typing_extensions import Self
 
 __all__ = ["ActionLog"]
 
@@ -41,6 +42,12 @@ class ActionLog(RichLog):
     @property
     def lines_text(self) -> tuple[str, ...]:
         return tuple(self._plain)
+
+    def clear(self) -> Self:
+        """Empty the log (a replay that jumps rebuilds it from the recording)."""
+        self._plain.clear()
+        super().clear()
+        return self
 
     def add(self, when: str, level: str, text: str) -> None:
         """Append one line: ``14:02:11  ✔ switch blue → green: done (read back)``."""

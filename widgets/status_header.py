@@ -23,6 +23,7 @@ class HeaderView:
     clock: str = ""
     read_only: bool = False
     notice: str = ""  # e.g. "routing changed outside the console"
+    replay: str = ""  # e.g. "REPLAY ▶ 5x": a recording is on screen (the clock is its time)
 
 
 def header_parts(view: HeaderView) -> tuple[Content, Content]:
@@ -40,7 +41,9 @@ def header_parts(view: HeaderView) -> tuple[Content, Content]:
     right = Content("")
     if view.notice:
         right += Content.styled(f"⚠ {view.notice}  ", "bold $warning")
-    if view.read_only:
+    if view.replay:
+        right += Content.styled(f" {view.replay} ", "bold reverse $accent") + "  "
+    elif view.read_only:
         right += Content.styled("READ-ONLY  ", "bold reverse $warning")
     right += Content(view.clock)
     return left, right

@@ -47,11 +47,35 @@ async def shoot_chart(path: Path, size: tuple[int, int], title: str) -> Path:
     return path
 
 
+async def shoot_replay(path: Path, size: tuple[int, int], title: str) -> Path:
+    """A recorded bad release (switch, alarm, failed bake, rollback), replayed to its alarm."""
+    from tests.support.recordings import (
+        close_replay,
+        record_release,
+        replay_app,
+        scene_replay_alarm,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bluegreen-shot-") as tmp:
+        record_release(Path(tmp) / "demo.sqlite")
+        app = replay_app(Path(tmp) / "demo.sqlite")
+        try:
+            async with app.run_test(size=size) as pilot:
+                await scene_replay_alarm(pilot)
+                await pilot.pause()
+                svg = app.export_screenshot(title=title)
+        finally:
+            close_replay(app)
+    path.write_text(svg, encoding="utf-8")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the README's SVG screenshots.")
     parser.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
     args = parser.parse_args(argv)
     os.environ["TZ"] = "UTC"  # the header clock: the same picture on every machine
+    os.environ["LOGNAME"] = "ops"  # the operator a recording names (the replay's action log)
     time.tzset()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     print(asyncio.run(shoot_chart(out / "chart.svg", SIZE, "bluegreen · chart (c)")))
+    print(asyncio.run(shoot_replay(out / "replay.svg", SIZE, "bluegreen replay · bad-release")))
     return 0
 
 
