@@ -9,15 +9,19 @@ confirmation dialog in between. Nothing on the UI loop waits on I/O.
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from textual import work
+from textual import events, work
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 
 from backends.base import COLOURS, BackendError, Colour
 from backends.clock import Clock
@@ -31,8 +35,85 @@ from console.runtime import ServiceRuntime
 from console.screens import ConfirmScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
+DialogT = TypeVar("DialogT", bound=Screen[Any])
+
 ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
 COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
+
+
+def release_dead_styles() -> None:
+    """Let the garbage collector have the rendered lines of widgets that are gone.
+
+    Textual 8.2 memoises ``StylesCache.get_inner_outer`` (two ``Style`` objects) with an
+    ``lru_cache(1024)`` on the method, so its key holds the ``StylesCache`` of every widget drawn
+    lately, and with it the lines that widget last rendered (strips, segments, their caches): the keys
+    and dialogs of the last ~1,000 widgets removed stay in memory, and each full garbage collection
+    walks them (a third of the objects in a console open for a night, and of each collection's
+    pause). Emptying the memo is safe (it is rebuilt on the next draw, two styles per widget) and cheap;
+    it runs once per poll.
+    """
+    StylesCache.get_inner_outer.cache_clear()
+
+
+class Collector:
+    """Full garbage collections while the console is idle, not in the middle of a key press.
+
+    A full collection walks every object the collector tracks, with the UI loop stopped: about
+    100,000 once the console has started, 100-250 ms on a small server, and Python started one every
+    few dialogs (whenever a quarter more objects had survived since the last): the slowest
+    keystrokes of the soak benchmark, and the reason its p95 missed 50 ms. So:
+
+    * what is alive once the first frame is drawn (Textual, Rich, the backends, their modules,
+      classes and functions, the dashboard) lives as long as the process: ``gc.freeze()`` (made for
+      this) leaves it out of every later collection. Once per process: objects of a second app in
+      the same process (the tests) stay collectable;
+    * the automatic full collections are turned off for as long as the app runs (the young
+      generations, a few ms each, are left as they are), and the app runs one itself from its 1 s
+      tick every ``EVERY`` seconds, when no key has come for ``QUIET`` seconds (at the latest
+      ``LATEST`` seconds after the last one whatever the keys): cyclic garbage still goes, within a
+      minute, and a key press meets a collection only if it lands in that one.
+
+    ``stop()`` (at unmount) restores the thresholds.
+    """
+
+    EVERY = 10.0
+    QUIET = 0.5
+    LATEST = 60.0
+    _frozen = False  # per process
+
+    def __init__(self) -> None:
+        self.saved: tuple[int, ...] | None = None
+        self.last = time.monotonic()
+        self.last_key = 0.0
+
+    def start(self) -> None:
+        if self.saved is not None:
+            return
+        if not Collector._frozen:
+            Collector._frozen = True
+            gc.collect()
+            gc.freeze()
+        self.saved = gc.get_threshold()
+        gen0, gen1 = self.saved[:2]
+        gc.set_threshold(gen0, gen1, 2**30)  # the oldest generation: only when tick() says
+        self.last = time.monotonic()
+
+    def tick(self) -> bool:
+        """Run a full collection if one is due; True when it ran."""
+        if self.saved is None:
+            return False
+        now = time.monotonic()
+        due = now - self.last >= self.EVERY
+        if due and (now - self.last_key >= self.QUIET or now - self.last >= self.LATEST):
+            gc.collect()
+            self.last = time.monotonic()
+            return True
+        return False
+
+    def stop(self) -> None:
+        if self.saved is not None:
+            gc.set_threshold(*self.saved)
+            self.saved = None
 
 
 class FramePolled(Message):
@@ -62,6 +143,7 @@ class AppOptions:
     auto_poll: bool = True  # tests turn it off and call request_poll() themselves
     title: str = "bluegreen"
     subtitle: str = ""  # e.g. the demo's scenario
+    idle_gc: bool = True  # full garbage collections while no key is handled (see Collector)
 
 
 class BlueGreenApp(App[None]):
@@ -105,6 +187,8 @@ class BlueGreenApp(App[None]):
             if rule.direction == "above" and top is not None:
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
+        self._dialogs: dict[str, Screen[Any]] = {}
+        self.collector = Collector()
 
     # ------------------------------------------------------------------ layout
 
@@ -154,7 +238,10 @@ class BlueGreenApp(App[None]):
 
     def on_frame_polled(self, message: FramePolled) -> None:
         self.polls += 1
+        release_dead_styles()
         self.apply_frame(message.frame)
+        if self.opts.idle_gc:
+            self.call_after_refresh(self.collector.start)  # once the first frame is on the screen
         if self.opts.auto_poll:
             interval = self.runtime.config.poll_interval
             self.set_timer(max(0.05, interval - message.elapsed), self.request_poll)
@@ -189,7 +276,9 @@ class BlueGreenApp(App[None]):
 
     def _tick(self) -> None:
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
-        anyway, and a second redraw per poll would double the console's CPU."""
+        anyway, and a second redraw per poll would double the console's CPU. And collect garbage
+        if it is due (``Collector``)."""
+        self.collector.tick()
         if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
             self._refresh_views()
 
@@ -278,17 +367,33 @@ class BlueGreenApp(App[None]):
         new = min(100, now + 10)
         self._begin("weights", None, {towards: new, towards.other: 100 - new})
 
+    def _dialog(self, name: str, build: Callable[[], DialogT]) -> DialogT:
+        """The one ``name`` dialog of this console, built (and installed) on first use and shown
+        again after: a new one at every key press cost two layouts and two draws of the dashboard
+        behind it, and its widgets were left to the garbage collector. Should it be open already
+        (under another dialog), a new one is built, as before."""
+        screen = self._dialogs.get(name)
+        if screen is None:
+            screen = self._dialogs[name] = build()
+            self.install_screen(screen, name=f"dialog-{name}")
+        elif any(screen in stack for stack in self._screen_stacks.values()):
+            return build()
+        return screen  # type: ignore[return-value]  # built by `build` for this name
+
     def action_help(self) -> None:
         cfg = self.runtime.config
-        self.push_screen(
-            HelpScreen(
+        screen = self._dialog(
+            "help",
+            lambda: HelpScreen(
                 self.runtime.name,
                 self.runtime.router.kind,
                 str(self.audit.path),
                 cfg.stale_after,
                 self.opts.read_only,
-            )
+            ),
         )
+        screen.show()
+        self.push_screen(screen)
 
     def action_why(self) -> None:
         rt = self.runtime
@@ -297,7 +402,9 @@ class BlueGreenApp(App[None]):
         else:
             queries, source = {}, f"the {rt.router.kind} router's own figures"
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
-        self.push_screen(WhyScreen(text))
+        screen = self._dialog("why", lambda: WhyScreen(text))
+        screen.show(text)
+        self.push_screen(screen)
 
     def _begin(
         self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None
@@ -333,7 +440,9 @@ class BlueGreenApp(App[None]):
             else:
                 self._cancel_worker(plan)
 
-        self.push_screen(ConfirmScreen(plan), answered)
+        screen = self._dialog("confirm", lambda: ConfirmScreen(plan))
+        screen.show(plan)
+        self.push_screen(screen, answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def _execute_worker(self, plan: Plan) -> None:
@@ -380,5 +489,11 @@ class BlueGreenApp(App[None]):
             elif worker.group == "poll" and self.opts.auto_poll:
                 self.set_timer(self.runtime.config.poll_interval, self.request_poll)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.last_key = time.monotonic()
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
+        self.collector.stop()
         self.monitor.close()

@@ -1,4 +1,9 @@
-"""Modal screens: the one confirmation every action asks for, and the help page."""
+"""Modal screens: the one confirmation every action asks for, the help page and why an alarm fired.
+
+The app builds each of them once and shows it again with new content (``show``): a dialog composed
+afresh at every key press cost two layouts and two draws of the whole tinted dashboard behind it,
+and left its widgets to the garbage collector (see ``BlueGreenApp._dialog``).
+"""
 
 from __future__ import annotations
 
@@ -39,10 +44,32 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm"):
             yield Static(self.plan.title, classes="confirm--title", markup=False)
             for line in self.plan.lines:
-                yield Static(f"• {line}", classes="confirm--line", markup=False)
+                yield self._line(line)
             yield Static(
                 "[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel",
                 classes="confirm--keys",
+            )
+
+    @staticmethod
+    def _line(line: str) -> Static:
+        return Static(f"• {line}", classes="confirm--line", markup=False)
+
+    def show(self, plan: Plan) -> None:
+        """Ask about ``plan`` next time the screen is shown: the same widgets with new text, one
+        widget added or removed per line more or less."""
+        self.plan = plan
+        if not self.is_mounted:
+            return  # compose() reads self.plan
+        self.query_one(".confirm--title", Static).update(plan.title)
+        lines = list(self.query(".confirm--line").results(Static))
+        for widget, line in zip(lines, plan.lines, strict=False):
+            widget.update(f"• {line}")
+        if len(lines) > len(plan.lines):
+            self.query_one("#confirm").remove_children(lines[len(plan.lines) :])
+        elif len(lines) < len(plan.lines):
+            self.query_one("#confirm").mount_all(
+                [self._line(line) for line in plan.lines[len(lines) :]],
+                before=self.query_one(".confirm--keys"),
             )
 
     def action_answer(self, yes: bool) -> None:
@@ -101,6 +128,11 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(self._text)
 
+    def show(self) -> None:
+        """Open at the top again, as a new help page would."""
+        if self.is_mounted:
+            self.query_one("#help").scroll_home(animate=False, immediate=True)
+
 
 class WhyScreen(ModalScreen[None]):
     """Why did it fire: each rule, its thresholds, the exact query and the last samples per colour."""
@@ -126,4 +158,13 @@ class WhyScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="why"):
             yield Static("Why did it fire?  (Esc closes)", classes="why--title")
-            yield Static(self.text, markup=False)
+            yield Static(self.text, markup=False, id="why--text")
+
+    def show(self, text: str) -> None:
+        """Show ``text`` from the top next time the screen is shown."""
+        changed, self.text = text != self.text, text
+        if not self.is_mounted:
+            return  # compose() reads self.text
+        if changed:
+            self.query_one("#why--text", Static).update(text)
+        self.query_one("#why").scroll_home(animate=False, immediate=True)
