@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from report import write_section  # noqa: E402
 from textual import events  # noqa: E402
+from textual.screen import Screen  # noqa: E402
 
 from console.app import AppOptions, BlueGreenApp  # noqa: E402
 from console.factory import demo_config, make_app  # noqa: E402
@@ -47,6 +49,7 @@ DIALOGS = (
     ("w", "w", WhyScreen, "escape", "\x1b"),
 )
 WINDOW = 100  # cycles per p95 window
+PAUSE = 0.25  # seconds between a drawn answer and the next key (see keystroke())
 EDGE = 50  # cycles measured at the start and at the end, at 1 s polls
 CHECKPOINTS = (100, 250, 500, 750)  # RSS is also read after these many compressed cycles
 
@@ -74,19 +77,45 @@ class FastClock:
         return self.start + (time.monotonic() - self.t0) * self.speed
 
 
-async def keystroke(app: BlueGreenApp, key: str, char: str, done) -> float:
-    """Hand one key to the driver and return the seconds until ``done()`` holds (bounded: 10 s)."""
+class Painted:
+    """Notes when the app hands the driver the first frame that shows what a key press was for.
+
+    ``App._display`` is where Textual gives each composited frame to the terminal (headless: to no
+    terminal, the frame is still composited); a keystroke ends there, at the first frame drawn once
+    ``done()`` holds, since nothing before it is visible.
+    """
+
+    def __init__(self, app: BlueGreenApp) -> None:
+        self.done: Callable[[], bool] | None = None
+        self.at: float | None = None
+        shown = app._display
+
+        def display(screen: Screen[object], renderable: object) -> None:
+            shown(screen, renderable)  # type: ignore[arg-type]
+            waiting = self.done is not None and self.at is None and renderable is not None
+            if waiting and not app._batch_count and self.done():  # type: ignore[misc]
+                self.at = time.perf_counter()
+
+        app._display = display  # type: ignore[method-assign]
+
+
+async def keystroke(app: BlueGreenApp, painted: Painted, key: str, char: str, done) -> float:
+    """Hand one key to the driver and return the seconds until the first frame drawn once
+    ``done()`` holds (bounded: 10 s), then leave the operator's pause before the next key."""
     event = events.Key(key, char)
     event.set_sender(app)
+    painted.done, painted.at = done, None
     started = time.perf_counter()
     assert app._driver is not None
     app._driver.send_message(event)
     deadline = started + 10
-    while not done():
+    while painted.at is None:
         if time.perf_counter() > deadline:
-            raise SystemExit(f"key {key!r}: nothing happened within 10 s (screen {app.screen!r})")
+            raise SystemExit(f"key {key!r}: nothing drawn within 10 s (screen {app.screen!r})")
         await asyncio.sleep(0.001)
-    return time.perf_counter() - started
+    painted.done = None
+    await asyncio.sleep(PAUSE)
+    return painted.at - started
 
 
 async def soak(a: argparse.Namespace) -> dict:
@@ -99,6 +128,7 @@ async def soak(a: argparse.Namespace) -> dict:
         options=AppOptions(auto_poll=True, subtitle="soak"),
         source="bench",
     )
+    painted = Painted(app)
     polls_wanted = int(a.hours * 3600)
     latencies: list[list[float]] = []  # per cycle: the two keystrokes
     started = time.monotonic()
@@ -108,8 +138,8 @@ async def soak(a: argparse.Namespace) -> dict:
             if time.monotonic() - started > 10:
                 raise SystemExit("the console did not poll within 10 s")
         for cycle in range(10):  # warm-up: first-use caches are not growth
-            await one_cycle(app, cycle)
-        start_cycles = await at_one_second(app, EDGE)
+            await one_cycle(app, painted, cycle)
+        start_cycles = await at_one_second(app, painted, EDGE)
         rss_start, polls_start = rss_mb(), app.polls
         rss_at: dict[int, float] = {}
         cut = False
@@ -122,13 +152,13 @@ async def soak(a: argparse.Namespace) -> dict:
             if time.monotonic() - started > a.max_seconds:
                 cut = True
                 break
-            latencies.append(await one_cycle(app, cycle))
+            latencies.append(await one_cycle(app, painted, cycle))
             if cycle + 1 in CHECKPOINTS:
                 rss_at[cycle + 1] = rss_mb()
         while app.polls - polls_start < polls_wanted and not cut:
             await asyncio.sleep(0.1)
             cut = time.monotonic() - started > a.max_seconds
-        end_cycles = await at_one_second(app, EDGE)
+        end_cycles = await at_one_second(app, painted, EDGE)
         rss_end = rss_mb()
         polls = app.polls - polls_start
         app.opts.auto_poll = False  # no poll may land while the app tears down
@@ -155,7 +185,7 @@ async def soak(a: argparse.Namespace) -> dict:
     }
 
 
-async def at_one_second(app: BlueGreenApp, cycles: int) -> list[list[float]]:
+async def at_one_second(app: BlueGreenApp, painted: Painted, cycles: int) -> list[list[float]]:
     """``cycles`` dialogs while the console polls once a second, as on a real night (the
     compressed polls would keep the UI loop busy at 20 polls/s and measure that instead)."""
     app.opts.auto_poll = False  # the compressed chain stops re-arming; this task polls instead
@@ -168,20 +198,28 @@ async def at_one_second(app: BlueGreenApp, cycles: int) -> list[list[float]]:
 
     task = asyncio.create_task(poller())
     try:
-        return [await one_cycle(app, i) for i in range(cycles)]
+        return [await one_cycle(app, painted, i) for i in range(cycles)]
     finally:
         task.cancel()
         app.opts.auto_poll = True
         app.request_poll()
 
 
-async def one_cycle(app: BlueGreenApp, cycle: int) -> list[float]:
+async def one_cycle(app: BlueGreenApp, painted: Painted, cycle: int) -> list[float]:
     open_key, open_char, screen, close_key, close_char = DIALOGS[cycle % len(DIALOGS)]
     opened = await keystroke(
-        app, open_key, open_char, lambda: isinstance(app.screen, screen) and app.screen.is_mounted
+        app,
+        painted,
+        open_key,
+        open_char,
+        lambda: isinstance(app.screen, screen) and app.screen.is_mounted,
     )
     closed = await keystroke(
-        app, close_key, close_char, lambda: len(app.screen_stack) == 1 and app.busy is None
+        app,
+        painted,
+        close_key,
+        close_char,
+        lambda: len(app.screen_stack) == 1 and app.busy is None,
     )
     return [opened, closed]
 
