@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from textual import events, work
+from textual import work
 from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -55,65 +55,32 @@ def release_dead_styles() -> None:
     StylesCache.get_inner_outer.cache_clear()
 
 
-class Collector:
-    """Full garbage collections while the console is idle, not in the middle of a key press.
+_frozen = False
+YOUNG = 10_000  # allocations between collections of the youngest generation (see freeze_startup)
 
-    A full collection walks every object the collector tracks, with the UI loop stopped: about
-    100,000 once the console has started, 100-250 ms on a small server, and Python started one every
-    few dialogs (whenever a quarter more objects had survived since the last): the slowest
-    keystrokes of the soak benchmark, and the reason its p95 missed 50 ms. So:
 
-    * what is alive once the first frame is drawn (Textual, Rich, the backends, their modules,
-      classes and functions, the dashboard) lives as long as the process: ``gc.freeze()`` (made for
-      this) leaves it out of every later collection. Once per process: objects of a second app in
-      the same process (the tests) stay collectable;
-    * the automatic full collections are turned off for as long as the app runs (the young
-      generations, a few ms each, are left as they are), and the app runs one itself from its 1 s
-      tick every ``EVERY`` seconds, when no key has come for ``QUIET`` seconds (at the latest
-      ``LATEST`` seconds after the last one whatever the keys): cyclic garbage still goes, within a
-      minute, and a key press meets a collection only if it lands in that one.
+def freeze_startup() -> None:
+    """Leave what is alive once the console has started out of every later garbage collection.
 
-    ``stop()`` (at unmount) restores the thresholds.
+    What exists then (Textual, Rich, the backends, their modules, classes and functions, the
+    dashboard: about 60,000 objects) lives as long as the process, yet every full collection walked
+    it with the UI loop stopped (100-250 ms with the rendered lines Textual kept of dead widgets,
+    once every few dialogs: the slowest keystrokes of the soak benchmark). ``gc.freeze()`` (made for
+    this) moves it out of the collector's sight; later collections walk only what was made since.
+    Once per process: what a second app in the same process (the tests) makes stays collectable.
+
+    And the youngest generation is collected every ``YOUNG`` allocations (Python: 700): the console
+    makes a few thousand objects of cyclic garbage a second (workers, messages, frames), which at 700
+    outlived two young collections and reached the oldest generation, so a full collection came every
+    3 s (every 1.5 s at 20 polls a second), in the middle of a key press one time in ten. With 10,000
+    they die young (no full collection in 80 s of the soak benchmark), for a few ms per young one.
     """
-
-    EVERY = 10.0
-    QUIET = 0.5
-    LATEST = 60.0
-    _frozen = False  # per process
-
-    def __init__(self) -> None:
-        self.saved: tuple[int, ...] | None = None
-        self.last = time.monotonic()
-        self.last_key = 0.0
-
-    def start(self) -> None:
-        if self.saved is not None:
-            return
-        if not Collector._frozen:
-            Collector._frozen = True
-            gc.collect()
-            gc.freeze()
-        self.saved = gc.get_threshold()
-        gen0, gen1 = self.saved[:2]
-        gc.set_threshold(gen0, gen1, 2**30)  # the oldest generation: only when tick() says
-        self.last = time.monotonic()
-
-    def tick(self) -> bool:
-        """Run a full collection if one is due; True when it ran."""
-        if self.saved is None:
-            return False
-        now = time.monotonic()
-        due = now - self.last >= self.EVERY
-        if due and (now - self.last_key >= self.QUIET or now - self.last >= self.LATEST):
-            gc.collect()
-            self.last = time.monotonic()
-            return True
-        return False
-
-    def stop(self) -> None:
-        if self.saved is not None:
-            gc.set_threshold(*self.saved)
-            self.saved = None
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
 
 
 class FramePolled(Message):
@@ -143,7 +110,7 @@ class AppOptions:
     auto_poll: bool = True  # tests turn it off and call request_poll() themselves
     title: str = "bluegreen"
     subtitle: str = ""  # e.g. the demo's scenario
-    idle_gc: bool = True  # full garbage collections while no key is handled (see Collector)
+    freeze_startup: bool = True  # gc.freeze() once the first frame is drawn (see freeze_startup())
 
 
 class BlueGreenApp(App[None]):
@@ -188,7 +155,6 @@ class BlueGreenApp(App[None]):
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
         self._dialogs: dict[str, Screen[Any]] = {}
-        self.collector = Collector()
 
     # ------------------------------------------------------------------ layout
 
@@ -240,8 +206,8 @@ class BlueGreenApp(App[None]):
         self.polls += 1
         release_dead_styles()
         self.apply_frame(message.frame)
-        if self.opts.idle_gc:
-            self.call_after_refresh(self.collector.start)  # once the first frame is on the screen
+        if self.opts.freeze_startup:
+            self.call_after_refresh(freeze_startup)  # once the first frame is on the screen
         if self.opts.auto_poll:
             interval = self.runtime.config.poll_interval
             self.set_timer(max(0.05, interval - message.elapsed), self.request_poll)
@@ -276,9 +242,7 @@ class BlueGreenApp(App[None]):
 
     def _tick(self) -> None:
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
-        anyway, and a second redraw per poll would double the console's CPU. And collect garbage
-        if it is due (``Collector``)."""
-        self.collector.tick()
+        anyway, and a second redraw per poll would double the console's CPU."""
         if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
             self._refresh_views()
 
@@ -489,11 +453,5 @@ class BlueGreenApp(App[None]):
             elif worker.group == "poll" and self.opts.auto_poll:
                 self.set_timer(self.runtime.config.poll_interval, self.request_poll)
 
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
-            self.collector.last_key = time.monotonic()
-        await super().on_event(event)
-
     def on_unmount(self) -> None:
-        self.collector.stop()
         self.monitor.close()
