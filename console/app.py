@@ -9,15 +9,19 @@ confirmation dialog in between. Nothing on the UI loop waits on I/O.
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import work
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import Screen
 from textual.signal import Signal
 
 from backends.base import COLOURS, BackendError, Colour
@@ -34,8 +38,52 @@ from console.runtime import ServiceRuntime
 from console.screens import ConfirmScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
+DialogT = TypeVar("DialogT", bound=Screen[Any])
+
 ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
 COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
+
+
+def release_dead_styles() -> None:
+    """Let the garbage collector have the rendered lines of widgets that are gone.
+
+    Textual 8.2 memoises ``StylesCache.get_inner_outer`` (two ``Style`` objects) with an
+    ``lru_cache(1024)`` on the method, so its key holds the ``StylesCache`` of every widget drawn
+    lately, and with it the lines that widget last rendered (strips, segments, their caches): the keys
+    and dialogs of the last ~1,000 widgets removed stay in memory, and each full garbage collection
+    walks them (a third of the objects in a console open for a night, and of each collection's
+    pause). Emptying the memo is safe (it is rebuilt on the next draw, two styles per widget) and cheap;
+    it runs once per poll.
+    """
+    StylesCache.get_inner_outer.cache_clear()
+
+
+_frozen = False
+YOUNG = 10_000  # allocations between collections of the youngest generation (see freeze_startup)
+
+
+def freeze_startup() -> None:
+    """Leave what is alive once the console has started out of every later garbage collection.
+
+    What exists then (Textual, Rich, the backends, their modules, classes and functions, the
+    dashboard: about 60,000 objects) lives as long as the process, yet every full collection walked
+    it with the UI loop stopped (100-250 ms with the rendered lines Textual kept of dead widgets,
+    once every few dialogs: the slowest keystrokes of the soak benchmark). ``gc.freeze()`` (made for
+    this) moves it out of the collector's sight; later collections walk only what was made since.
+    Once per process: what a second app in the same process (the tests) makes stays collectable.
+
+    And the youngest generation is collected every ``YOUNG`` allocations (Python: 700): the console
+    makes a few thousand objects of cyclic garbage a second (workers, messages, frames), which at 700
+    outlived two young collections and reached the oldest generation, so a full collection came every
+    3 s (every 1.5 s at 20 polls a second), in the middle of a key press one time in ten. With 10,000
+    they die young (no full collection in 80 s of the soak benchmark), for a few ms per young one.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
 
 
 class FramePolled(Message):
@@ -65,6 +113,7 @@ class AppOptions:
     auto_poll: bool = True  # tests turn it off and call request_poll() themselves
     title: str = "bluegreen"
     subtitle: str = ""  # e.g. the demo's scenario
+    freeze_startup: bool = True  # gc.freeze() once the first frame is drawn (see freeze_startup())
 
 
 class BlueGreenApp(App[None]):
@@ -121,6 +170,7 @@ class BlueGreenApp(App[None]):
             if rule.direction == "above" and top is not None:
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
+        self._dialogs: dict[str, Screen[Any]] = {}
 
     # ------------------------------------------------------------------ layout
 
@@ -170,7 +220,10 @@ class BlueGreenApp(App[None]):
 
     def on_frame_polled(self, message: FramePolled) -> None:
         self.polls += 1
+        release_dead_styles()
         self.apply_frame(message.frame)
+        if self.opts.freeze_startup:
+            self.call_after_refresh(freeze_startup)  # once the first frame is on the screen
         if self.opts.auto_poll:
             interval = self.runtime.config.poll_interval
             self.set_timer(max(0.05, interval - message.elapsed), self.request_poll)
@@ -305,17 +358,33 @@ class BlueGreenApp(App[None]):
         new = min(100, now + 10)
         self._begin("weights", None, {towards: new, towards.other: 100 - new})
 
+    def _dialog(self, name: str, build: Callable[[], DialogT]) -> DialogT:
+        """The one ``name`` dialog of this console, built (and installed) on first use and shown
+        again after: a new one at every key press cost two layouts and two draws of the dashboard
+        behind it, and its widgets were left to the garbage collector. Should it be open already
+        (under another dialog), a new one is built, as before."""
+        screen = self._dialogs.get(name)
+        if screen is None:
+            screen = self._dialogs[name] = build()
+            self.install_screen(screen, name=f"dialog-{name}")
+        elif any(screen in stack for stack in self._screen_stacks.values()):
+            return build()
+        return screen  # type: ignore[return-value]  # built by `build` for this name
+
     def action_help(self) -> None:
         cfg = self.runtime.config
-        self.push_screen(
-            HelpScreen(
+        screen = self._dialog(
+            "help",
+            lambda: HelpScreen(
                 self.runtime.name,
                 self.runtime.router.kind,
                 str(self.audit.path),
                 cfg.stale_after,
                 self.opts.read_only,
-            )
+            ),
         )
+        screen.show()
+        self.push_screen(screen)
 
     def action_why(self) -> None:
         rt = self.runtime
@@ -324,7 +393,9 @@ class BlueGreenApp(App[None]):
         else:
             queries, source = {}, f"the {rt.router.kind} router's own figures"
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
-        self.push_screen(WhyScreen(text))
+        screen = self._dialog("why", lambda: WhyScreen(text))
+        screen.show(text)
+        self.push_screen(screen)
 
     def action_chart(self) -> None:
         """The detail chart of the worst alarming metric (error % when none fires): from the
@@ -378,7 +449,9 @@ class BlueGreenApp(App[None]):
             else:
                 self._cancel_worker(plan)
 
-        self.push_screen(ConfirmScreen(plan), answered)
+        screen = self._dialog("confirm", lambda: ConfirmScreen(plan))
+        screen.show(plan)
+        self.push_screen(screen, answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def _execute_worker(self, plan: Plan) -> None:

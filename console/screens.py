@@ -1,17 +1,73 @@
-"""Modal screens: the one confirmation every action asks for, and the help page."""
+"""Modal screens: the one confirmation every action asks for, the help page and why an alarm fired.
+
+The app builds each of them once and shows it again with new content (``show``): a dialog composed
+afresh at every key press cost two layouts and two draws of the whole tinted dashboard behind it,
+and left its widgets to the garbage collector (see ``BlueGreenApp._dialog``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
+from rich.console import RenderableType
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.color import Color
 from textual.containers import Vertical, VerticalScroll
+from textual.renderables.background_screen import BackgroundScreen
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.actions import Plan
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class Backdrop(BackgroundScreen):
+    """Textual's tinted dashboard behind a dialog, with each style tinted once.
+
+    Textual draws the screen under a dialog again, dimmed, every time the dialog is drawn, and
+    tints every segment of it anew (a colour blend and two new styles per segment): 5-7 ms of each
+    frame of a dialog on the soak benchmark's machine. The tint of a style depends only on the style and the tint
+    colour, so it is kept (at most ``KEEP`` of them); the result is the same, segment for segment.
+    """
+
+    KEEP = 4096
+    _tinted: dict[tuple[Style | None, Color], Style] = {}
+
+    @classmethod
+    def process_segments(cls, segments: Iterable[Segment], color: Color) -> Iterable[Segment]:
+        tinted = cls._tinted
+        if len(tinted) > cls.KEEP:
+            tinted.clear()
+        tint = super().process_segments
+        for segment in segments:
+            text, style, control = segment
+            if control:
+                yield segment
+                continue
+            new = tinted.get((style, color))
+            if new is None:
+                new = next(iter(tint([Segment(" ", style)], color))).style or Style()
+                tinted[style, color] = new
+            yield Segment(text, new, control)
+
+
+ResultT = TypeVar("ResultT")
+
+
+class Dialog(ModalScreen[ResultT]):
+    """A modal screen whose dimmed dashboard behind is drawn by ``Backdrop``."""
+
+    def render(self) -> RenderableType:
+        drawn = super().render()
+        if type(drawn) is BackgroundScreen:
+            return Backdrop(drawn.screen, drawn.color)
+        return drawn
+
+
+class ConfirmScreen(Dialog[bool]):
     """Before -> after, then ``y`` / Enter to go ahead or Escape / ``n`` to cancel."""
 
     DEFAULT_CSS = """
@@ -39,10 +95,32 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm"):
             yield Static(self.plan.title, classes="confirm--title", markup=False)
             for line in self.plan.lines:
-                yield Static(f"• {line}", classes="confirm--line", markup=False)
+                yield self._line(line)
             yield Static(
                 "[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel",
                 classes="confirm--keys",
+            )
+
+    @staticmethod
+    def _line(line: str) -> Static:
+        return Static(f"• {line}", classes="confirm--line", markup=False)
+
+    def show(self, plan: Plan) -> None:
+        """Ask about ``plan`` next time the screen is shown: the same widgets with new text, one
+        widget added or removed per line more or less."""
+        self.plan = plan
+        if not self.is_mounted:
+            return  # compose() reads self.plan
+        self.query_one(".confirm--title", Static).update(plan.title)
+        lines = list(self.query(".confirm--line").results(Static))
+        for widget, line in zip(lines, plan.lines, strict=False):
+            widget.update(f"• {line}")
+        if len(lines) > len(plan.lines):
+            self.query_one("#confirm").remove_children(lines[len(plan.lines) :])
+        elif len(lines) < len(plan.lines):
+            self.query_one("#confirm").mount_all(
+                [self._line(line) for line in plan.lines[len(lines) :]],
+                before=self.query_one(".confirm--keys"),
             )
 
     def action_answer(self, yes: bool) -> None:
@@ -84,7 +162,7 @@ REPLAY_HELP = """\
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
@@ -123,8 +201,13 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(self._text)
 
+    def show(self) -> None:
+        """Open at the top again, as a new help page would."""
+        if self.is_mounted:
+            self.query_one("#help").scroll_home(animate=False, immediate=True)
 
-class WhyScreen(ModalScreen[None]):
+
+class WhyScreen(Dialog[None]):
     """Why did it fire: each rule, its thresholds, the exact query and the last samples per colour."""
 
     DEFAULT_CSS = """
@@ -148,4 +231,13 @@ class WhyScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="why"):
             yield Static("Why did it fire?  (Esc closes)", classes="why--title")
-            yield Static(self.text, markup=False)
+            yield Static(self.text, markup=False, id="why--text")
+
+    def show(self, text: str) -> None:
+        """Show ``text`` from the top next time the screen is shown."""
+        changed, self.text = text != self.text, text
+        if not self.is_mounted:
+            return  # compose() reads self.text
+        if changed:
+            self.query_one("#why--text", Static).update(text)
+        self.query_one("#why").scroll_home(animate=False, immediate=True)

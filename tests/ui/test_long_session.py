@@ -10,8 +10,11 @@ from __future__ import annotations
 import gc
 import weakref
 
+from textual._styles_cache import StylesCache
 from textual.widget import Widget
+from textual.widgets import Static
 
+from console.screens import ConfirmScreen, HelpScreen, WhyScreen
 from tests.support.pilot import demo_app, poll, press
 
 SIZE = (100, 30)
@@ -56,3 +59,61 @@ async def test_opening_and_closing_every_dialog_leaves_no_widget_or_watcher_behi
             now = live_widgets(others), registered_watchers(app)
             # flat: nothing grows (a dialog closed just before the baseline may be freed since)
             assert now[0] <= widgets and now[1] <= watchers, (f"after {CYCLES} × {name}", now)
+
+
+def styles_caches(others: weakref.WeakSet) -> int:
+    """Per-widget caches of rendered lines alive in this process, less ``others``."""
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, StylesCache) and o not in others)
+
+
+async def test_dialogs_leave_no_rendered_lines_of_removed_widgets_behind(tmp_path):
+    # Textual memoises StylesCache.get_inner_outer in an lru_cache(1024) whose keys hold the cache
+    # of rendered lines of every widget drawn lately, removed ones too: each dialog and each
+    # rebuilt footer left its lines in memory (and in every full garbage collection) until a
+    # thousand more widgets had been drawn.
+    gc.collect()
+    others = weakref.WeakSet(o for o in gc.get_objects() if isinstance(o, StylesCache))
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        for keys in DIALOGS.values():  # warm-up round
+            await press(pilot, *keys)
+        await poll(pilot, 1)
+        before = styles_caches(others)
+        for _ in range(10):
+            for keys in DIALOGS.values():
+                await press(pilot, *keys)
+        await poll(pilot, 1)
+        assert styles_caches(others) <= before, "rendered lines of removed widgets are kept"
+
+
+async def test_a_dialog_shown_again_shows_the_new_content_from_the_top(tmp_path):
+    # Each dialog is built once and shown again: what it shows must be what a new one would show.
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot, 2)
+        for keys in (("s", "n"), ("d", "n"), ("s", "n"), ("right_square_bracket", "n"), ("d",)):
+            await press(pilot, keys[0])
+            assert isinstance(app.screen, ConfirmScreen), keys
+            plan = app.screen.plan
+            shown = [str(w.render()) for w in app.screen.query(Static)]
+            assert shown[0] == plan.title and shown[-1].endswith("n cancel"), shown
+            assert shown[1:-1] == [f"• {line}" for line in plan.lines], (keys, shown)
+            await press(pilot, *keys[1:])
+        await press(pilot, "n")
+        for _ in range(2):
+            await press(pilot, "question_mark")
+            box = app.screen.query_one("#help")
+            assert isinstance(app.screen, HelpScreen) and box.scroll_y == 0
+            await press(pilot, "end")
+            assert box.scroll_y == box.max_scroll_y > 0
+            await press(pilot, "escape")
+        await press(pilot, "w")
+        first = app.screen.text
+        await press(pilot, "escape")
+        await poll(pilot, 3)
+        await press(pilot, "w")
+        assert isinstance(app.screen, WhyScreen)
+        assert str(app.screen.query_one("#why--text", Static).render()) == app.screen.text
+        assert app.screen.query_one("#why").scroll_y == 0 and app.screen.text != first
