@@ -157,7 +157,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise RecordingError(
                 f"{rec.path}: no poll of {svc.name!r} was recorded: nothing to replay"
             )
-        start = parse_from(args.from_time, svc.first, svc.last) if args.from_time else None
+        if args.from_time:
+            start = parse_from(args.from_time, svc.first, svc.last)
+        else:  # the newest session first: the demo just run, not the oldest one the file keeps
+            start = rec.last_session_start(svc)
     except (RecordingError, ValueError) as exc:
         rec.close()
         print(f"bluegreen replay: {exc}", file=sys.stderr)
@@ -523,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="start here: an ISO time (2026-01-01T12:03:00; local time unless it names a zone), "
         "HH:MM[:SS] in local time on the day the recording starts, or +5m / +90s / +1h30m from "
-        "its start (default: its start)",
+        "its start (default: where its newest session began; step back with the left arrow "
+        "or p into older ones)",
     )
     rp.add_argument(
         "--speed",

@@ -310,3 +310,15 @@ def test_a_schema_1_recording_is_migrated_and_keeps_what_it_held(clock, tmp_path
         bakes = rec.bakes(svc)
     assert (bakes[0].verdict, bakes[0].decided_by) == ("failed", None)
     assert bakes[-1].decided_by  # the new session's window: who decided it
+
+
+def test_a_replay_without_from_starts_where_the_newest_session_began(clock, tmp_path):
+    path = tmp_path / "rec.sqlite"
+    first = record_session(clock, path, polls=20)
+    clock.advance(3600)  # an hour later, the demo is run again into the same file
+    second = record_session(clock, path, polls=20, switch_at=5)
+    with Recording(path) as rec:
+        svc = rec.service()
+        start = rec.last_session_start(svc)
+    assert start == pytest.approx(second[0].snapshot.time, abs=0.002)
+    assert start > first[-1].snapshot.time
