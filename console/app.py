@@ -20,6 +20,7 @@ from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.signal import Signal
@@ -274,7 +275,15 @@ class BlueGreenApp(App[None]):
             self._refresh_views()
 
     def _refresh_views(self) -> None:
-        """Redraw every widget from the last frame and the clock (ages, countdowns) as one batch."""
+        """Redraw every widget from the last frame and the clock (ages, countdowns) as one batch.
+        Nothing to draw on while the dashboard is not mounted (a timer firing as the app starts or
+        exits): skipped, never a traceback."""
+        try:
+            self._redraw()
+        except NoMatches:
+            return
+
+    def _redraw(self) -> None:
         self._drawn_at = time.monotonic()
         now = self.clock()
         frame = self.frame
@@ -296,7 +305,11 @@ class BlueGreenApp(App[None]):
                     )
 
     def log_line(self, level: str, text: str) -> None:
-        self.query_one(ActionLog).add(views.clock_text(self.clock()), level, text)
+        try:
+            log = self.query_one(ActionLog)
+        except NoMatches:  # the dashboard is not mounted (the app is starting or exiting)
+            return
+        log.add(views.clock_text(self.clock()), level, text)
 
     # ------------------------------------------------------------------ actions
 
