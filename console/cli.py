@@ -157,6 +157,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise RecordingError(
                 f"{rec.path}: no poll of {svc.name!r} was recorded: nothing to replay"
             )
+        start: float | None
         if args.from_time:
             start = parse_from(args.from_time, svc.first, svc.last)
         else:  # the newest session first: the demo just run, not the oldest one the file keeps
