@@ -48,9 +48,10 @@ from backends.clock import Clock
 from console import views
 from console.app import AppOptions, BlueGreenApp
 from console.audit import AuditLog
+from console.chart import ChartScreen, memory_from
 from console.config import DEFAULT_ALARMS, ServiceConfig
 from console.fmt import duration
-from console.model import Frame, metric_label
+from console.model import METRIC_KEYS, Frame, metric_label
 from console.recorder import RecordingError, ServiceInfo, default_path
 from console.recording import Event, RecordedService, Recording
 from console.runtime import ServiceRuntime
@@ -662,6 +663,22 @@ class ReplayApp(BlueGreenApp):
                 self.runtime.config.stale_after,
                 True,
                 replay=escape(str(self.recording.path)),
+            )
+        )
+
+    def action_chart(self) -> None:
+        """The detail chart, read from the recording being replayed, up to the recorded time on
+        screen (the live console's chart, on the replay's clock)."""
+        firing = self.frame.alarms.firing if self.frame else ()
+        key = next((a.metric for a in firing if a.metric in METRIC_KEYS), "error_pct")
+        self.push_screen(
+            ChartScreen(
+                self.runtime.name,
+                self.clock,
+                recording=self.recording.path,
+                memory=lambda: memory_from(self.history, self.monitor.engine.rules),
+                frames=self.frame_applied,
+                metric_key=key,
             )
         )
 

@@ -298,3 +298,24 @@ async def test_polls_the_file_cannot_give_back_are_passed_over_never_a_hang(reco
             )
     finally:
         close_replay(app)
+
+
+async def test_the_chart_in_a_replay_reads_the_recording_up_to_the_recorded_time(recording):
+    from tests.support.recorded import wait_for_chart
+
+    path, live = recording
+    app = replay_app(path, play=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for _ in range(3):  # the switch, the alarm (and the failed bake), the rollback
+                await press(pilot, "n")
+            await pilot.press("c")
+            screen = await wait_for_chart(pilot)
+            title = screen.result.title
+            assert "in memory" not in title  # read from the file being replayed
+            kinds = {m.kind for m in screen.result.view.markers}
+            assert {"switch", "rollback"} <= kinds, kinds
+            assert screen.result.view.end == pytest.approx(app.frame.snapshot.time, abs=1.5)
+    finally:
+        close_replay(app)
