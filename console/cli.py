@@ -6,6 +6,7 @@
     bluegreen switch|drain|ready|rollback --config FILE [--to|--colour C] --yes
     bluegreen sync --config FILE --yes           the router's persisted config agrees with it again
     bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
+    bluegreen report FILE [--format md|html] [-o OUT]   a recording's timeline, for an incident review
 
 Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
 """
@@ -424,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--colour", choices=[c.value for c in COLOURS])
         a.add_argument("--yes", "-y", action="store_true", help="act without asking")
         a.set_defaults(func=cmd_action)
+
+    from console.report import add_parser as add_report
+
+    add_report(sub)
 
     try:
         from console.lab.commands import register as register_lab

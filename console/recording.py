@@ -131,7 +131,6 @@ class Recording:
             # the pages it lost: read a copy whose header counts what is there.
             self.db = self._open_truncated(exc)
         self._blobs: dict[int, Any] = {}
-        self._blobs: dict[int, Any] = {}
         self._states: dict[int, RouterState] = {}
 
     def _open(self, path: Path) -> sqlite3.Connection:
