@@ -188,6 +188,18 @@ class Recording:
         through its index (which may point into the part that is lost)."""
         return "polls NOT INDEXED" if self.damage else "polls"
 
+    @property
+    def _poll_order(self) -> str:
+        """In a damaged file, the table's own order (a sort by time would read all of it first,
+        and stop at the damage with nothing)."""
+        return "service, session, t" if self.damage else "t"
+
+    @property
+    def _t(self) -> str:
+        """The time column in a WHERE: ``+t`` in a damaged file, which keeps SQLite off the time
+        index (NOT INDEXED alone does not, for a WITHOUT ROWID table)."""
+        return "+t" if self.damage else "t"
+
     def close(self) -> None:
         self.db.close()
         if self._copy is not None:
@@ -329,13 +341,11 @@ class Recording:
     ) -> list[float]:
         """The wall times of the polls in [start, end]: replay steps through them."""
         lo, hi = _range_ms(start, end)
-        return [
-            t / 1000
-            for (t,) in self._rows(
-                f"SELECT t FROM {self._polls} WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t",
-                (svc.id, lo, hi),
-            )
+        sql = f"SELECT t FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+        ts = [
+            t / 1000 for (t,) in self._rows(sql + f"ORDER BY {self._poll_order}", (svc.id, lo, hi))
         ]
+        return sorted(ts) if self.damage else ts
 
     def series(
         self,
@@ -357,7 +367,8 @@ class Recording:
             col = f"{c.value}_{metric}"
             acc: dict[int, list[float]] = {}
             lastv: dict[int, float | None] = {}
-            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t"
+            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+            sql += f"ORDER BY {self._poll_order}"
             for t, v in self._rows(sql, (svc.id, int(start * 1000), int(end * 1000))):
                 i = min(buckets - 1, int((t / 1000 - start) / width))
                 if v is None:

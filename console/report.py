@@ -841,7 +841,9 @@ def run(args: argparse.Namespace) -> int:
             svg = chart_name(out, key)
             svg.parent.mkdir(parents=True, exist_ok=True)
             svg.write_text(
-                '<?xml version="1.0" encoding="utf-8"?>\n' + svgchart.render(chart) + "\n",
+                '<?xml version="1.0" encoding="utf-8"?>\n'
+                + svgchart.render(chart, standalone=True)
+                + "\n",
                 encoding="utf-8",
             )
             files[key] = svg.name

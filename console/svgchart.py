@@ -73,6 +73,7 @@ class Line:
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 40, 44
+_XMLNS = ' xmlns="http://www.w3.org/2000/svg"'
 _MARKER_COLOURS = {
     "action": "#333333",
     "alarm": "#c62828",
@@ -92,7 +93,7 @@ _STEPS = (
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round values spanning [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart)."""
+    """Round values from at or below lo to at or above hi (1, 2, 2.5 or 5 times a power of ten apart)."""
     if not math.isfinite(lo) or not math.isfinite(hi):
         return [0.0]
     if hi <= lo:
@@ -103,10 +104,10 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     first = math.floor(lo / step) * step
     ticks = []
     v = first
-    for _ in range(count * 3 + 2):  # bounded
-        if v > hi + step * 1e-9:
-            break
+    for _ in range(count * 3 + 2):  # bounded; the last tick is at or above hi
         ticks.append(round(v, 10))
+        if v >= hi - step * 1e-9:
+            break
         v += step
     return ticks
 
@@ -143,8 +144,9 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
-def render(chart: Line) -> str:
-    """The chart as one ``<svg>`` element (a viewBox, so it scales to its container)."""
+def render(chart: Line, standalone: bool = False) -> str:
+    """The chart as one ``<svg>`` element (a viewBox, so it scales to its container).
+    ``standalone``: for an .svg file of its own (with its XML namespace; HTML needs none)."""
     x0, x1 = LEFT, WIDTH - RIGHT
     y0, y1 = HEIGHT - BOTTOM, TOP
     span = max(1e-3, chart.end - chart.start)
@@ -171,7 +173,7 @@ def render(chart: Line) -> str:
     tz_name = datetime.fromtimestamp(chart.start, timezone.utc).astimezone(chart.tz).tzname()
     title = escape(chart.title)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart.css_id)}" '
+        f'<svg{_XMLNS if standalone else ""} class="chart" id="{escape(chart.css_id)}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-labelledby="{escape(chart.css_id)}-t" '
         'font-family="sans-serif" font-size="11">',
         f'<title id="{escape(chart.css_id)}-t">{title}</title>',
