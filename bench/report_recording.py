@@ -129,6 +129,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--max-seconds", type=float, default=900.0, help="recording time bound")
     ap.add_argument("--keep", metavar="DIR", help="make the recording here and keep it")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: use the recording there")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-write", action="store_true", help="print the section only")
     a = ap.parse_args()
@@ -136,9 +137,13 @@ def main() -> int:
     tmp = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench-report-"))
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "day.sqlite"
-    for p in tmp.glob("day.sqlite*"):
-        p.unlink()
-    polls, record_s = make_recording(path, a.hours, a.max_seconds)
+    if a.reuse and path.exists():  # measure again on the recording --keep made before
+        with Recording(path) as rec:
+            polls, record_s = rec.service().polls, float("nan")
+    else:
+        for p in tmp.glob("day.sqlite*"):
+            p.unlink()
+        polls, record_s = make_recording(path, a.hours, a.max_seconds)
     size = sum(p.stat().st_size for p in tmp.glob("day.sqlite*"))
     days = polls / 86400
     print(f"recorded {polls} polls in {record_s:.1f} s, {size / 1e6:.2f} MB", file=sys.stderr)
@@ -159,7 +164,7 @@ def main() -> int:
 
     section = f"""## Report and replay of a 24-hour recording
 
-`python bench/report_recording.py --hours {a.hours:g} --runs {a.runs}`: the demo service on the simulator (scenario bad-release, a switch after 10 minutes and a rollback 30 minutes later) polled every second under a manual clock and written through `Recorder`, exactly as the console records, only faster than real time ({polls:,} polls recorded in {record_s:.0f} s). Then the report of the whole recording is rendered in-process (`bluegreen report FILE --format html|md -o OUT`: open, timeline, alarms, verdicts, four charts from `Recording.series()` at 360 columns each, write), and replay's opening is timed (`Recording(path)` + `service()` + the first frame from `frames()`); medians of {a.runs} runs.
+`python bench/report_recording.py --hours {a.hours:g} --runs {a.runs}`: the demo service on the simulator (scenario bad-release, a switch after 10 minutes and a rollback 30 minutes later) polled every second under a manual clock and written through `Recorder`, exactly as the console records, only faster than real time ({polls:,} polls{f" recorded in {record_s:.0f} s" if record_s == record_s else ""}). Then the report of the whole recording is rendered in-process (`bluegreen report FILE --format html|md -o OUT`: open, timeline, alarms, verdicts, four charts from `Recording.series()` at 360 columns each, write), and replay's opening is timed (`Recording(path)` + `service()` + the first frame from `frames()`); medians of {a.runs} runs.
 
 Measured {now} on {cpus} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, Linux {platform.release()}.
 

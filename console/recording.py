@@ -363,6 +363,8 @@ class Recording:
         width = max(1e-3, (end - start) / buckets)
         scale = SCALE[metric]
         out: dict[Colour, list[Bucket]] = {}
+        if not self.damage:
+            return self._series_sql(svc, metric, start, end, buckets, width)
         for c in COLOURS:
             col = f"{c.value}_{metric}"
             acc: dict[int, list[float]] = {}
@@ -391,6 +393,58 @@ class Recording:
                 )
                 for i in range(buckets)
             ]
+        return out
+
+    def _series_sql(
+        self,
+        svc: RecordedService,
+        metric: str,
+        start: float,
+        end: float,
+        buckets: int,
+        width: float,
+    ) -> dict[Colour, list[Bucket]]:
+        """``series`` with the columns grouped by SQLite: a day of 1 s polls in about 0.1 s per
+        metric, where a loop in Python over its 86,400 rows took a second. (A damaged file is
+        read row by row instead: an aggregate would stop at the damage with nothing.)"""
+        scale = SCALE[metric]
+        column = "min(?, CAST((t / 1000.0 - ?) / ? AS INTEGER))"
+        # A range that is a good part of the recording reads the table in its own order (``+t``
+        # keeps SQLite off the time index, whose every row costs a lookup in the table); a short
+        # range goes through the index.
+        whole = (svc.last or end) - (svc.first or start)
+        t = "+t" if end - start > 0.2 * whole else "t"
+        where = f"FROM polls WHERE service = ? AND {t} BETWEEN ? AND ?"
+        args = (buckets - 1, start, width, svc.id, int(start * 1000), int(end * 1000))
+        cols = [f"{c.value}_{metric}" for c in COLOURS]
+        spread: dict[int, tuple[Any, ...]] = {}
+        aggs = ", ".join(f"min({col}), max({col})" for col in cols)
+        for row in self._rows(f"SELECT {column} AS i, {aggs} {where} GROUP BY i", args):
+            spread[row[0]] = row[1:]
+        out: dict[Colour, list[Bucket]] = {}
+        for k, (c, col) in enumerate(zip(COLOURS, cols, strict=True)):
+            # the bare column of a max() aggregate comes from the row with that max: the last one
+            last = {
+                i: v
+                for i, _t, v in self._rows(
+                    f"SELECT {column} AS i, max(t), {col} {where} AND {col} IS NOT NULL GROUP BY i",
+                    args,
+                )
+            }
+            series = []
+            for i in range(buckets):
+                lo, hi = spread.get(i, (None,) * (2 * len(cols)))[2 * k : 2 * k + 2]
+                lv = last.get(i)
+                series.append(
+                    Bucket(
+                        start + i * width,
+                        start + (i + 1) * width,
+                        lo / scale if lo is not None else None,
+                        hi / scale if hi is not None else None,
+                        lv / scale if lv is not None else None,
+                    )
+                )
+            out[c] = series
         return out
 
     def frames(

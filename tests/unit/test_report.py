@@ -413,3 +413,32 @@ def test_markdown_and_html_tell_the_same_timeline(incident):
     page = parse(render_html(data))
     for row in page.tables["timeline"][1:]:
         assert f"| {row[0]} | {row[1]} | {row[2]} |" in md
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 40, 500])
+def test_the_charts_columns_hold_the_min_max_and_last_of_the_polls_in_them(incident, buckets):
+    from backends.base import Colour
+
+    with Recording(incident) as rec:
+        svc = rec.service()
+        frames = list(rec.frames(svc))
+        start, end = svc.first + 3.5, svc.last - 2.25  # columns that do not fall on polls
+        series = rec.series(svc, "error_pct", start, end, buckets)
+    width = (end - start) / buckets
+    for c in (Colour.BLUE, Colour.GREEN):
+        want: dict[int, list[float]] = {}
+        for f in frames:
+            t, v = f.snapshot.time, f.snapshot.colour_metrics(c).error_pct
+            if v is None or not start <= t <= end:
+                continue
+            want.setdefault(min(buckets - 1, int((t - start) / width)), []).append(v)
+        got = series[c]
+        assert len(got) == buckets
+        for i, b in enumerate(got):
+            vals = want.get(i)
+            if not vals:
+                assert b.low is None and b.high is None and b.last is None
+                continue
+            assert b.low == pytest.approx(min(vals), abs=1e-3)
+            assert b.high == pytest.approx(max(vals), abs=1e-3)
+            assert b.last == pytest.approx(vals[-1], abs=1e-3)
