@@ -7,6 +7,7 @@
     bluegreen sync --config FILE --yes           the router's persisted config agrees with it again
     bluegreen lab up|down|fault|status           a real local stack (HAProxy, Prometheus, fleets)
     bluegreen replay [FILE] [--service NAME] [--from TIME] [--speed N]   a recording, on the dashboard
+    bluegreen report FILE [--format md|html] [-o OUT]   a recording's timeline, for an incident review
 
 Exit status: 0 success; 1 an action was refused or failed; 2 bad usage or configuration.
 """
@@ -538,6 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="times the recorded pace, 1 to 60 (default 1; + and - change it)",
     )
     rp.set_defaults(func=cmd_replay)
+
+    from console.report import add_parser as add_report
+
+    add_report(sub)
 
     try:
         from console.lab.commands import register as register_lab

@@ -211,6 +211,18 @@ class Recording:
         through its index (which may point into the part that is lost)."""
         return "polls NOT INDEXED" if self.damage else "polls"
 
+    @property
+    def _poll_order(self) -> str:
+        """In a damaged file, the table's own order (a sort by time would read all of it first,
+        and stop at the damage with nothing)."""
+        return self._key_order if self.damage else "t"
+
+    @property
+    def _t(self) -> str:
+        """The time column in a WHERE: ``+t`` in a damaged file, which keeps SQLite off the time
+        index (NOT INDEXED alone does not, for a WITHOUT ROWID table)."""
+        return "+t" if self.damage else "t"
+
     def close(self) -> None:
         self.db.close()
         if self._copy is not None:
@@ -365,17 +377,11 @@ class Recording:
     ) -> list[float]:
         """The wall times of the polls in [start, end]: replay steps through them."""
         lo, hi = _range_ms(start, end)
-        if self.damage:  # the table's own order (a sort would read into the damage and stop)
-            sql = "SELECT t FROM polls NOT INDEXED WHERE service = ? ORDER BY service, session, t"
-            rows = self._rows(sql, (svc.id,))
-            return sorted(t / 1000 for (t,) in rows if lo <= t <= hi)
-        return [
-            t / 1000
-            for (t,) in self._rows(
-                "SELECT t FROM polls WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t",
-                (svc.id, lo, hi),
-            )
+        sql = f"SELECT t FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+        ts = [
+            t / 1000 for (t,) in self._rows(sql + f"ORDER BY {self._poll_order}", (svc.id, lo, hi))
         ]
+        return sorted(ts) if self.damage else ts
 
     def series(
         self,
@@ -393,11 +399,14 @@ class Recording:
         width = max(1e-3, (end - start) / buckets)
         scale = SCALE[metric]
         out: dict[Colour, list[Bucket]] = {}
+        if not self.damage:
+            return self._series_sql(svc, metric, start, end, buckets, width)
         for c in COLOURS:
             col = f"{c.value}_{metric}"
             acc: dict[int, list[float]] = {}
             lastv: dict[int, float | None] = {}
-            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ? AND t BETWEEN ? AND ? ORDER BY t"
+            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+            sql += f"ORDER BY {self._poll_order}"
             for t, v in self._rows(sql, (svc.id, int(start * 1000), int(end * 1000))):
                 i = min(buckets - 1, int((t / 1000 - start) / width))
                 if v is None:
@@ -420,6 +429,58 @@ class Recording:
                 )
                 for i in range(buckets)
             ]
+        return out
+
+    def _series_sql(
+        self,
+        svc: RecordedService,
+        metric: str,
+        start: float,
+        end: float,
+        buckets: int,
+        width: float,
+    ) -> dict[Colour, list[Bucket]]:
+        """``series`` with the columns grouped by SQLite: a day of 1 s polls in about 0.1 s per
+        metric, where a loop in Python over its 86,400 rows took a second. (A damaged file is
+        read row by row instead: an aggregate would stop at the damage with nothing.)"""
+        scale = SCALE[metric]
+        column = "min(?, CAST((t / 1000.0 - ?) / ? AS INTEGER))"
+        # A range that is a good part of the recording reads the table in its own order (``+t``
+        # keeps SQLite off the time index, whose every row costs a lookup in the table); a short
+        # range goes through the index.
+        whole = (svc.last or end) - (svc.first or start)
+        t = "+t" if end - start > 0.2 * whole else "t"
+        where = f"FROM polls WHERE service = ? AND {t} BETWEEN ? AND ?"
+        args = (buckets - 1, start, width, svc.id, int(start * 1000), int(end * 1000))
+        cols = [f"{c.value}_{metric}" for c in COLOURS]
+        spread: dict[int, tuple[Any, ...]] = {}
+        aggs = ", ".join(f"min({col}), max({col})" for col in cols)
+        for row in self._rows(f"SELECT {column} AS i, {aggs} {where} GROUP BY i", args):
+            spread[row[0]] = row[1:]
+        out: dict[Colour, list[Bucket]] = {}
+        for k, (c, col) in enumerate(zip(COLOURS, cols, strict=True)):
+            # the bare column of a max() aggregate comes from the row with that max: the last one
+            last = {
+                i: v
+                for i, _t, v in self._rows(
+                    f"SELECT {column} AS i, max(t), {col} {where} AND {col} IS NOT NULL GROUP BY i",
+                    args,
+                )
+            }
+            series = []
+            for i in range(buckets):
+                lo, hi = spread.get(i, (None,) * (2 * len(cols)))[2 * k : 2 * k + 2]
+                lv = last.get(i)
+                series.append(
+                    Bucket(
+                        start + i * width,
+                        start + (i + 1) * width,
+                        lo / scale if lo is not None else None,
+                        hi / scale if hi is not None else None,
+                        lv / scale if lv is not None else None,
+                    )
+                )
+            out[c] = series
         return out
 
     def frames(
