@@ -131,6 +131,9 @@ def markers(events: Sequence[Event], key: str) -> tuple[Marker, ...]:
             out.append(Marker(e.t, kind, "info" if e.level == "ok" else "error", e.message))
         elif e.kind == "external":
             out.append(Marker(e.t, "external", "warning", e.message))
+        elif e.kind == "alarm" and e.metric == key and e.data.get("reason"):
+            # ended with the colour's traffic (a rollback away from it): not "cleared"
+            out.append(Marker(e.t, "ended", "info", e.message))
         elif e.kind == "alarm" and e.metric == key:
             raised = e.data.get("change") != "cleared"
             level = (e.level or "warning") if raised else "ok"
@@ -282,6 +285,7 @@ def legend(view: ChartView) -> Content:
         "external": "outside change",
         "raised": "alarm",
         "cleared": "cleared",
+        "ended": "ended (no traffic)",
         "bake": "bake",
     }
     for kind, mk in seen.items():

@@ -265,7 +265,9 @@ def _rows(events: Sequence[Event], directions: dict[str, str]) -> tuple[list[Row
             rows.append(Row(e.t, verb, what, e.colour, str(d.get("operator") or "")))
         elif e.kind == "alarm":
             label = metric(e.metric or "").label
-            if d.get("change") == "cleared" and (e.level or "ok") == "ok":
+            if d.get("reason"):  # ended with the colour's traffic: not a recovery
+                rows.append(Row(e.t, "alarm ended", msg, e.colour))
+            elif d.get("change") == "cleared" and (e.level or "ok") == "ok":
                 what = (
                     f"{e.colour} {label} cleared at {_value_text(e.metric or '', e.value)} "
                     f"(was {d.get('previous', '?')})"
@@ -472,7 +474,7 @@ def _markers(rows: Sequence[Row]) -> list[svgchart.Marker]:
             out.append(svgchart.Marker(r.t, label, "action"))
         elif r.kind == "alarm raised":
             out.append(svgchart.Marker(r.t, r.what, "alarm"))
-        elif r.kind == "alarm cleared":
+        elif r.kind in ("alarm cleared", "alarm ended"):
             out.append(svgchart.Marker(r.t, r.what, "cleared"))
         elif r.kind in ("bake passed", "bake failed"):
             out.append(svgchart.Marker(r.t, r.what, "verdict"))

@@ -53,6 +53,7 @@ MARKER_SYMBOLS: dict[str, str] = {
     "external": "X",
     "raised": "!",
     "cleared": "✓",
+    "ended": "○",  # an alarm that ended because its colour lost its traffic: not a recovery
     "bake": "B",
 }
 """The letter drawn at the top of a marker line, by what happened."""

@@ -91,6 +91,15 @@ def test_markers_are_actions_outside_changes_this_metrics_alarms_and_verdicts():
         _event(
             6, "alarm", metric="error_pct", level="ok", colour="green", data={"change": "cleared"}
         ),
+        _event(
+            6.5,
+            "alarm",
+            metric="error_pct",
+            level="ok",
+            colour="green",
+            message="green error % alarm ended: green has no traffic now (not recovered)",
+            data={"change": "cleared", "reason": "no traffic"},
+        ),
         _event(7, "bake", colour="green"),  # a window started: not a marker
         _event(8, "bake", level="failed", colour="green"),
         _event(9, "router", message="health changed"),
@@ -102,6 +111,7 @@ def test_markers_are_actions_outside_changes_this_metrics_alarms_and_verdicts():
         (3, "X", "warning"),
         (4, "!", "critical"),
         (6, "✓", "ok"),
+        (6.5, "○", "info"),  # ended with its traffic: not drawn as a recovery
         (8, "B", "failed"),
     ]
 

@@ -179,8 +179,9 @@ def test_the_html_timeline_says_who_switched_when_and_what_followed(incident):
         "drain",
         "rollback",
         "bake started",
-        "alarm cleared",
+        "alarm ended",  # green lost its traffic with the rollback: not "cleared", not a recovery
     ], kinds
+    assert "no traffic now (not recovered)" in rows[-1][4]
     switch, _, raised, failed, drain, rollback = rows[:6]
     # the switch: at poll 10 (00:00:11 UTC, 19:00:11 the evening before in New York), by the user
     # the audit log names, with its audit id, blue → green
