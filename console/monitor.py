@@ -338,8 +338,10 @@ class Monitor:
         if not bake.decided:
             return bake
         stored, ours = store.decide(row_id, bake.verdict.name.lower(), bake.reason, now)
+        if stored is None:
+            return bake  # nothing stored (the file was busy): decided again, and stored, next poll
         self._settled = True
-        if ours or stored is None or stored.verdict is None:
+        if ours or stored.verdict is None:
             return bake
         adopted = self._stored(stored, bake.colour, bake.started)
         if adopted.verdict == bake.verdict:

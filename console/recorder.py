@@ -46,6 +46,8 @@ APPLICATION_ID = 0x42474331  # "BGC1": tells a recording from any other SQLite f
 # session are finer than any panel, alarm or chart shows them.
 SCALE: dict[str, int] = {"rate": 100, "error_pct": 1000, "latency_ms": 10, "sessions": 1}
 
+BUSY_FOR = 60.0  # seconds a file may stay locked by another console before recording turns off
+MAX_HELD = 600  # polls (and events) kept meanwhile, newest first
 DEFAULT_DAYS = 14.0
 DEFAULT_MAX_MB = 500.0
 
@@ -538,6 +540,9 @@ class Recorder:
         self.session: int | None = None
         self.written = 0  # polls committed (for tests and the benchmark)
         self._thread: threading.Thread | None = None
+        self._started = 0.0  # set by start()
+        self._retry: list[Any] = []  # a batch the busy file refused, written with the next one
+        self._busy_since: float | None = None
         self._flushed = threading.Condition()
         self._taken = 0
         self._done = 0
@@ -547,6 +552,9 @@ class Recorder:
     def start(self) -> Recorder:
         """Open (create, migrate, prune) and start the writer thread. A failure to open sets
         ``problem`` and leaves recording off; it never raises."""
+        # taken here, not when the writer thread gets the file open (a prune on a big file, a
+        # second console holding it): the session begins before its first poll, whatever happens
+        self._started = self._wall()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
         return self
@@ -632,19 +640,46 @@ class Recorder:
                     self._queue.put(_STOP)
                     break
                 batch.append(more)
+            taken = len(batch)
             if self._db is not None and self.problem is None:
+                batch = self._retry + batch
+                self._retry = []
                 try:
                     self._write(batch)
+                    self._busy_since = None
+                except sqlite3.OperationalError as exc:
+                    if not self._hold_while_busy(batch, exc):
+                        self._fail(self._advice(exc))
                 except (sqlite3.Error, OSError) as exc:
                     self._fail(self._advice(exc))
+                except Exception as exc:  # a bug of ours: say so, never a silent dead thread
+                    self._fail(
+                        f"recording off: {self.path}: internal error {type(exc).__name__}: {exc} "
+                        "(the console and its actions carry on)"
+                    )
             with self._flushed:
-                self._done += len(batch)
+                self._done += taken  # held ones were counted when they came (flush never waits on a busy file)
                 self._flushed.notify_all()
         with contextlib.suppress(sqlite3.Error):
             if self._db is not None:
                 self._db.close()
         with self._flushed:
             self._flushed.notify_all()
+
+    def _hold_while_busy(self, batch: list[Any], exc: sqlite3.OperationalError) -> bool:
+        """Another console holds the file past the busy timeout (its start-up pruning, a long
+        read): keep the batch and write it with the next one, for up to BUSY_FOR seconds; a file
+        busy longer than that turns recording off. Returns whether the batch is kept."""
+        text = str(exc).lower()
+        if "locked" not in text and "busy" not in text:
+            return False
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = now
+        if now - self._busy_since > BUSY_FOR:
+            return False
+        self._retry = batch[-MAX_HELD:]
+        return True
 
     def _fail(self, problem: str) -> None:
         self.problem = problem
@@ -677,7 +712,7 @@ class Recorder:
             self._prune(db)
             cur = db.execute(
                 "INSERT INTO sessions (started, command, operator, pid, audit_log) VALUES (?,?,?,?,?)",
-                (self._wall(), self.command, operator_name(), os.getpid(), self.audit_log),
+                (self._started, self.command, operator_name(), os.getpid(), self.audit_log),
             )
             self.session = cur.lastrowid
             db.execute("COMMIT")
@@ -759,8 +794,17 @@ class Recorder:
 
     def _service_id(self, db: sqlite3.Connection, name: str, identity: str) -> int:
         sid = self._services.get((name, identity))
-        if sid is None:  # a frame before add_service (a test, a library user): record it anyway
-            sid = self._service(db, name, "?", identity, {})
+        if sid is None:  # a frame before add_service (a test, a library user): record it anyway,
+            # under the service as an earlier session described it, when one did
+            db.execute(
+                "INSERT OR IGNORE INTO services (name, router_kind, router_identity, settings) "
+                "VALUES (?, '?', ?, '{}')",
+                (name, identity),
+            )
+            row = db.execute(
+                "SELECT id FROM services WHERE name = ? AND router_identity = ?", (name, identity)
+            ).fetchone()
+            sid = self._services[(name, identity)] = int(row[0])
         return sid
 
     def _blob(self, db: sqlite3.Connection, data: Any) -> int | None:

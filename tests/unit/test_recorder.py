@@ -322,3 +322,47 @@ def test_a_replay_without_from_starts_where_the_newest_session_began(clock, tmp_
         start = rec.last_session_start(svc)
     assert start == pytest.approx(second[0].snapshot.time, abs=0.002)
     assert start > first[-1].snapshot.time
+
+
+def test_a_file_another_console_holds_a_while_loses_nothing(clock, tmp_path):
+    """Another console's start-up (its pruning of a big file) can hold the file past the busy
+    timeout: the polls meanwhile are written with the next ones; recording stays on."""
+    import threading
+
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path, polls=3)  # the file exists, in WAL mode
+    rt = make_runtime(clock)
+    rec = Recorder(path, command="test", wall=clock).start()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mon = Monitor(rt)
+        clock.advance(1)
+        rec.frame(mon.poll(), rt.router.identity)
+        assert rec.flush(10)
+        other.execute("BEGIN IMMEDIATE")  # the other console's write transaction
+        release = threading.Timer(6.0, lambda: other.execute("COMMIT"))
+        release.start()
+        for _ in range(3):  # polls while the file is held (one waits out the busy timeout)
+            clock.advance(1)
+            rec.frame(mon.poll(), rt.router.identity)
+        release.join(10)
+        clock.advance(1)
+        rec.frame(mon.poll(), rt.router.identity)  # after: it goes in with the held ones
+        assert rec.flush(20)
+    finally:
+        rec.close()
+        rt.close()
+        other.close()
+    assert rec.problem is None
+    with Recording(path) as r:
+        assert r.service().polls == 3 + 5  # the first session's, and every one of this session's
+
+
+def test_an_error_of_ours_in_the_writer_turns_recording_off_and_says_so(clock, tmp_path):
+    rec = Recorder(tmp_path / "rec.sqlite", command="test", wall=clock).start()
+    try:
+        rec.frame("not a frame", "simulator")  # type: ignore[arg-type]
+        rec.flush(10)
+    finally:
+        rec.close()
+    assert rec.problem and "internal error" in rec.problem and "carry on" in rec.problem
