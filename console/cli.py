@@ -158,11 +158,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise RecordingError(
                 f"{rec.path}: no poll of {svc.name!r} was recorded: nothing to replay"
             )
-        start: float | None
+        start: float | None = None
         if args.from_time:
             start = parse_from(args.from_time, svc.first, svc.last)
-        else:  # the newest session first: the demo just run, not the oldest one the file keeps
-            start = rec.last_session_start(svc)
+        # One console's session (the newest, or the one polling at --from): two consoles that
+        # recorded into the file at once would otherwise be stepped through in turn.
+        rec.only_session(rec.pick_session(svc, args.session, start))
+        svc = rec.service(svc.name)
     except (RecordingError, ValueError) as exc:
         rec.close()
         print(f"bluegreen replay: {exc}", file=sys.stderr)
@@ -528,8 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="start here: an ISO time (2026-01-01T12:03:00; local time unless it names a zone), "
         "HH:MM[:SS] in local time on the day the recording starts, or +5m / +90s / +1h30m from "
-        "its start (default: where its newest session began; step back with the left arrow "
-        "or p into older ones)",
+        "its start (default: the start of the session replayed)",
+    )
+    rp.add_argument(
+        "--session",
+        metavar="N|all",
+        help="which recorded session (default: the one polling at --from, else the newest; "
+        "'all' steps through every console that recorded into the file)",
     )
     rp.add_argument(
         "--speed",

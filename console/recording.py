@@ -141,6 +141,7 @@ class Recording:
             # the pages it lost: read a copy whose header counts what is there.
             self.db = self._open_truncated(exc)
         self._blobs: dict[int, Any] = {}
+        self.session: int | None = None  # only_session()
         self._states: dict[int, RouterState] = {}
         self._skews: dict[tuple[int, int], int] = {}  # (service, session) -> wall minus mono, ms
         if self.version >= 2:
@@ -199,6 +200,53 @@ class Recording:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def only_session(self, session: int | None) -> None:
+        """Read the polls and events of one session only (None: every session). Two consoles
+        recording one file at once are two sessions: a replay or a report of both would step
+        through both consoles' polls in turn and list each event twice."""
+        self.session = None if session is None else int(session)
+
+    def pick_session(
+        self, svc: RecordedService, choice: str | None = None, at: float | None = None
+    ) -> int | None:
+        """The session a replay or a report reads (``--session``): ``"all"`` for every one (None),
+        a session's number, or by default the one that polled ``svc`` at ``at`` (or first after
+        it), else the newest one that polled it.
+
+        Raises:
+            RecordingError: no session of that number polled ``svc`` (the message lists them).
+        """
+        if choice == "all":
+            return None
+        polled = [
+            int(ses["id"])
+            for ses in self.sessions()
+            if self._one(
+                f"SELECT 1 FROM {self._polls} WHERE service = ? AND session = ? LIMIT 1",
+                (svc.id, int(ses["id"])),
+            )
+        ]
+        if choice is not None:
+            if not choice.isdigit() or int(choice) not in polled:
+                listed = ", ".join(str(n) for n in polled) or "none"
+                raise RecordingError(
+                    f"{self.path}: no session {choice!r} polled {svc.name!r}; its sessions: "
+                    f"{listed} (or --session all)"
+                )
+            return int(choice)
+        if at is not None:
+            row = self._one(
+                f"SELECT session FROM {self._polls} WHERE service = ? AND t >= ? ORDER BY t LIMIT 1",
+                (svc.id, int(at * 1000)),
+            )
+            if row:
+                return int(row[0])
+        return polled[-1] if polled else None
+
+    @property
+    def _in_session(self) -> str:
+        return "" if self.session is None else f" AND session = {int(self.session)}"
+
     @property
     def _key_order(self) -> str:
         """The polls table's key: its own order, in which a damaged file streams up to the damage
@@ -239,14 +287,16 @@ class Recording:
                 ts = [
                     t
                     for (t,) in self._rows(
-                        f"SELECT t FROM polls NOT INDEXED WHERE service = ? ORDER BY {self._key_order}",
+                        f"SELECT t FROM polls NOT INDEXED WHERE service = ?{self._in_session} "
+                        f"ORDER BY {self._key_order}",
                         (sid,),
                     )
                 ]
                 first, last, n = (min(ts), max(ts), len(ts)) if ts else (None, None, 0)
             else:
                 first, last, n = self._one(
-                    "SELECT min(t), max(t), count(*) FROM polls WHERE service = ?", (sid,)
+                    f"SELECT min(t), max(t), count(*) FROM polls WHERE service = ?{self._in_session}",
+                    (sid,),
                 ) or (None, None, 0)
             out.append(
                 RecordedService(
@@ -345,7 +395,7 @@ class Recording:
     ) -> list[Event]:
         sql = (
             "SELECT t, kind, message, colour, metric, level, value, threshold, data, session "
-            "FROM events WHERE service = ? AND t >= ? AND t <= ?"
+            f"FROM events WHERE service = ?{self._in_session} AND t >= ? AND t <= ?"
         )
         args: list[Any] = [
             svc.id,
@@ -377,7 +427,8 @@ class Recording:
     ) -> list[float]:
         """The wall times of the polls in [start, end]: replay steps through them."""
         lo, hi = _range_ms(start, end)
-        sql = f"SELECT t FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+        sql = f"SELECT t FROM {self._polls} WHERE service = ?{self._in_session} "
+        sql += f"AND {self._t} BETWEEN ? AND ? "
         ts = [
             t / 1000 for (t,) in self._rows(sql + f"ORDER BY {self._poll_order}", (svc.id, lo, hi))
         ]
@@ -405,7 +456,8 @@ class Recording:
             col = f"{c.value}_{metric}"
             acc: dict[int, list[float]] = {}
             lastv: dict[int, float | None] = {}
-            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ? AND {self._t} BETWEEN ? AND ? "
+            sql = f"SELECT t, {col} FROM {self._polls} WHERE service = ?{self._in_session} "
+            sql += f"AND {self._t} BETWEEN ? AND ? "
             sql += f"ORDER BY {self._poll_order}"
             for t, v in self._rows(sql, (svc.id, int(start * 1000), int(end * 1000))):
                 i = min(buckets - 1, int((t / 1000 - start) / width))
@@ -450,7 +502,7 @@ class Recording:
         # range goes through the index.
         whole = (svc.last or end) - (svc.first or start)
         t = "+t" if end - start > 0.2 * whole else "t"
-        where = f"FROM polls WHERE service = ? AND {t} BETWEEN ? AND ?"
+        where = f"FROM polls WHERE service = ?{self._in_session} AND {t} BETWEEN ? AND ?"
         args = (buckets - 1, start, width, svc.id, int(start * 1000), int(end * 1000))
         cols = [f"{c.value}_{metric}" for c in COLOURS]
         spread: dict[int, tuple[Any, ...]] = {}
@@ -495,11 +547,11 @@ class Recording:
         # A damaged file is read in the table's own order (session, time): its index may point
         # into the part that is lost.
         if self.damage:  # the table's own order, the range filtered here: what is left, all of it
-            sql = f"SELECT {_POLL_COLUMNS} FROM polls NOT INDEXED WHERE service = ? AND ? "
+            sql = f"SELECT {_POLL_COLUMNS} FROM polls NOT INDEXED WHERE service = ?{self._in_session} AND ? "
             sql += f"ORDER BY {self._key_order}"
             args: tuple[Any, ...] = (svc.id, 1)
         else:
-            sql = f"SELECT {_POLL_COLUMNS} FROM polls WHERE service = ? AND t BETWEEN ? AND ? "
+            sql = f"SELECT {_POLL_COLUMNS} FROM polls WHERE service = ?{self._in_session} AND t BETWEEN ? AND ? "
             sql += "ORDER BY t"
             args = (svc.id, -1 if start is None else lo, hi)
         for row in self._rows(sql, args):

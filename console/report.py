@@ -827,6 +827,8 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
+            # one console's session: two consoles recording at once would list each event twice
+            rec.only_session(rec.pick_session(svc, args.session, start))
             data = build(rec, svc.name, start, end, tz)
     except RecordingError as exc:
         print(f"bluegreen report: {exc}", file=sys.stderr)
@@ -877,6 +879,12 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--service", help="which service (default: the one with the most polls)")
     r.add_argument("--from", dest="start", metavar="TIME", help="start (default: the first poll)")
     r.add_argument("--to", dest="end", metavar="TIME", help="end (default: the last poll)")
+    r.add_argument(
+        "--session",
+        metavar="N|all",
+        help="which recorded session (default: the one polling at --from, else the newest; "
+        "'all' merges every console that recorded into the file)",
+    )
     r.add_argument(
         "--format",
         choices=("md", "html"),

@@ -366,3 +366,51 @@ def test_an_error_of_ours_in_the_writer_turns_recording_off_and_says_so(clock, t
     finally:
         rec.close()
     assert rec.problem and "internal error" in rec.problem and "carry on" in rec.problem
+
+
+def test_two_consoles_recording_at_once_are_read_one_session_at_a_time(clock, tmp_path):
+    """Two consoles on one service, recording into one file at the same time: a replay or a report
+    reads one of them (the newest by default), never both in turn with each event twice."""
+    from console.report import build
+
+    path = tmp_path / "rec.sqlite"
+    rt = make_runtime(clock, "bad-release")
+    audit = AuditLog(tmp_path / "audit.jsonl", clock)
+    mons = [Monitor(rt, audit), Monitor(rt, audit)]
+    recs = [Recorder(path, command="watch", wall=clock).start() for _ in mons]
+    ctl = ActionController(rt, audit, mons[0].observe_action, command="test")
+    try:
+        for i in range(40):
+            clock.advance(0.5)
+            for mon, rec in zip(mons, recs, strict=True):
+                rec.frame(mon.poll(), rt.router.identity)
+            if i == 4:
+                ctl.execute(ctl.plan("switch"))
+        for rec in recs:
+            assert rec.flush(10)
+    finally:
+        for rec in recs:
+            rec.close()
+        for mon in mons:
+            mon.close()
+        rt.close()
+    with Recording(path) as r:
+        svc = r.service()
+        assert svc.polls == 80  # both consoles' polls are in the file
+        chosen = r.pick_session(svc)
+        assert chosen == max(s["id"] for s in r.sessions())
+        r.only_session(chosen)
+        svc = r.service()
+        assert svc.polls == 40
+        assert len(list(r.frames(svc))) == 40
+        raised = [
+            e for e in r.events(svc) if e.kind == "alarm" and e.data.get("change") == "raised"
+        ]
+        assert raised and len({(e.t, e.level) for e in raised}) == len(raised)  # none twice
+        data = build(r, svc.name)
+        kinds = [row.kind for row in data.rows]
+        assert kinds.count("alarm raised") == len(raised)
+        with pytest.raises(RecordingError, match="no session '9'"):
+            r.pick_session(svc, "9")
+        r.only_session(r.pick_session(svc, "all"))
+        assert r.service().polls == 80
