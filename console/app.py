@@ -238,6 +238,7 @@ class BlueGreenApp(App[None]):
         self.history.push(frame)
         if self.recorder is not None:
             self.recorder.frame(frame, self.runtime.router.identity)
+            self._check_recording()
         for event in frame.alarms.events:
             a = event.alarm
             if event.raised:
@@ -264,15 +265,20 @@ class BlueGreenApp(App[None]):
     def _tick(self) -> None:
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
         anyway, and a second redraw per poll would double the console's CPU."""
-        rec = self.recorder
-        if rec is not None and rec.problem and not self._recording_warned:
-            self._recording_warned = True  # said once, loudly: the console carries on without it
-            self.log_line("warning", rec.problem)
-            self.notice = "recording off"
-            self._notice_until = self.clock() + 3600
-            self.bell()
+        self._check_recording()
         if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
             self._refresh_views()
+
+    def _check_recording(self) -> None:
+        """A recording that turned off (disk full, a path that cannot be written) is said once,
+        loudly, at the next frame or tick: the log line with the reason and the fix, and the bell;
+        the header says "recording off" from then on (beside any other notice). The console and
+        its actions carry on without it."""
+        rec = self.recorder
+        if rec is not None and rec.problem and not self._recording_warned:
+            self._recording_warned = True
+            self.log_line("warning", rec.problem)
+            self.bell()
 
     def _refresh_views(self) -> None:
         """Redraw every widget from the last frame and the clock (ages, countdowns) as one batch.
@@ -291,7 +297,8 @@ class BlueGreenApp(App[None]):
         if self.notice and now > self._notice_until:
             self.notice = ""
         with self.batch_update():
-            notice = "; ".join(n for n in (self.notice, router_notice(frame)) if n)
+            off = "recording off" if self.recorder and self.recorder.problem else ""
+            notice = "; ".join(n for n in (self.notice, router_notice(frame), off) if n)
             self.query_one(StatusHeader).view = views.header_view(
                 frame, self.runtime.name, self.runtime.router.kind, now, self.opts.read_only, notice
             )

@@ -144,3 +144,30 @@ async def test_a_recording_that_cannot_be_read_says_why_on_the_chart(tmp_path):
         assert screen.result.view.message == "cannot read the recording"
         events = screen.query_one("#chart-events").render()
         assert "not a bluegreen recording" in str(events)
+
+
+async def test_recording_that_turns_off_is_said_loudly_and_actions_carry_on(tmp_path):
+    """A recording path that cannot be written: the log says why and what to do, the header says
+    "recording off" and keeps saying it, and a switch still works (the audit log rules actions)."""
+    from console.audit import AuditLog
+    from widgets import ActionLog, StatusHeader
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the recordings directory should be")
+    clock = ManualClock(START)
+    recorder = Recorder(blocker / "rec.sqlite", command="watch", wall=clock).start()
+    service = demo_config("healthy").service[0]
+    app = console_app(service, tmp_path / "audit.jsonl", clock=clock, recorder=recorder)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 1)
+        recorder.flush(10)
+        await poll(pilot, 1)
+        lines = list(app.query_one(ActionLog).lines_text)
+        assert any("recording off:" in ln and "--record PATH" in ln for ln in lines), lines
+        assert "recording off" in app.query_one(StatusHeader).view.notice
+        await press(pilot, "s", "y")
+        assert app.frame.snapshot.live == Colour.GREEN
+        assert "recording off" in app.query_one(StatusHeader).view.notice  # still said
+    entries = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert any(e.get("action") == "switch" and e.get("result") == "ok" for e in entries)
+    app.runtime.close()
