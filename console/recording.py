@@ -331,18 +331,6 @@ class Recording:
             for r in self._rows(f"SELECT {', '.join(cols)} FROM sessions ORDER BY id")
         ]
 
-    def last_session_start(self, svc: RecordedService) -> float | None:
-        """When the newest session that polled ``svc`` began polling it (wall time): where a replay
-        without ``--from`` starts, so the demo just run plays first, not the oldest one kept."""
-        for session in reversed(self.sessions()):
-            row = self._one(
-                f"SELECT min(t) FROM {self._polls} WHERE service = ? AND t >= ?",
-                (svc.id, int(float(session["started"]) * 1000)),
-            )
-            if row and row[0] is not None:
-                return float(row[0]) / 1000
-        return None
-
     # ---------------------------------------------------------------- rows
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:

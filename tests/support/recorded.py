@@ -15,14 +15,9 @@ from typing import Any
 from textual.app import App
 
 from backends.clock import ManualClock
-from console.actions import ActionController
-from console.audit import AuditLog
 from console.chart import ChartScreen
-from console.factory import demo_config
 from console.model import Frame
-from console.monitor import Monitor
-from console.recorder import Recorder, service_settings
-from console.runtime import build
+from tests.support.recordings import record_session
 
 STORY = {560: "switch", 690: "rollback"}  # poll -> action: the bad release, then back to blue
 STORY_POLLS = 900  # 15 minutes at 1 s polls
@@ -37,35 +32,7 @@ def record_story(
 ) -> list[Frame]:
     """Poll the demo service ``polls`` times a second apart, running ``actions`` (confirmed) after
     the polls they are keyed by, and record it all into ``path``. Returns the frames drawn."""
-    rt = build(demo_config(scenario, 7, 60.0, 1.0).service[0], clock=clock)
-    audit = AuditLog(path.parent / "audit.jsonl", clock)
-    mon = Monitor(rt, audit)
-    ctl = ActionController(rt, audit, mon.observe_action, command="test")
-    rec = Recorder(path, command="test", wall=clock).start()
-    rec.add_service(rt.name, rt.router.kind, rt.router.identity, service_settings(rt.config))
-    frames: list[Frame] = []
-    try:
-        for i in range(polls):
-            clock.advance(1.0)
-            frame = mon.poll()
-            frames.append(frame)
-            rec.frame(frame, rt.router.identity)
-            if i in actions:
-                out = ctl.execute(ctl.plan(actions[i]))
-                assert out.ok, out.message
-                rec.action(
-                    rt.name, rt.router.identity, out.audit, out.result, out.message, actions[i]
-                )
-                if out.frame is not None:
-                    frames.append(out.frame)
-                    rec.frame(out.frame, rt.router.identity)
-        assert rec.flush()
-    finally:
-        rec.close()
-        mon.close()
-        rt.close()
-    assert rec.problem is None, rec.problem
-    return frames
+    return record_session(clock, path, actions, scenario=scenario, polls=polls)
 
 
 class ChartHost(App[None]):

@@ -4,6 +4,7 @@ rollback made through the real ActionController and recorded by the real Recorde
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +19,27 @@ from console.runtime import build
 from tests.support.pilot import START, press, settle
 
 
-def record_release(
+def record_session(
+    clock: ManualClock,
     path: Path,
+    actions: Mapping[int, str],
     *,
     scenario: str = "bad-release",
     polls: int = 90,
-    switch_at: int = 10,
-    rollback_at: int | None = 50,
-    bake_seconds: float = 30.0,
-    clock: ManualClock | None = None,
+    bake_seconds: float = 60.0,
+    command: str = "test",
+    with_audit_path: bool = False,
 ) -> list[Frame]:
-    """Poll the demo service ``polls`` times a (manual) second apart, switch at poll ``switch_at``
-    and roll back at ``rollback_at``; record it all into ``path``. Returns the frames the live
-    console drew, in order (the actions' read-backs included)."""
-    clock = clock or ManualClock(START)
+    """Poll the demo service ``polls`` times a (manual) second apart, running ``actions`` (poll ->
+    action, confirmed) after the polls they are keyed by, and record it all into ``path`` through
+    the real Recorder (the session's audit log named when ``with_audit_path``). Returns the frames
+    the live console drew, in order (the actions' read-backs included)."""
     rt = build(demo_config(scenario, 7, bake_seconds, 1.0).service[0], clock=clock)
     audit = AuditLog(path.parent / "audit.jsonl", clock)
     mon = Monitor(rt, audit)
     ctl = ActionController(rt, audit, mon.observe_action, command="test")
-    rec = Recorder(path, command="demo", audit_log=audit.path, wall=clock).start()
+    audit_log = audit.path if with_audit_path else None
+    rec = Recorder(path, command=command, audit_log=audit_log, wall=clock).start()
     rec.add_service(rt.name, rt.router.kind, rt.router.identity, service_settings(rt.config))
     frames: list[Frame] = []
     try:
@@ -45,7 +48,7 @@ def record_release(
             frame = mon.poll()
             frames.append(frame)
             rec.frame(frame, rt.router.identity)
-            action = "switch" if i == switch_at else "rollback" if i == rollback_at else None
+            action = actions.get(i)
             if action:
                 out = ctl.execute(ctl.plan(action))
                 assert out.ok, out.message
@@ -60,6 +63,33 @@ def record_release(
         rt.close()
     assert rec.problem is None, rec.problem
     return frames
+
+
+def record_release(
+    path: Path,
+    *,
+    scenario: str = "bad-release",
+    polls: int = 90,
+    switch_at: int = 10,
+    rollback_at: int | None = 50,
+    bake_seconds: float = 30.0,
+    clock: ManualClock | None = None,
+) -> list[Frame]:
+    """The demo as an operator runs it: a switch at poll ``switch_at`` and a rollback at
+    ``rollback_at``, recorded as ``bluegreen demo`` records (see ``record_session``)."""
+    actions = {switch_at: "switch"}
+    if rollback_at is not None:
+        actions[rollback_at] = "rollback"
+    return record_session(
+        clock or ManualClock(START),
+        path,
+        actions,
+        scenario=scenario,
+        polls=polls,
+        bake_seconds=bake_seconds,
+        command="demo",
+        with_audit_path=True,
+    )
 
 
 def replay_app(path: Path, *, start: float | None = None, speed: float = 1, play: bool = False):  # type: ignore[no-untyped-def]

@@ -19,11 +19,11 @@ from console.recorder import (
     SCHEMA_VERSION,
     Recorder,
     RecordingError,
-    service_settings,
 )
 from console.recording import Recording
 from tests.conftest import make_runtime
 from tests.support.disk import fill, small_filesystem
+from tests.support.recordings import record_session as record_actions
 
 GREEN = Colour.GREEN
 
@@ -33,34 +33,7 @@ def record_session(
 ):
     """Poll the demo service ``polls`` times a second apart, switching at ``switch_at``; record it.
     Returns the frames the console would have drawn, in order."""
-    rt = make_runtime(clock, scenario)
-    audit = AuditLog(path.parent / "audit.jsonl", clock)
-    mon = Monitor(rt, audit)
-    ctl = ActionController(rt, audit, mon.observe_action, command="test")
-    rec = Recorder(path, command="test", wall=clock).start()
-    rec.add_service(rt.name, rt.router.kind, rt.router.identity, service_settings(rt.config))
-    frames: list[Frame] = []
-    try:
-        for i in range(polls):
-            clock.advance(1.0)
-            frame = mon.poll()
-            frames.append(frame)
-            rec.frame(frame, rt.router.identity)
-            if i == switch_at:
-                out = ctl.execute(ctl.plan("switch"))
-                rec.action(
-                    rt.name, rt.router.identity, out.audit, out.result, out.message, "switch"
-                )
-                assert out.frame is not None
-                frames.append(out.frame)
-                rec.frame(out.frame, rt.router.identity)
-        assert rec.flush()
-    finally:
-        rec.close()
-        mon.close()
-        rt.close()
-    assert rec.problem is None
-    return frames
+    return record_actions(clock, path, {switch_at: "switch"}, scenario=scenario, polls=polls)
 
 
 def _without_router_figures(frame: Frame):
@@ -318,8 +291,8 @@ def test_a_replay_without_from_starts_where_the_newest_session_began(clock, tmp_
     clock.advance(3600)  # an hour later, the demo is run again into the same file
     second = record_session(clock, path, polls=20, switch_at=5)
     with Recording(path) as rec:
-        svc = rec.service()
-        start = rec.last_session_start(svc)
+        rec.only_session(rec.pick_session(rec.service()))  # what replay does without --from
+        start = rec.service().first
     assert start == pytest.approx(second[0].snapshot.time, abs=0.002)
     assert start > first[-1].snapshot.time
 
