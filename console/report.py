@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from html import escape
@@ -207,7 +207,7 @@ def build(
     notes.extend(audit_notes)
     rows = _with_audit(rows, by_id)
     rows.extend(audit_rows)
-    rows.sort(key=lambda r: r.t)  # stable: the recording's own order within a millisecond
+    rows.sort(key=_order(rows))  # stable: the recording's own order within a millisecond
     alarms = _alarms(rec, svc, events, span_start, span_end, directions)
     bakes = [
         b
@@ -289,6 +289,30 @@ def _rows(events: Sequence[Event], directions: dict[str, str]) -> tuple[list[Row
         else:
             rows.append(Row(e.t, e.kind, msg, e.colour))
     return rows, seen
+
+
+OPENS_BAKE = ("switch", "rollback")
+BAKE_LEAD = 5.0  # seconds: a bake window starts at the read-back, before the action's outcome row
+
+
+def _order(rows: Sequence[Row]) -> Callable[[Row], tuple[float, int]]:
+    """The timeline's sort key: time, except that a "bake started" row sorts right after the switch
+    (or rollback) to its colour that opened it. The window starts when the action read the router
+    back; the action's row is stamped when its outcome was recorded, after the settle, so by time
+    alone the bake would start a second before its switch."""
+    opened: dict[int, float] = {}
+    acts = [r for r in rows if r.kind in OPENS_BAKE and r.colour]
+    for r in rows:
+        if r.kind != "bake started":
+            continue
+        later = [a.t for a in acts if a.colour == r.colour and 0.0 <= a.t - r.t <= BAKE_LEAD]
+        if later:
+            opened[id(r)] = min(later)
+
+    def key(r: Row) -> tuple[float, int]:
+        return (opened[id(r)], 1) if id(r) in opened else (r.t, 0)
+
+    return key
 
 
 def _audit_rows(
