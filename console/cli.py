@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--audit-log",
             metavar="PATH",
-            help="audit log file (default: $BLUEGREEN_AUDIT_LOG, the config's audit_log, else ~/.local/state/bluegreen-console/audit.jsonl; see docs/audit-log.md)",
+            help="audit log file (default: $BLUEGREEN_AUDIT_LOG, the config's audit_log, else $XDG_STATE_HOME/bluegreen-console/audit.jsonl, ~/.local/state/... by default; see docs/audit-log.md)",
         )
 
     scen = "\n".join(f"  {k:<15} {v}" for k, v in SCENARIOS.items())
@@ -467,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--record",
             metavar="PATH",
             help="record the session into this file (default: the config's [recording] path, else "
-            "one file per config under ~/.local/state/bluegreen-console/recordings/)",
+            "one file per config under $XDG_STATE_HOME/bluegreen-console/recordings/, ~/.local/state/... by default)",
         )
         g.add_argument("--no-record", action="store_true", help="do not record this session")
 
@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         metavar="FILE",
         help="the recording (default: the most recently written one under "
-        "~/.local/state/bluegreen-console/recordings/, where demo and watch record)",
+        "$XDG_STATE_HOME/bluegreen-console/recordings/ (~/.local/state/... by default), where demo and watch record)",
     )
     rp.add_argument("--service", help="which service, when the file holds several")
     rp.add_argument(
