@@ -11,10 +11,11 @@ CLI prints it and exits with status 2.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -149,9 +150,64 @@ class RecordingConfig(_Strict):
     max_mb: float = Field(default=500.0, gt=0, description="the oldest polls are pruned above this")
 
 
+NOTIFY_KINDS = ("alarm", "bake", "action", "outside")
+
+
+class NotifyConfig(_Strict):
+    """``[notify]``: where notifications go (apprise URLs, console.notify) and which are sent.
+
+    The URLs hold the services' tokens, so the config names where to read them, never the URLs:
+    ``urls_env`` (an environment variable: URLs separated by spaces, commas or newlines) and/or
+    ``urls_file`` (one URL a line; ``#`` starts a comment)."""
+
+    urls_env: str | None = Field(default=None, min_length=1)
+    urls_file: Path | None = None
+    events: tuple[Literal["alarm", "bake", "action", "outside"], ...] = NOTIFY_KINDS
+    attempts: int = Field(default=3, ge=1, le=10, description="tries per message")
+    timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per try")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyConfig:
+        if self.urls_env is None and self.urls_file is None:
+            raise ValueError(
+                'say where the notification URLs are: urls_env = "NAME" (an environment '
+                'variable) or urls_file = "PATH" (one apprise URL a line); never the URLs '
+                "themselves, which hold the services' tokens"
+            )
+        return self
+
+    def urls(self) -> list[str]:
+        """The URLs, read now. Raises ConfigFileError naming the key and the fix."""
+        found: list[str] = []
+        if self.urls_env is not None:
+            raw = os.environ.get(self.urls_env, "")
+            if not raw.strip():
+                raise ConfigFileError(
+                    f"notify.urls_env: the environment variable {self.urls_env} is empty or not "
+                    "set; export it with the apprise URL(s) to notify, or remove [notify]"
+                )
+            found += [u for u in re.split(r"[\s,]+", raw) if u]
+        if self.urls_file is not None:
+            path = self.urls_file.expanduser()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigFileError(
+                    f"notify.urls_file: cannot read {path}: {exc}; give a readable file with one "
+                    "apprise URL a line"
+                ) from None
+            lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+            urls = [ln for ln in lines if ln]
+            if not urls:
+                raise ConfigFileError(f"notify.urls_file: {path} holds no URL")
+            found += urls
+        return found
+
+
 class ConsoleConfig(_Strict):
     audit_log: Path | None = None
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    notify: NotifyConfig | None = None
     service: list[ServiceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -237,4 +293,11 @@ def load(path: str | os.PathLike[str] | None) -> ConsoleConfig:
     if rec.path is not None and not rec.path.expanduser().is_absolute():
         rec = rec.model_copy(update={"path": (p.parent / rec.path).resolve()})
         cfg = cfg.model_copy(update={"recording": rec})
+    note = cfg.notify
+    if note is not None and note.urls_file is not None:
+        f = note.urls_file.expanduser()
+        if not f.is_absolute():
+            cfg = cfg.model_copy(
+                update={"notify": note.model_copy(update={"urls_file": (p.parent / f).resolve()})}
+            )
     return cfg
