@@ -150,7 +150,8 @@ class RecordingConfig(_Strict):
     max_mb: float = Field(default=500.0, gt=0, description="the oldest polls are pruned above this")
 
 
-NOTIFY_KINDS = ("alarm", "bake", "action", "outside")
+NotifyKind = Literal["alarm", "bake", "action", "outside"]
+NOTIFY_KINDS: tuple[NotifyKind, ...] = ("alarm", "bake", "action", "outside")
 
 
 class NotifyConfig(_Strict):
@@ -162,7 +163,7 @@ class NotifyConfig(_Strict):
 
     urls_env: str | None = Field(default=None, min_length=1)
     urls_file: Path | None = None
-    events: tuple[Literal["alarm", "bake", "action", "outside"], ...] = NOTIFY_KINDS
+    events: tuple[NotifyKind, ...] = NOTIFY_KINDS
     attempts: int = Field(default=3, ge=1, le=10, description="tries per message")
     timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per try")
 
