@@ -97,6 +97,51 @@ class BackendConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class SmokeCheckConfig(_Strict):
+    """One smoke check of ``[service.gate]``: a GET of ``path`` on the idle colour's preview URL."""
+
+    path: str = "/"
+    status: int = Field(default=200, ge=100, le=599)
+    body: str | None = None  # a substring the answer's body must hold
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    name: str = ""
+
+
+class WarmupConfig(_Strict):
+    """``[service.gate.warmup]``: requests sent to the idle colour before the switch."""
+
+    requests: int = Field(default=0, ge=0, le=100_000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    paths: tuple[str, ...] = Field(default=("/",), min_length=1)
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    deadline: float = Field(default=30.0, gt=0, le=600)
+    max_error_pct: float = Field(default=1.0, ge=0, le=100)
+
+
+class GateConfig(_Strict):
+    """``[service.gate]``: smoke checks and a warm-up run on the idle colour before ``s`` switches
+    to it (console.gate). ``preview`` gives each colour's URL, reachable while it is idle."""
+
+    preview: dict[Colour, str]
+    smoke: list[SmokeCheckConfig] = Field(default_factory=list)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+
+    @field_validator("preview", mode="before")
+    @classmethod
+    def _both_colours(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            missing = [c.value for c in COLOURS if c.value not in value]
+            if missing:
+                raise ValueError(
+                    f"no preview URL for {' and '.join(missing)}: the gate reaches the idle colour "
+                    'through it; set preview = { blue = "http://...", green = "http://..." }'
+                )
+            for c, url in value.items():
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    raise ValueError(f"preview.{c}: {url!r} is not an http:// or https:// URL")
+        return value
+
+
 class ServiceConfig(_Strict):
     name: str = Field(min_length=1)
     router: BackendConfig
@@ -104,6 +149,7 @@ class ServiceConfig(_Strict):
     poll_interval: float = Field(default=1.0, gt=0, le=3600)
     timeout: float | None = Field(default=None, gt=0, le=600)
     bake_seconds: float = Field(default=300.0, ge=0)
+    gate: GateConfig | None = None  # the pre-switch gate (console.gate); none by default
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
 
