@@ -547,8 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=cmd_replay)
 
+    from console.pipeline import add_parsers as add_pipeline
     from console.report import add_parser as add_report
 
+    add_pipeline(sub, common, recording)
     add_report(sub)
 
     try:

@@ -4,10 +4,12 @@ latency at its start and its end."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +158,36 @@ def test_the_gate_is_configured_per_colour_and_a_missing_preview_is_named(app):
     assert gate is not None
     res = gate_from_config(gate, Colour.GREEN)
     assert res.ok and res.warmup is not None and res.warmup.sent == 20
+
+
+def test_bluegreen_gate_exits_0_on_a_pass_and_1_on_a_failure_with_the_reason(app, tmp_path):
+    from tests.support.cli import cli, no_traceback
+
+    _, url = app
+
+    def config(body: str) -> Path:
+        path = tmp_path / f"gate-{body}.toml"
+        path.write_text(
+            '[[service]]\nname = "shop"\n[service.router]\nkind = "simulator"\n'
+            f'[service.gate]\npreview = {{ blue = "http://127.0.0.1:9", green = "{url}" }}\n'
+            f'smoke = [{{ path = "/healthz", body = "{body}" }}]\n'
+            "warmup = { requests = 30, concurrency = 3 }\n"
+        )
+        return path
+
+    ok = cli(config("green v2"), "gate", "--colour", "green")
+    no_traceback(ok)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[0] == f"gate on green ({url}): PASSED"
+    assert "warm-up: 30 requests, 0 errors" in ok.stdout
+    bad = cli(config("v3"), "gate", "--colour", "green", "--json")
+    no_traceback(bad)
+    assert bad.returncode == 1
+    result = json.loads(bad.stdout)
+    assert result["ok"] is False
+    assert (
+        result["reason"] == "smoke check GET /healthz failed: answered 200 without 'v3' in the body"
+    )
+    # the idle colour by default: the simulator's blue is live, so green is gated
+    idle = cli(config("green v2"), "gate")
+    assert idle.returncode == 0 and "gate on green" in idle.stdout, idle.stderr

@@ -1,0 +1,82 @@
+"""``bluegreen bake`` and ``bluegreen gate`` as a CI/CD job runs them, against a real HAProxy: the
+exit code is the verdict (0 passed, 1 failed, 2 nothing to wait for, 3 timed out)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.base import Colour
+from tests.support.cli import ROOT, cli, cli_env, no_traceback
+from tests.support.router_worlds import haproxy_world
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def _short_bake(config: Path, seconds: float) -> Path:
+    out = config.with_name("bake.toml")
+    out.write_text(config.read_text().replace("bake_seconds = 60", f"bake_seconds = {seconds:g}"))
+    return out
+
+
+def _bake(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console", "bake", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        cwd=ROOT,
+        env=cli_env(config.parent),
+    )
+
+
+def test_bake_exits_0_when_the_window_passes_and_2_when_there_is_none(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = _short_bake(world.cli_config(), 4)
+        none = _bake(config, "--timeout", "20")
+        no_traceback(none)
+        assert none.returncode == 2, none.stdout + none.stderr
+        assert "no bake window open for shop" in none.stderr
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        passed = _bake(config, "--timeout", "60", "--json")
+        no_traceback(passed)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        lines = [json.loads(ln) for ln in passed.stdout.splitlines()]
+        assert lines[0]["bake"]["verdict"] == "baking" and lines[0]["bake"]["colour"] == "green"
+        assert lines[-1]["result"] == "BAKE PASSED green"
+        assert all(ln["result"] is None for ln in lines[:-1])
+        # the verdict is stored: asked again, the same answer at once
+        again = _bake(config, "--timeout", "20")
+        assert again.returncode == 0 and "BAKE PASSED green" in again.stdout, again.stderr
+
+
+def test_bake_exits_1_when_the_window_fails_and_3_when_the_timeout_comes_first(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()  # a 60 s window
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        waited = _bake(config, "--timeout", "2")
+        no_traceback(waited)
+        assert waited.returncode == 3, waited.stdout + waited.stderr
+        assert "no verdict within --timeout 2 s; the bake of green has" in waited.stderr
+        # someone drains the live colour: every request would get a 503; the bake fails
+        world.lab.command(
+            "; ".join(f"set server green-backend/green-{i} state drain" for i in (1, 2))
+        )
+        failed = _bake(config, "--timeout", "60")
+        no_traceback(failed)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "BAKE FAILED green" in failed.stdout
+        assert world.live() == Colour.GREEN  # bake only judges; it never acts
+
+
+def test_gate_without_a_gate_section_is_a_usage_error_naming_the_fix(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        proc = cli(world.cli_config(), "gate")
+        no_traceback(proc)
+        assert proc.returncode == 2
+        assert "has no [service.gate]" in proc.stderr
