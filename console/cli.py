@@ -31,9 +31,11 @@ from console.model import METRICS, BakeVerdict, Frame, json_safe
 
 if TYPE_CHECKING:
     from console.actions import ActionController
+    from console.notify import Notifications
     from console.recorder import Recorder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NOTIFY_FLUSH = 15.0  # seconds a CLI waits at exit for its notifications to be sent
 
 
 def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
@@ -310,10 +312,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     code = EXIT_OK
     first = True
     warned = False
+    from console.notify import for_service
+
+    # a watcher tells [notify] what it sees (a one-shot status tells nobody)
+    notes = for_service(cfg.notify, service.name) if args.watch else None
     try:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if notes is not None:
+                notes.frame(frame)
+                for line in notes.problems():
+                    print(f"bluegreen status: {line}", file=sys.stderr, flush=True)
             if recorder is not None:
                 recorder.frame(frame, runtime.router.identity)
                 if recorder.problem and not warned:
@@ -344,6 +354,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         runtime.close()
         if recorder is not None:
             recorder.close()
+        if notes is not None:
+            for line in notes.close(flush=NOTIFY_FLUSH):
+                print(f"bluegreen status: {line}", file=sys.stderr)
     return code
 
 
@@ -365,6 +378,9 @@ def cmd_action(args: argparse.Namespace) -> int:
         on_wait=waiting,
     )
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
+    from console.notify import for_service
+
+    notes = for_service(cfg.notify, service.name)
     try:
         # With --yes nothing waits on a person: the service's lock is held from the preflight to
         # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
@@ -376,12 +392,20 @@ def cmd_action(args: argparse.Namespace) -> int:
                     controller.record_refusal(args.command, colour, exc)
                     print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
                     return EXIT_FAILED
-            return _act(args, controller, colour)
+            return _act(args, controller, colour, notes)
     finally:
         runtime.close()
+        if notes is not None:  # what the action sent: waited for (bounded), failures said
+            for line in notes.close(flush=NOTIFY_FLUSH):
+                print(f"bluegreen {args.command}: {line}", file=sys.stderr)
 
 
-def _act(args: argparse.Namespace, controller: ActionController, colour: Colour | None) -> int:
+def _act(
+    args: argparse.Namespace,
+    controller: ActionController,
+    colour: Colour | None,
+    notes: Notifications | None = None,
+) -> int:
     try:
         plan = controller.plan(args.command, colour)
     except BackendError as exc:
@@ -408,6 +432,8 @@ def _act(args: argparse.Namespace, controller: ActionController, colour: Colour 
             print("cancelled")
             return EXIT_FAILED
     outcome = controller.execute(plan)
+    if notes is not None and outcome.result != "refused":
+        notes.action(outcome.ok, outcome.result, outcome.message)
     if outcome.ok:
         print(outcome.message)
         return EXIT_OK

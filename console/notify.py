@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from console.config import ConfigFileError, NotifyConfig
 from console.model import BakeVerdict, Frame, Level
 
 Kind = Literal["alarm", "bake", "action", "outside", "test"]
@@ -80,13 +81,15 @@ class NotifyFeed:
             elif not ev.raised and ev.previous == Level.CRITICAL:
                 out.append(Message("alarm", "success", f"{svc}: {ev.text}", ev.text))
         bake = frame.bake
-        if bake.decided and bake.colour is not None:
+        # A verdict decided here, told once. One read back from the recording (``origin``) was
+        # decided, and told, by the console that decided it.
+        if bake.decided and bake.colour is not None and not bake.origin:
             key = (bake.colour, round(bake.started or 0.0, 3), bake.verdict)
             if key != self._bake:
                 self._bake = key
                 passed = bake.verdict == BakeVerdict.PASSED
                 title = f"{svc}: BAKE {bake.verdict.name} {bake.colour}"
-                body = bake.verdict_text() + (f" (decided by {bake.origin})" if bake.origin else "")
+                body = bake.verdict_text()
                 out.append(Message("bake", "success" if passed else "failure", title, body))
         change = frame.snapshot.external_change
         if change:
@@ -250,3 +253,44 @@ def probe_message(service: str) -> Message:
         f"{service}: test notification",
         "bluegreen-console can reach this endpoint (sent by --notify-test).",
     )
+
+
+def from_config(cfg: NotifyConfig) -> Notifier:
+    """The notifier ``[notify]`` describes. Raises ConfigFileError (naming the key and the fix) when
+    its URLs cannot be read or apprise does not understand one."""
+    urls = cfg.urls()
+    try:
+        return Notifier(urls, attempts=cfg.attempts, timeout=cfg.timeout)
+    except ValueError as exc:
+        raise ConfigFileError(str(exc)) from None
+
+
+class Notifications:
+    """One service's notifications: what is worth telling (:class:`NotifyFeed`) and the sender.
+    What the CLI and the console hold; ``None`` of it exists without ``[notify]``."""
+
+    def __init__(self, service: str, cfg: NotifyConfig, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.feed = NotifyFeed(service, cfg.events)
+        self.notifier = notifier or from_config(cfg)
+
+    def frame(self, frame: Frame) -> None:
+        self.notifier.send_all(self.feed.frame(frame))
+
+    def action(self, ok: bool, result: str, message: str, by: str = "") -> None:
+        self.notifier.send_all(self.feed.action(ok, result, message, by))
+
+    def problems(self) -> list[str]:
+        return self.notifier.problems()
+
+    def close(self, flush: float = 0.0) -> list[str]:
+        """Stop, after waiting up to ``flush`` seconds for what is queued; returns the problems
+        not yet told (a CLI prints them before it exits)."""
+        if flush > 0:
+            self.notifier.flush(flush)
+        self.notifier.close()
+        return self.notifier.problems()
+
+
+def for_service(notify: NotifyConfig | None, service: str) -> Notifications | None:
+    return None if notify is None else Notifications(service, notify)

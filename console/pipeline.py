@@ -127,6 +127,10 @@ def cmd_bake(args: argparse.Namespace) -> int:
         recorder.add_service(
             runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
         )
+    from console.cli import NOTIFY_FLUSH
+    from console.notify import for_service
+
+    notes = for_service(cfg.notify, service.name)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     window: tuple[Colour, float] | None = None
     last_said = -1.0
@@ -134,6 +138,10 @@ def cmd_bake(args: argparse.Namespace) -> int:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if notes is not None:
+                notes.frame(frame)
+                for line in notes.problems():
+                    _say(f"bluegreen bake: {line}")
             if recorder is not None:
                 recorder.frame(frame, runtime.router.identity)
             bake = frame.bake
@@ -173,6 +181,9 @@ def cmd_bake(args: argparse.Namespace) -> int:
         runtime.close()
         if recorder is not None:
             recorder.close()
+        if notes is not None:
+            for line in notes.close(flush=NOTIFY_FLUSH):
+                _say(f"bluegreen bake: {line}")
 
 
 def _bake_step(
@@ -198,6 +209,34 @@ def _bake_step(
     return None, None
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    """Send one test notification to every ``[notify]`` URL; exit 0 sent, 1 not, 2 no [notify]."""
+    from console.cli import _service
+    from console.notify import from_config, probe_message
+
+    cfg, service = _service(args)
+    if cfg.notify is None:
+        _say(
+            "bluegreen notify-test: the config has no [notify]; add one with urls_env or "
+            "urls_file (docs/configuration.md)"
+        )
+        return EXIT_USAGE
+    notifier = from_config(cfg.notify)
+    try:
+        notifier.send(probe_message(service.name))
+        budget = cfg.notify.attempts * (cfg.notify.timeout + 2**cfg.notify.attempts) + 5
+        notifier.flush(budget)
+        problems = notifier.problems()
+    finally:
+        notifier.close()
+    if problems or not notifier.sent:
+        for p in problems or ["no answer in time"]:
+            _say(f"bluegreen notify-test: {p}")
+        return EXIT_FAILED
+    print(f"bluegreen notify-test: sent to {len(cfg.notify.urls())} endpoint(s)", flush=True)
+    return EXIT_OK
+
+
 def add_parsers(sub: Any, common: Any, recording: Any) -> None:
     g = sub.add_parser(
         "gate", help="run the pre-switch gate (smoke checks, warm-up) on the idle colour"
@@ -218,3 +257,7 @@ def add_parsers(sub: Any, common: Any, recording: Any) -> None:
     b.add_argument("--json", action="store_true", help="one JSON object per poll, then the verdict")
     recording(b)
     b.set_defaults(func=cmd_bake)
+
+    n = sub.add_parser("notify-test", help="send one test notification to the [notify] URLs")
+    common(n)
+    n.set_defaults(func=cmd_notify_test)

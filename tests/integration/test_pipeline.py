@@ -80,3 +80,35 @@ def test_gate_without_a_gate_section_is_a_usage_error_naming_the_fix(tmp_path):
         no_traceback(proc)
         assert proc.returncode == 2
         assert "has no [service.gate]" in proc.stderr
+
+
+def test_a_cli_switch_and_the_bake_gate_notify_a_local_receiver(tmp_path):
+    from tests.support.receiver import receiver
+
+    with receiver() as rx, haproxy_world(tmp_path) as world:
+        urls = tmp_path / "notify-urls"
+        urls.write_text(f"# the team's webhook\n{rx.url('/team')}\n")
+        config = _short_bake(world.cli_config(), 3)
+        config.write_text(config.read_text() + f'\n[notify]\nurls_file = "{urls}"\n')
+        test = cli(config, "notify-test")
+        assert test.returncode == 0, test.stderr
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        assert _bake(config, "--timeout", "60").returncode == 0
+        got = rx.wait_for(3)
+    titles = [m["body"]["title"] for m in got]
+    assert titles == [
+        "shop: test notification",
+        "shop: action done",
+        "shop: BAKE PASSED green",
+    ], titles
+    assert "blue → green" in got[1]["body"]["message"]
+    assert {m["path"] for m in got} == {"/team"}
+    assert got[2]["body"]["type"] == "success"
+
+
+def test_notify_test_names_a_missing_url_variable(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        config.write_text(config.read_text() + '\n[notify]\nurls_env = "BG_TEST_HOOK"\n')
+        missing = cli(config, "notify-test")
+        assert missing.returncode == 2 and "BG_TEST_HOOK is empty or not set" in missing.stderr
