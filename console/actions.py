@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -158,6 +158,7 @@ class ActionController:
         self.audit = audit
         self.observe = observe
         self.command = command
+        self._tags: dict[str, Any] = {}  # extra keys of every audit record of the running action
         self.settle = settle
         # On injected time (a ManualClock, the tests) nothing moves while we wait in real time.
         self._sleep = sleep or (time.sleep if runtime.clock is system_clock else _no_sleep)
@@ -219,6 +220,7 @@ class ActionController:
         **extra: Any,
     ) -> dict[str, Any]:
         return self.audit.append(
+            **self._tags,
             service=self.service,
             router=self.runtime.router.kind,
             router_id=self.runtime.router.identity,
@@ -414,20 +416,34 @@ class ActionController:
 
     # ------------------------------------------------------------------ execute
 
-    def record_refusal(self, action: str, target: Colour | None, exc: Exception) -> None:
-        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere);
-        a log that cannot be written is already part of the reason."""
+    def record_refusal(
+        self,
+        action: str,
+        target: Colour | None,
+        exc: Exception,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere),
+        or a preflight that refused; a log that cannot be written is already part of the reason."""
         with contextlib.suppress(AuditError):
-            self._audit(action, target, "refused", None, error=str(exc))
+            self._audit(action, target, "refused", None, error=str(exc), **dict(tags or {}))
 
     def cancel(self, plan: Plan) -> None:
         self._audit(plan.action, plan.target, "cancelled", plan.before)
 
-    def execute(self, plan: Plan) -> Outcome:
+    def execute(self, plan: Plan, *, tags: Mapping[str, Any] | None = None) -> Outcome:
         """Run a confirmed plan, holding the service's lock. Never raises for a backend problem or a
         lock held elsewhere: the Outcome says what happened (``refused`` when nothing was done).
         Raises AuditError only if the outcome record cannot be written after a verb ran (the message
-        says what ran)."""
+        says what ran). ``tags`` go into every audit record of this action (the auto-rollback's
+        ``{"by": "auto", "cause": ...}``)."""
+        self._tags = dict(tags or {})
+        try:
+            return self._execute_held(plan)
+        finally:
+            self._tags = {}
+
+    def _execute_held(self, plan: Plan) -> Outcome:
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(self.holding())

@@ -150,6 +150,9 @@ class ServiceConfig(_Strict):
     timeout: float | None = Field(default=None, gt=0, le=600)
     bake_seconds: float = Field(default=300.0, ge=0)
     gate: GateConfig | None = None  # the pre-switch gate (console.gate); none by default
+    # Armed auto-rollback (console.autorollback): off unless "armed"; the console's key toggles it.
+    auto_rollback: Literal["off", "armed"] = "off"
+    auto_rollback_countdown: float = Field(default=5.0, ge=0, le=300)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
 

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from backends.base import COLOURS, BackendError, Colour
+from console.autorollback import run as run_auto
 from console.model import BakeState, BakeVerdict, Frame, json_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -131,9 +132,12 @@ def cmd_bake(args: argparse.Namespace) -> int:
     from console.notify import for_service
 
     notes = for_service(cfg.notify, service.name)
+    auto, controller = _auto(service, runtime, monitor, audit_path)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     window: tuple[Colour, float] | None = None
     last_said = -1.0
+    rolled = None
+    held: tuple[int | None, str | None] | None = None  # the verdict, while a countdown runs
     try:
         while True:
             started = time.monotonic()
@@ -144,8 +148,29 @@ def cmd_bake(args: argparse.Namespace) -> int:
                     _say(f"bluegreen bake: {line}")
             if recorder is not None:
                 recorder.frame(frame, runtime.router.identity)
+            if auto is not None and controller is not None:
+                said = auto.step(frame)
+                if said:
+                    _say(f"bluegreen bake: {said}")
+                cd = auto.due(frame.snapshot.mono_time)
+                if cd is not None:
+                    done = run_auto(controller, cd)
+                    _say(f"bluegreen bake: {done.message}")
+                    if notes is not None:
+                        notes.action(done.ok, done.result, done.message, by="auto")
+                    rolled = done
             bake = frame.bake
             code, final = _bake_step(frame, bake, window)
+            if held is None and code is not None and auto is not None and auto.countdown:
+                held, code, final = (code, final), None, None  # said once the countdown is over
+            elif held is not None:
+                code, final = (None, None) if auto is not None and auto.countdown else held
+                if final is not None:
+                    final += (
+                        f"; then {rolled.message}"
+                        if rolled is not None
+                        else f"; {auto.note if auto is not None else ''}"
+                    )
             if window is None and bake.colour is not None and bake.started is not None:
                 window = (bake.colour, bake.started)
             if args.json:
@@ -184,6 +209,25 @@ def cmd_bake(args: argparse.Namespace) -> int:
         if notes is not None:
             for line in notes.close(flush=NOTIFY_FLUSH):
                 _say(f"bluegreen bake: {line}")
+
+
+def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[Any, Any]:
+    """With ``auto_rollback = "armed"``, the bake gate is the guard: it rolls back on a critical
+    alarm in the window, as an armed console would (the service's lock keeps two from both acting)."""
+    if service.auto_rollback != "armed":
+        return None, None
+    from console.actions import ActionController
+    from console.audit import AuditLog
+    from console.autorollback import AutoRollback
+
+    controller = ActionController(
+        runtime,
+        AuditLog(audit_path),
+        monitor.observe_action,
+        command="bluegreen bake (auto-rollback)",
+        acting=monitor.acting,
+    )
+    return AutoRollback(True, service.auto_rollback_countdown), controller
 
 
 def _bake_step(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import Colour
-from tests.support.cli import ROOT, cli, cli_env, no_traceback
+from tests.support.cli import ROOT, audit_records, cli, cli_env, no_traceback
 from tests.support.router_worlds import haproxy_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -112,3 +112,32 @@ def test_notify_test_names_a_missing_url_variable(tmp_path):
         config.write_text(config.read_text() + '\n[notify]\nurls_env = "BG_TEST_HOOK"\n')
         missing = cli(config, "notify-test")
         assert missing.returncode == 2 and "BG_TEST_HOOK is empty or not set" in missing.stderr
+
+
+def test_armed_bake_gate_rolls_back_a_failing_green_by_itself_and_exits_1(tmp_path):
+    from tests.integration.haproxy_fixture import Load
+
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        text = config.read_text().replace(
+            "bake_seconds = 60",
+            'bake_seconds = 60\nauto_rollback = "armed"\nauto_rollback_countdown = 1',
+        )
+        config.write_text(text)
+        with Load(world.lab.url, clients=2, rate=40, max_seconds=90, max_requests=3600) as load:
+            assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+            for app in world.lab.colour_apps("green"):
+                app.set_fault(error_rate=0.5)
+            failed = _bake(config, "--timeout", "60")
+            load.stop()
+        no_traceback(failed)
+        said = failed.stdout + failed.stderr
+        assert failed.returncode == 1, said
+        assert "AUTO-ROLLBACK of green in 1 s" in failed.stderr, said
+        last = failed.stdout.strip().splitlines()[-1]
+        assert last.startswith("BAKE FAILED green: CRITICAL green error %"), said
+        assert "; then AUTO-ROLLBACK: " in last, said
+        assert world.live() == Colour.BLUE  # traffic is back on blue, with no key pressed
+        auto = [r for r in audit_records(world.audit_path) if r.get("by") == "auto"]
+        assert [r["record"] for r in auto] == ["intent", "outcome"], auto
+        assert auto[-1]["result"] == "ok" and auto[-1]["cause"].startswith("CRITICAL green")
