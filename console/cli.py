@@ -414,6 +414,18 @@ def _act(
     print(plan.title)
     for line in plan.lines:
         print(f"  {line}")
+    tags = {}
+    if plan.caution:
+        print(f"  CAUTION: {plan.caution}")
+        if args.yes and not getattr(args, "cold", False):
+            controller.cancel(plan)
+            print(
+                f"bluegreen {args.command}: not done: {plan.target} is inside its warm-rollback "
+                "window; pass --cold as well as --yes to drain it all the same (audited)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        tags = {"inside_warm_window": True}
     if not args.yes:
         if not sys.stdin.isatty():
             controller.cancel(plan)
@@ -431,7 +443,16 @@ def _act(
             controller.cancel(plan)
             print("cancelled")
             return EXIT_FAILED
-    outcome = controller.execute(plan)
+        if plan.caution:
+            try:
+                again = input(f"Drain {plan.target} inside its warm-rollback window? [y/N] ")
+            except EOFError:
+                again = ""
+            if again.strip().lower() not in ("y", "yes"):
+                controller.cancel(plan)
+                print("cancelled")
+                return EXIT_FAILED
+    outcome = controller.execute(plan, tags=tags)
     if notes is not None and outcome.result != "refused":
         notes.action(outcome.ok, outcome.result, outcome.message)
     if outcome.ok:
@@ -532,6 +553,13 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--to", dest="colour", choices=[c.value for c in COLOURS])
         elif verb in ("drain", "ready"):
             a.add_argument("--colour", choices=[c.value for c in COLOURS])
+        if verb == "drain":
+            a.add_argument(
+                "--cold",
+                action="store_true",
+                help="with --yes: drain the old colour even inside its warm-rollback window "
+                "(keep_warm after a switch; audited)",
+            )
         a.add_argument("--yes", "-y", action="store_true", help="act without asking")
         a.set_defaults(func=cmd_action)
 

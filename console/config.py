@@ -153,6 +153,9 @@ class ServiceConfig(_Strict):
     # Armed auto-rollback (console.autorollback): off unless "armed"; the console's key toggles it.
     auto_rollback: Literal["off", "armed"] = "off"
     auto_rollback_countdown: float = Field(default=5.0, ge=0, le=300)
+    # The warm-rollback window (seconds after a switch the old colour is kept ready to take the
+    # traffic back): None is the bake window. Draining the old colour inside it asks twice.
+    keep_warm: float | None = Field(default=None, ge=0)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
 
@@ -180,6 +183,11 @@ class ServiceConfig(_Strict):
                     f"{', '.join(repr(m) for m in METRIC_KEYS)} (the table name {name!r} is not one)"
                 )
         return self
+
+    @property
+    def warm_seconds(self) -> float:
+        """``keep_warm``, else the bake window."""
+        return self.bake_seconds if self.keep_warm is None else self.keep_warm
 
     @property
     def call_timeout(self) -> float:

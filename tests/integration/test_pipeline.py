@@ -141,3 +141,21 @@ def test_armed_bake_gate_rolls_back_a_failing_green_by_itself_and_exits_1(tmp_pa
         auto = [r for r in audit_records(world.audit_path) if r.get("by") == "auto"]
         assert [r["record"] for r in auto] == ["intent", "outcome"], auto
         assert auto[-1]["result"] == "ok" and auto[-1]["cause"].startswith("CRITICAL green")
+
+
+def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_yes(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()  # keep_warm: the 60 s bake window
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        plain = cli(config, "drain", "--colour", "blue", "--yes")
+        no_traceback(plain)
+        assert plain.returncode == 1
+        assert "CAUTION: blue is inside its warm-rollback window" in plain.stdout
+        assert "pass --cold as well as --yes" in plain.stderr
+        assert not world.draining(Colour.BLUE)
+        cold = cli(config, "drain", "--colour", "blue", "--yes", "--cold")
+        assert cold.returncode == 0, cold.stderr
+        assert world.draining(Colour.BLUE)
+        drains = [r for r in audit_records(world.audit_path) if r.get("action") == "drain"]
+        assert [r["result"] for r in drains if r["record"] != "intent"] == ["cancelled", "ok"]
+        assert drains[-1]["inside_warm_window"] is True
