@@ -26,33 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
-from console.config import ENV_AUDIT_LOG, ConfigFileError, ConsoleConfig, ServiceConfig, load
+from console.cliargs import NOTIFY_FLUSH, _audit_path, _recorder, _recording_path, _service
+from console.config import ConfigFileError, ConsoleConfig, ServiceConfig
 from console.model import METRICS, BakeVerdict, Frame, json_safe
 
 if TYPE_CHECKING:
     from console.actions import ActionController
     from console.notify import Notifications
-    from console.recorder import Recorder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-NOTIFY_FLUSH = 15.0  # seconds a CLI waits at exit for its notifications to be sent
-
-
-def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
-    from console.audit import default_path
-
-    if getattr(args, "audit_log", None):
-        return Path(args.audit_log)
-    if os.environ.get(ENV_AUDIT_LOG):
-        return Path(os.environ[ENV_AUDIT_LOG])
-    if cfg is not None and cfg.audit_log is not None:
-        return cfg.audit_log
-    return default_path()
-
-
-def _service(args: argparse.Namespace) -> tuple[ConsoleConfig, ServiceConfig]:
-    cfg = load(args.config)
-    return cfg, cfg.pick(getattr(args, "service", None))
 
 
 def _run_app(
@@ -85,38 +67,6 @@ def _run_app(
                     file=sys.stderr,
                 )
     return EXIT_OK
-
-
-def _recorder(args: argparse.Namespace, cfg: ConsoleConfig, audit_path: Path) -> Recorder | None:
-    """The session's recorder, started (opening, migrating and pruning the file on its own thread),
-    or None under ``--no-record`` / ``[recording] enabled = false``."""
-    from console.recorder import Recorder
-
-    path = _recording_path(args, cfg)
-    if path is None:
-        return None
-    settings = cfg.recording
-    return Recorder(
-        path,
-        command=args.command,
-        audit_log=audit_path,
-        days=settings.days,
-        max_mb=settings.max_mb,
-    ).start()
-
-
-def _recording_path(args: argparse.Namespace, cfg: ConsoleConfig) -> Path | None:
-    """Where this session records (and finds the stored bake verdicts), or None when it does not."""
-    from console.recorder import default_path
-
-    settings = cfg.recording
-    if getattr(args, "no_record", False) or (not settings.enabled and not args.record):
-        return None
-    if args.record:
-        return Path(args.record).expanduser()
-    if settings.path is not None:
-        return settings.path.expanduser()
-    return default_path(getattr(args, "config", None))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ def _say(text: str) -> None:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from console.cli import _service
+    from console.cliargs import _service
     from console.gate import gate_from_config
     from console.runtime import build
 
@@ -114,7 +114,7 @@ def _bake_json(frame: Frame, bake: BakeState, final: str | None) -> dict[str, An
 def cmd_bake(args: argparse.Namespace) -> int:
     from console import verdicts
     from console.audit import AuditLog
-    from console.cli import _audit_path, _recorder, _service
+    from console.cliargs import _audit_path, _recorder, _service
     from console.monitor import Monitor
     from console.recorder import service_settings
     from console.runtime import build
@@ -128,7 +128,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
         recorder.add_service(
             runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
         )
-    from console.cli import NOTIFY_FLUSH
+    from console.cliargs import NOTIFY_FLUSH
     from console.notify import for_service
 
     notes = for_service(cfg.notify, service.name)
@@ -255,7 +255,7 @@ def _bake_step(
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send one test notification to every ``[notify]`` URL; exit 0 sent, 1 not, 2 no [notify]."""
-    from console.cli import _service
+    from console.cliargs import _service
     from console.notify import from_config, probe_message
 
     cfg, service = _service(args)
