@@ -7,8 +7,7 @@ and left its widgets to the garbage collector (see ``BlueGreenApp._dialog``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import RenderableType
 from rich.segment import Segment
@@ -17,41 +16,70 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Vertical, VerticalScroll
+from textual.css.styles import RulesMap
 from textual.renderables.background_screen import BackgroundScreen
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
+from textual.visual import RenderOptions, Visual
 from textual.widgets import Static
 
 from console.actions import Plan
 
 
-class Backdrop(BackgroundScreen):
-    """Textual's tinted dashboard behind a dialog, with each style tinted once.
+class Backdrop(Visual):
+    """The dimmed dashboard behind a dialog, drawn straight from the dashboard's composited lines.
 
-    Textual draws the screen under a dialog again, dimmed, every time the dialog is drawn, and
-    tints every segment of it anew (a colour blend and two new styles per segment): 5-7 ms of each
-    frame of a dialog on the soak benchmark's machine. The tint of a style depends only on the style and the tint
-    colour, so it is kept (at most ``KEEP`` of them); the result is the same, segment for segment.
+    Textual draws a dialog's translucent background as a Rich renderable (``BackgroundScreen``):
+    the screen behind is composited into lines, turned into one stream of segments, each segment
+    tinted (a colour blend and two new styles), then the stream is split into lines again by Rich.
+    At every frame that repaints the dialog's screen (the frame that opens it, and every poll while
+    it is open) that cost 15-20 ms on the soak benchmark's machine, most of a dialog's first frame.
+    This ``Visual`` takes the composited lines as they are and swaps each segment's style for its
+    tinted one, kept per style (at most ``KEEP``): the same segments, line for line, as Textual's.
     """
 
     KEEP = 4096
-    _tinted: dict[tuple[Style | None, Color], Style] = {}
+    _tinted: dict[tuple[Style | None, Color, Style], Style] = {}
+
+    def __init__(self, screen: Screen[Any], color: Color) -> None:
+        self.screen = screen
+        self.color = color
 
     @classmethod
-    def process_segments(cls, segments: Iterable[Segment], color: Color) -> Iterable[Segment]:
-        tinted = cls._tinted
-        if len(tinted) > cls.KEEP:
-            tinted.clear()
-        tint = super().process_segments
-        for segment in segments:
-            text, style, control = segment
-            if control:
-                yield segment
-                continue
-            new = tinted.get((style, color))
-            if new is None:
-                new = next(iter(tint([Segment(" ", style)], color))).style or Style()
-                tinted[style, color] = new
-            yield Segment(text, new, control)
+    def tint(cls, style: Style | None, color: Color, base: Style) -> Style:
+        """``style`` as ``BackgroundScreen`` tints it under ``color``, on the dialog's ``base``."""
+        key = (style, color, base)
+        new = cls._tinted.get(key)
+        if new is None:
+            if len(cls._tinted) >= cls.KEEP:
+                cls._tinted.clear()
+            dimmed = next(iter(BackgroundScreen.process_segments([Segment(" ", style)], color)))
+            new = cls._tinted[key] = base + dimmed.style if base else dimmed.style or Style()
+        return new
+
+    def render_strips(
+        self, width: int, height: int | None, style: VisualStyle, options: RenderOptions
+    ) -> list[Strip]:
+        base, color, tint = style.rich_style, self.color, self.tint
+        lines = self.screen._compositor.render_strips()
+        strips = []
+        for line in lines[:height] if height is not None else lines:
+            if line.cell_length > width:
+                line = line.crop(0, width)
+            segments = [
+                Segment(text, tint(seg_style, color, base))
+                for text, seg_style, control in line
+                if not control
+            ]
+            strips.append(Strip(segments, line.cell_length))
+        return strips
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return container_width
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.screen._compositor.size.height
 
 
 ResultT = TypeVar("ResultT")
@@ -63,7 +91,8 @@ class Dialog(ModalScreen[ResultT]):
     def render(self) -> RenderableType:
         drawn = super().render()
         if type(drawn) is BackgroundScreen:
-            return Backdrop(drawn.screen, drawn.color)
+            # A Visual: Widget.render may return one (Screen.render's annotation is narrower)
+            return Backdrop(drawn.screen, drawn.color)  # type: ignore[return-value]
         return drawn
 
 

@@ -117,3 +117,31 @@ async def test_a_dialog_shown_again_shows_the_new_content_from_the_top(tmp_path)
         assert isinstance(app.screen, WhyScreen)
         assert str(app.screen.query_one("#why--text", Static).render()) == app.screen.text
         assert app.screen.query_one("#why").scroll_y == 0 and app.screen.text != first
+
+
+async def test_the_dimmed_dashboard_behind_a_dialog_is_the_one_textual_draws(tmp_path):
+    # console.screens.Backdrop draws the dashboard behind a dialog from its composited lines (the
+    # Rich round trip of Textual's BackgroundScreen cost most of a dialog's first frame); what the
+    # operator sees must be the same, segment for segment, whatever the dashboard shows.
+    from textual.renderables.background_screen import BackgroundScreen
+    from textual.visual import Visual, visualize
+
+    from console.screens import Backdrop
+
+    app = demo_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 8)
+        for keys in DIALOGS.values():
+            await press(pilot, keys[0])
+            dialog, behind = app.screen, app.screen_stack[0]
+            color, (width, height) = dialog.styles.background, dialog.size
+            ours, textuals = (
+                Visual.to_strips(dialog, visual, width, height, dialog.visual_style)
+                for visual in (
+                    Backdrop(behind, color),
+                    visualize(dialog, BackgroundScreen(behind, color)),
+                )
+            )
+            assert [list(s) for s in ours] == [list(s) for s in textuals], keys
+            assert len(ours) == height and any("LIVE" in s.text for s in ours)
+            await press(pilot, *keys[1:])
