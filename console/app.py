@@ -36,10 +36,11 @@ from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
-from console.screens import ConfirmScreen, HelpScreen, WhyScreen
+from console.screens import ConfirmScreen, DashboardScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
 DialogT = TypeVar("DialogT", bound=Screen[Any])
+DialogResultT = TypeVar("DialogResultT")
 
 ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
 COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
@@ -174,6 +175,9 @@ class BlueGreenApp(App[None]):
         self._dialogs: dict[str, Screen[Any]] = {}
 
     # ------------------------------------------------------------------ layout
+
+    def get_default_screen(self) -> Screen[Any]:
+        return DashboardScreen(id="_default")  # a dialog over it draws it once per change
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -391,6 +395,20 @@ class BlueGreenApp(App[None]):
             return build()
         return screen  # type: ignore[return-value]  # built by `build` for this name
 
+    def _push_dialog(
+        self,
+        screen: Screen[DialogResultT],
+        answered: Callable[[DialogResultT | None], None] | None = None,
+    ) -> None:
+        """Show a dialog over the dashboard, which it draws whole (dimmed) at its first frame:
+        without Textual's refresh of the whole dashboard as it goes under (see DashboardScreen)."""
+        below = self.screen
+        if isinstance(below, DashboardScreen):
+            with below.covered():
+                self.push_screen(screen, answered)
+        else:
+            self.push_screen(screen, answered)
+
     def action_help(self) -> None:
         cfg = self.runtime.config
         screen = self._dialog(
@@ -404,7 +422,7 @@ class BlueGreenApp(App[None]):
             ),
         )
         screen.show()
-        self.push_screen(screen)
+        self._push_dialog(screen)
 
     def action_why(self) -> None:
         rt = self.runtime
@@ -415,7 +433,7 @@ class BlueGreenApp(App[None]):
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
         screen = self._dialog("why", lambda: WhyScreen(text))
         screen.show(text)
-        self.push_screen(screen)
+        self._push_dialog(screen)
 
     def action_chart(self) -> None:
         """The detail chart of the worst alarming metric (error % when none fires): from the
@@ -471,7 +489,7 @@ class BlueGreenApp(App[None]):
 
         screen = self._dialog("confirm", lambda: ConfirmScreen(plan))
         screen.show(plan)
-        self.push_screen(screen, answered)
+        self._push_dialog(screen, answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def _execute_worker(self, plan: Plan) -> None:

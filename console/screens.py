@@ -7,6 +7,8 @@ and left its widgets to the garbage collector (see ``BlueGreenApp._dialog``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from rich.console import RenderableType
@@ -17,12 +19,14 @@ from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Vertical, VerticalScroll
 from textual.css.styles import RulesMap
+from textual.geometry import Region
 from textual.renderables.background_screen import BackgroundScreen
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import RenderOptions, Visual
 from textual.widgets import Static
+from typing_extensions import Self
 
 from console.actions import Plan
 
@@ -80,6 +84,59 @@ class Backdrop(Visual):
 
     def get_height(self, rules: RulesMap, width: int) -> int:
         return self.screen._compositor.size.height
+
+
+class DashboardScreen(Screen[None]):
+    """The app's first screen (the dashboard), which hands its changes to a dialog over it once.
+
+    Textual 8.2: a screen seen through a dialog's translucent background passes the regions that
+    changed on it to the dialog (which draws it again, dimmed), then marks those regions dirty on
+    itself and asks for a repaint of itself; that repaint passes the same regions to the dialog
+    again, and so on at every message the screen handles. Most of those regions are the whole
+    screen (the dashboard is refreshed as a dialog opens), so a dialog drew the whole dashboard
+    behind it three times on opening and again at each poll and log line: the same picture, one
+    full frame (15-20 ms on the soak benchmark's machine) each. Here the regions are passed once;
+    the dashboard is drawn whole anyway when the dialog closes (``ScreenResume`` refreshes it).
+
+    And Textual refreshes the screen below as a whole when it pushes a screen over it; when that
+    screen is a dialog, which draws the whole dashboard behind it at its first frame anyway, that
+    refresh only drew the same picture once more (often just after the dialog's first frame, as a
+    second full frame). ``covered()`` skips it (see ``BlueGreenApp._push_dialog``).
+    """
+
+    _covering = False
+
+    @contextmanager
+    def covered(self) -> Iterator[None]:
+        """While a dialog is pushed over this screen: skip the refresh of the whole screen."""
+        self._covering = True
+        try:
+            yield
+        finally:
+            self._covering = False
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._covering and not (regions or layout or recompose):
+            return self  # the dialog pushed over it draws it whole, dimmed, at its first frame
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _compositor_refresh(self) -> None:
+        app = self.app
+        changed = self._compositor._dirty_regions
+        if (
+            app.is_inline
+            or app.screen is self
+            or not changed
+            or self not in app._background_screens
+        ):
+            super()._compositor_refresh()
+            return
+        app.screen.refresh(*changed)
+        changed.clear()
+        self._dirty_widgets.clear()
+        app._update_mouse_over(self)
 
 
 ResultT = TypeVar("ResultT")

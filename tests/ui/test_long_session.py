@@ -145,3 +145,36 @@ async def test_the_dimmed_dashboard_behind_a_dialog_is_the_one_textual_draws(tmp
             assert [list(s) for s in ours] == [list(s) for s in textuals], keys
             assert len(ours) == height and any("LIVE" in s.text for s in ours)
             await press(pilot, *keys[1:])
+
+
+async def test_a_dialog_draws_the_dashboard_behind_it_once_per_change(tmp_path):
+    # Textual 8.2 handed each change of the screen under a dialog to the dialog again at every
+    # message that screen handled, and refreshed the whole of it as the dialog was pushed: the
+    # dialog drew the whole dimmed dashboard three times on opening and again after each change,
+    # the same picture each time (console.screens.DashboardScreen).
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        for keys in DIALOGS.values():  # warm-up round
+            await press(pilot, *keys)
+        dashboard = app.screen
+        drawn = 0
+        composite = dashboard._compositor.render_strips
+
+        def counted(*args, **kwargs):
+            nonlocal drawn
+            drawn += 1
+            return composite(*args, **kwargs)
+
+        dashboard._compositor.render_strips = counted
+        for open_key, *close_keys in DIALOGS.values():
+            drawn = 0
+            await press(pilot, open_key)
+            for _ in range(5):  # messages handled by the dashboard, nothing changed on it
+                await pilot.pause(0.02)
+            assert drawn == 1, (open_key, drawn)
+            await poll(pilot, 1)  # the dashboard changes under the dialog: drawn again, once
+            for _ in range(5):
+                await pilot.pause(0.02)
+            assert drawn == 2, (open_key, drawn)
+            await press(pilot, *close_keys)
