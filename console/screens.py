@@ -7,13 +7,15 @@ and left its widgets to the garbage collector (see ``BlueGreenApp._dialog``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from rich.console import RenderableType
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
+from textual._compositor import LayoutUpdate
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.color import Color
@@ -62,21 +64,33 @@ class Backdrop(Visual):
             new = cls._tinted[key] = base + dimmed.style if base else dimmed.style or Style()
         return new
 
+    # The tinted line last drawn at each row, with the line, tint and base it was drawn from
+    _drawn: dict[int, tuple[Strip, Color, Style, Strip]] = {}
+
     def render_strips(
         self, width: int, height: int | None, style: VisualStyle, options: RenderOptions
     ) -> list[Strip]:
-        base, color, tint = style.rich_style, self.color, self.tint
-        lines = self.screen._compositor.render_strips()
+        base, color, tint, drawn = style.rich_style, self.color, self.tint, self._drawn
+        behind = self.screen
+        if isinstance(behind, DashboardScreen):
+            lines = behind.picture()
+        else:
+            lines = behind._compositor.render_strips()
         strips = []
-        for line in lines[:height] if height is not None else lines:
+        for y, line in enumerate(lines[:height] if height is not None else lines):
             if line.cell_length > width:
                 line = line.crop(0, width)
+            last = drawn.get(y)
+            if last is not None and last[0] is line and last[1] == color and last[2] == base:
+                strips.append(last[3])  # the same line as last time: the same tinted line
+                continue
             segments = [
                 Segment(text, tint(seg_style, color, base))
                 for text, seg_style, control in line
                 if not control
             ]
             strips.append(Strip(segments, line.cell_length))
+            drawn[y] = (line, color, base, strips[-1])
         return strips
 
     def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
@@ -122,20 +136,66 @@ class DashboardScreen(Screen[None]):
             return self  # the dialog pushed over it draws it whole, dimmed, at its first frame
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    _picture: list[Strip] | None = None  # the screen's lines as last drawn (see picture())
+    _stale: set[int] | None = None  # rows of _picture that changed since
+
+    def picture(self) -> list[Strip]:
+        """The screen's lines as they are now, for a dialog's backdrop: the lines last drawn, with
+        only the rows that changed since composited again (a whole screen composited at each
+        dialog opened was most of its first frame), and the rows of widgets changed since the
+        screen's last update. Composited whole when there is nothing to start from, or while a
+        layout, scroll or repaint of the whole screen is waiting for its next update."""
+        compositor = self._compositor
+        size = compositor.size
+        picture, stale = self._picture, self._stale
+        pending = self._layout_required or self._repaint_required or self._scroll_required
+        if picture is None or stale is None or len(picture) != size.height or pending:
+            self._picture, self._stale = compositor.render_strips(), set()
+            return list(self._picture)
+        # Widgets changed since the screen's last update: their rows (it hands them over later)
+        shown = compositor.visible_widgets
+        for widget in self._dirty_widgets:
+            if widget in shown:
+                region, clip = shown[widget]
+                stale.update(region.intersection(clip).line_range)
+        rows = sorted(y for y in stale if 0 <= y < size.height)
+        if rows:
+            crop = Region(0, rows[0], size.width, rows[-1] - rows[0] + 1)
+            chops = compositor._render_chops(crop, stale.__contains__)
+            for y in rows:
+                picture[y] = Strip.join(chops[y].values())
+        stale.clear()
+        return list(picture)
+
+    def _changed(self, regions: Iterable[Region]) -> None:
+        """Rows of the picture that ``regions`` (of the screen) cover are stale."""
+        if self._stale is not None:
+            for region in regions:
+                self._stale.update(region.line_range)
+
     def _compositor_refresh(self) -> None:
         app = self.app
-        changed = self._compositor._dirty_regions
-        if (
-            app.is_inline
-            or app.screen is self
-            or not changed
-            or self not in app._background_screens
-        ):
+        compositor = self._compositor
+        changed = compositor._dirty_regions
+        if app.is_inline or (app.screen is not self and self not in app._background_screens):
+            self._picture = None
             super()._compositor_refresh()
             return
-        app.screen.refresh(*changed)
-        changed.clear()
-        self._dirty_widgets.clear()
+        if app.screen is self:  # Textual's own update, keeping the lines of a whole one
+            full = compositor.size.region in changed
+            if not full:
+                self._changed(changed)
+            update = compositor.render_update(screen_stack=app._background_screens)
+            app._display(self, update)
+            self._dirty_widgets.clear()
+            if full and isinstance(update, LayoutUpdate):
+                self._picture = [Strip.join(line) for line in update.strips]
+                self._stale = set()
+        elif changed:  # under a dialog: hand the dialog what changed, once
+            self._changed(changed)
+            app.screen.refresh(*changed)
+            changed.clear()
+            self._dirty_widgets.clear()
         app._update_mouse_over(self)
 
 
@@ -143,7 +203,21 @@ ResultT = TypeVar("ResultT")
 
 
 class Dialog(ModalScreen[ResultT]):
-    """A modal screen whose dimmed dashboard behind is drawn by ``Backdrop``."""
+    """A modal screen whose dimmed dashboard behind is drawn by ``Backdrop``.
+
+    Shown again and again (see ``BlueGreenApp._dialog``): Textual applies the whole stylesheet to
+    every node of a screen each time it is pushed, for a stylesheet that may have changed while the
+    screen was off the stack; it is applied again only when it has changed (a theme) since. Class
+    and focus changes inside the dialog restyle what they touch as always.
+    """
+
+    _styled_for: int | None = None  # the app's stylesheet update the nodes were styled with
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        updates = self.app._css_update_count
+        if self._styled_for == updates:
+            event.refresh_styles = False
+        self._styled_for = updates
 
     def render(self) -> RenderableType:
         drawn = super().render()
