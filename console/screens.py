@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from rich.console import RenderableType
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual import events, messages
 from textual._compositor import LayoutUpdate
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -167,6 +167,14 @@ class DashboardScreen(Screen[None]):
         stale.clear()
         return list(picture)
 
+    async def _on_update(self, message: messages.Update) -> None:
+        """A widget asks for a repaint: its rows of the picture are stale (Textual may later drop
+        it from the widgets to update when the whole screen is repainted instead)."""
+        shown = self._compositor.visible_widgets
+        if self._stale is not None and message.widget in shown:
+            region, clip = shown[message.widget]
+            self._stale.update(region.intersection(clip).line_range)
+
     def _changed(self, regions: Iterable[Region]) -> None:
         """Rows of the picture that ``regions`` (of the screen) cover are stale."""
         if self._stale is not None:
@@ -182,15 +190,24 @@ class DashboardScreen(Screen[None]):
             super()._compositor_refresh()
             return
         if app.screen is self:  # Textual's own update, keeping the lines of a whole one
-            full = compositor.size.region in changed
+            size = compositor.size
+            full = size.region in changed
+            update: RenderableType | None
             if not full:
                 self._changed(changed)
-            update = compositor.render_update(screen_stack=app._background_screens)
+                update = compositor.render_update(screen_stack=app._background_screens)
+            elif self._picture is not None and len(self._picture) == size.height:
+                # The whole screen again (back from under a dialog): the lines last drawn, with
+                # the rows that changed since composited again, not every widget composited anew
+                changed.clear()
+                update = LayoutUpdate([[line] for line in self.picture()], size.region)
+            else:
+                update = compositor.render_update(screen_stack=app._background_screens)
+                if isinstance(update, LayoutUpdate):
+                    self._picture = [Strip.join(line) for line in update.strips]
+                    self._stale = set()
             app._display(self, update)
             self._dirty_widgets.clear()
-            if full and isinstance(update, LayoutUpdate):
-                self._picture = [Strip.join(line) for line in update.strips]
-                self._stale = set()
         elif changed:  # under a dialog: hand the dialog what changed, once
             self._changed(changed)
             app.screen.refresh(*changed)

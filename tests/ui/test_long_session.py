@@ -181,3 +181,34 @@ async def test_a_dialog_draws_the_dashboard_behind_it_once_per_change(tmp_path, 
                 await pilot.pause(0.02)
             assert drawn == 2, (open_key, drawn)
             await press(pilot, *close_keys)
+
+
+async def test_the_dashboard_drawn_again_as_a_dialog_closes_is_the_one_textual_draws(tmp_path):
+    # As a dialog closes the dashboard is drawn whole again from its lines as last drawn, with the
+    # rows that changed under the dialog composited again (console.screens.DashboardScreen): what
+    # the operator sees must be what Textual composites from every widget.
+    from textual._compositor import LayoutUpdate
+    from textual.strip import Strip
+
+    app = demo_app("bad-release", audit_path=tmp_path / "a.jsonl")
+    frames: list[tuple[list[Strip], list[Strip]]] = []  # (drawn, composited at that moment)
+    shown = app._display
+
+    def display(screen, update):
+        shown(screen, update)
+        if isinstance(update, LayoutUpdate):
+            drawn = [Strip.join(line) for line in update.strips]
+            frames.append((drawn, screen._compositor.render_strips()))
+
+    app._display = display
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 3)
+        for keys in DIALOGS.values():
+            for polls in (0, 2):  # closed at once, and after polls that changed the dashboard
+                await press(pilot, keys[0])
+                await poll(pilot, polls)
+                frames.clear()
+                await press(pilot, *keys[1:])
+                assert len(app.screen_stack) == 1 and frames, keys
+                for drawn, composited in frames:
+                    assert [list(s) for s in drawn] == [list(s) for s in composited], keys
