@@ -282,16 +282,24 @@ class ConfirmScreen(Dialog[bool]):
     def _line(line: str) -> Static:
         return Static(f"• {line}", classes="confirm--line", markup=False)
 
+    @staticmethod
+    def _update(widget: Static, text: str) -> None:
+        """``Static.update`` lays the dialog out again each time: only when the text changed (the
+        same action asked again shows the same lines)."""
+        if getattr(widget, "_bg_text", None) != text:
+            widget._bg_text = text  # type: ignore[attr-defined]
+            widget.update(text)
+
     def show(self, plan: Plan) -> None:
-        """Ask about ``plan`` next time the screen is shown: the same widgets with new text, one
-        widget added or removed per line more or less."""
+        """Ask about ``plan`` next time the screen is shown: the same widgets with new text (only
+        where it changed), one widget added or removed per line more or less."""
         self.plan = plan
         if not self.is_mounted:
             return  # compose() reads self.plan
-        self.query_one(".confirm--title", Static).update(plan.title)
+        self._update(self.query_one(".confirm--title", Static), plan.title)
         lines = list(self.query(".confirm--line").results(Static))
         for widget, line in zip(lines, plan.lines, strict=False):
-            widget.update(f"• {line}")
+            self._update(widget, f"• {line}")
         if len(lines) > len(plan.lines):
             self.query_one("#confirm").remove_children(lines[len(plan.lines) :])
         elif len(lines) < len(plan.lines):
