@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -173,6 +174,7 @@ class BlueGreenApp(App[None]):
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
         self._dialogs: dict[str, Screen[Any]] = {}
+        self._held: AbstractContextManager[None] | None = None  # see _hold_screen
 
     # ------------------------------------------------------------------ layout
 
@@ -485,6 +487,7 @@ class BlueGreenApp(App[None]):
                 self.log_line("info", f"{plan.action}: confirmed, running…")
                 self._execute_worker(plan)
             else:
+                self._hold_screen()  # the dashboard and "cancelled" in one frame
                 self._cancel_worker(plan)
 
         screen = self._dialog("confirm", lambda: ConfirmScreen(plan))
@@ -509,7 +512,28 @@ class BlueGreenApp(App[None]):
             return
         self.post_message(ActionFinished(plan.action, None, "cancelled"))
 
+    HOLD = 0.1  # seconds: the longest a cancelled dialog stays drawn (see _hold_screen)
+
+    def _hold_screen(self) -> None:
+        """Draw nothing until the action under way says how it ended, for at most ``HOLD``.
+
+        A declined confirmation is recorded in a thread (the audit write) in 1-5 ms; meanwhile
+        Textual drew the dashboard back as the dialog closed, then, a frame later (its frames
+        are at least 1/60 s apart), the same dashboard with "cancelled" in the log: two frames
+        and a wait for the operator's key, where one frame is what they are shown."""
+        if self._held is None:
+            self._held = self.batch_update()
+            self._held.__enter__()
+            self.set_timer(self.HOLD, self._release_screen)
+
+    def _release_screen(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
+            self.screen.check_idle()  # draw what waited
+
     def on_action_finished(self, message: ActionFinished) -> None:
+        self._release_screen()
         self.busy = None
         out = message.outcome
         if out is None:
@@ -541,6 +565,7 @@ class BlueGreenApp(App[None]):
                 f"internal error in {worker.group}: {type(worker.error).__name__}: {worker.error}",
             )
             if worker.group == "action":
+                self._release_screen()
                 self.busy = None
             elif worker.group == "poll" and self.opts.auto_poll:
                 self.set_timer(self.runtime.config.poll_interval, self.request_poll)

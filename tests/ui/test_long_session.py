@@ -212,3 +212,33 @@ async def test_the_dashboard_drawn_again_as_a_dialog_closes_is_the_one_textual_d
                 assert len(app.screen_stack) == 1 and frames, keys
                 for drawn, composited in frames:
                     assert [list(s) for s in drawn] == [list(s) for s in composited], keys
+
+
+async def test_a_declined_confirmation_is_drawn_once_with_its_cancellation(tmp_path, monkeypatch):
+    # The dialog closed, Textual drew the dashboard back, then a frame later the same dashboard
+    # with "cancelled" in the log (written once the audit record was, in a thread): two frames and
+    # a wait for one answer. Now nothing is drawn until the cancellation is logged (at most
+    # BlueGreenApp.HOLD; a long one here, so that a loaded machine cannot make this test flaky).
+    from console.app import BlueGreenApp
+    from widgets import ActionLog
+
+    monkeypatch.setattr(BlueGreenApp, "HOLD", 10.0)
+    app = demo_app(audit_path=tmp_path / "a.jsonl")
+    first: list[str] = []
+    shown = app._display
+
+    def display(screen, update):
+        shown(screen, update)
+        if update is not None and not first:
+            first.append(app.query_one(ActionLog).lines_text[-1])
+
+    app._display = display
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 2)
+        for _ in range(2):
+            await press(pilot, "s")
+            assert isinstance(app.screen, ConfirmScreen)
+            first.clear()
+            await press(pilot, "n")
+            assert len(app.screen_stack) == 1 and app.busy is None
+            assert first and first[0].endswith("switch: cancelled"), first
