@@ -324,7 +324,7 @@ def main() -> int:
         "the stylesheet changed and the confirmation updates only its changed lines, and a "
         "declined switch is one frame with its 'cancelled' line instead of two "
         "(`BlueGreenApp._hold_screen`). UI-thread CPU per keystroke (median of 10-17, same "
-        "machine, load 1-5) went from 25-31 to 12-13 ms opening help, 17-19 to 15-17 ms closing "
+        "machine, load 1-5) went from 25-31 to 12-13 ms opening help, 17-19 to 16-18 ms closing "
         "a dialog, 48-56 to 27-31 ms opening the switch dialog, 31-35 to 22 ms declining it "
         "and 32-44 to 21-24 ms opening why.\n"
     )
