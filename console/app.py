@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,10 +37,11 @@ from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
-from console.screens import ConfirmScreen, HelpScreen, WhyScreen
+from console.screens import ConfirmScreen, DashboardScreen, HelpScreen, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
 DialogT = TypeVar("DialogT", bound=Screen[Any])
+DialogResultT = TypeVar("DialogResultT")
 
 ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
 COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
@@ -172,8 +174,12 @@ class BlueGreenApp(App[None]):
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
         self._dialogs: dict[str, Screen[Any]] = {}
+        self._held: AbstractContextManager[None] | None = None  # see _hold_screen
 
     # ------------------------------------------------------------------ layout
+
+    def get_default_screen(self) -> Screen[Any]:
+        return DashboardScreen(id="_default")  # a dialog over it draws it once per change
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -391,6 +397,20 @@ class BlueGreenApp(App[None]):
             return build()
         return screen  # type: ignore[return-value]  # built by `build` for this name
 
+    def _push_dialog(
+        self,
+        screen: Screen[DialogResultT],
+        answered: Callable[[DialogResultT | None], None] | None = None,
+    ) -> None:
+        """Show a dialog over the dashboard, which it draws whole (dimmed) at its first frame:
+        without Textual's refresh of the whole dashboard as it goes under (see DashboardScreen)."""
+        below = self.screen
+        if isinstance(below, DashboardScreen):
+            with below.covered():
+                self.push_screen(screen, answered)
+        else:
+            self.push_screen(screen, answered)
+
     def action_help(self) -> None:
         cfg = self.runtime.config
         screen = self._dialog(
@@ -404,7 +424,7 @@ class BlueGreenApp(App[None]):
             ),
         )
         screen.show()
-        self.push_screen(screen)
+        self._push_dialog(screen)
 
     def action_why(self) -> None:
         rt = self.runtime
@@ -415,7 +435,7 @@ class BlueGreenApp(App[None]):
         text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
         screen = self._dialog("why", lambda: WhyScreen(text))
         screen.show(text)
-        self.push_screen(screen)
+        self._push_dialog(screen)
 
     def action_chart(self) -> None:
         """The detail chart of the worst alarming metric (error % when none fires): from the
@@ -467,11 +487,12 @@ class BlueGreenApp(App[None]):
                 self.log_line("info", f"{plan.action}: confirmed, running…")
                 self._execute_worker(plan)
             else:
+                self._hold_screen()  # the dashboard and "cancelled" in one frame
                 self._cancel_worker(plan)
 
         screen = self._dialog("confirm", lambda: ConfirmScreen(plan))
         screen.show(plan)
-        self.push_screen(screen, answered)
+        self._push_dialog(screen, answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def _execute_worker(self, plan: Plan) -> None:
@@ -491,7 +512,28 @@ class BlueGreenApp(App[None]):
             return
         self.post_message(ActionFinished(plan.action, None, "cancelled"))
 
+    HOLD = 0.1  # seconds: the longest a cancelled dialog stays drawn (see _hold_screen)
+
+    def _hold_screen(self) -> None:
+        """Draw nothing until the action under way says how it ended, for at most ``HOLD``.
+
+        A declined confirmation is recorded in a thread (the audit write) in 1-5 ms; meanwhile
+        Textual drew the dashboard back as the dialog closed, then, a frame later (its frames
+        are at least 1/60 s apart), the same dashboard with "cancelled" in the log: two frames
+        and a wait for the operator's key, where one frame is what they are shown."""
+        if self._held is None:
+            self._held = self.batch_update()
+            self._held.__enter__()
+            self.set_timer(self.HOLD, self._release_screen)
+
+    def _release_screen(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
+            self.screen.check_idle()  # draw what waited
+
     def on_action_finished(self, message: ActionFinished) -> None:
+        self._release_screen()
         self.busy = None
         out = message.outcome
         if out is None:
@@ -523,6 +565,7 @@ class BlueGreenApp(App[None]):
                 f"internal error in {worker.group}: {type(worker.error).__name__}: {worker.error}",
             )
             if worker.group == "action":
+                self._release_screen()
                 self.busy = None
             elif worker.group == "poll" and self.opts.auto_poll:
                 self.set_timer(self.runtime.config.poll_interval, self.request_poll)
