@@ -348,9 +348,10 @@ class AlarmEngine:
             steps = fresh or (rule.by_evidence and counters_fresh)
             for colour in rule.colours:
                 key = (rule.name, colour)
-                old = self._rule_states.get(key)
-                if not steps and old is not None:
-                    states.append(old)
+                if not steps:  # stale figures: the last state carries over (none yet: none)
+                    old = self._rule_states.get(key)
+                    if old is not None:
+                        states.append(old)
                     continue
                 track = self._tracks.setdefault(key, _Track())
                 before = track.level

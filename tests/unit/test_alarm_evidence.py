@@ -420,3 +420,44 @@ def test_status_json_carries_the_last_polls_counts_and_the_evidence(clock, runti
     (alarm,) = [a for a in data["alarms"] if a["rule"] == "error_pct"]
     assert alarm["level"] == "critical" and "sure the rate is above 5 %" in alarm["evidence"]
     assert alarm["evidence_source"] == "simulator counters, last 1 poll"
+
+
+# --------------------------------------------------------------------------------------------------
+# Config
+
+
+def test_the_new_rule_keys_and_their_defaults():
+    import pytest
+
+    from console.config import ConfigFileError, from_mapping
+
+    by_name = {r.name: r for r in rules()}
+    error, latency = by_name["error_pct"], by_name["latency_ms"]
+    assert (error.decide, error.confidence, error.for_seconds, error.clear_for_seconds) == (
+        "evidence",
+        0.999,
+        0.0,
+        0.0,
+    )
+    assert (latency.decide, latency.for_seconds, latency.for_requests) == ("sustain", 5.0, 20)
+    tuned = {
+        r.name: r
+        for r in rules(error_pct={"confidence": 0.99, "for": 2}, latency_ms={"for_requests": 0})
+    }
+    assert (tuned["error_pct"].confidence, tuned["error_pct"].for_seconds) == (0.99, 2.0)
+    assert tuned["error_pct"].clear_for_seconds == 2.0  # clear_for follows an explicit for
+    assert tuned["latency_ms"].for_requests == 0
+    with pytest.raises(ConfigFileError) as err:
+        from_mapping(
+            {
+                "service": [
+                    {
+                        "name": "shop",
+                        "router": {"kind": "simulator"},
+                        "alarms": {"latency_ms": {"decide": "evidence"}},
+                    }
+                ]
+            }
+        )
+    assert "alarms.latency_ms: decide = 'evidence'" in str(err.value)
+    assert "use decide = 'sustain'" in str(err.value)
