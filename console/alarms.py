@@ -145,14 +145,16 @@ class AlarmRule:
             return Level.WARNING
         return Level.OK
 
-    def describe(self) -> str:
+    def describe(self, label: str | None = None) -> str:
+        """The rule in a sentence; ``label`` names the metric as measured ("avg" for HAProxy's
+        average latency), else the table's label."""
         sign = ">" if self.direction == "above" else "<"
         parts = []
         if self.warning is not None:
             parts.append(f"warning {sign} {self.warning:g}")
         if self.critical is not None:
             parts.append(f"critical {sign} {self.critical:g}")
-        head = f"{metric(self.metric).label}: {', '.join(parts)}"
+        head = f"{label or metric(self.metric).label}: {', '.join(parts)}"
         if self.by_evidence:
             sure = f"{self.confidence * 100:.3g} %"
             held = f" for {self.for_seconds:g}s" if self.for_seconds else ""

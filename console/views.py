@@ -11,7 +11,15 @@ from typing import Any
 
 from backends.base import COLOURS, Colour
 from console.fmt import COLOUR_NOTICES, duration, format_age
-from console.model import METRICS, AlarmState, BakeVerdict, Frame, Level, format_value
+from console.model import (
+    METRICS,
+    AlarmState,
+    BakeVerdict,
+    Frame,
+    Level,
+    format_value,
+    shown_label,
+)
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
 from widgets.colour_panel import MetricView, PanelView
@@ -182,6 +190,15 @@ def clock_text(now: float | None = None) -> str:
 IND = "\u00a0" * 4  # non-breaking: Textual would drop plain leading spaces when it wraps
 
 
+def _measured_label(frame: Frame | None, key: str) -> str | None:
+    """The metric's label as measured on every colour: "avg" when the latency figures are HAProxy's
+    average, never dressed up as p99; None (the table's label) otherwise."""
+    if frame is None:
+        return None
+    labels = {shown_label(key, frame.snapshot.colour_metrics(c).latency_stat) for c in COLOURS}
+    return labels.pop() if len(labels) == 1 else None
+
+
 def _evidence_lines(frame: Frame | None, a: AlarmState) -> list[str]:
     """For the "why" page, under one rule's state on one colour (issue 11): what the counts say and
     where they came from, and for a ratio the figure of the last poll's counts (the fast path)
@@ -237,7 +254,7 @@ def why_text(
 
     out: list[str] = []
     for rule in sorted(rules, key=worst):
-        out.append(f"▌ {rule.name}: {rule.describe()}")
+        out.append(f"▌ {rule.name}: {rule.describe(_measured_label(frame, rule.metric))}")
         for c in COLOURS:
             a = states.get((rule.name, c))
             if a is None:

@@ -461,3 +461,27 @@ def test_the_new_rule_keys_and_their_defaults():
         )
     assert "alarms.latency_ms: decide = 'evidence'" in str(err.value)
     assert "use decide = 'sustain'" in str(err.value)
+
+
+def test_the_why_page_calls_haproxys_average_avg_and_shows_the_evidence():
+    from console.model import BakeState
+    from console.views import History, why_text
+
+    engine, c = AlarmEngine(rules()), Counters()
+    avg = "avg of last 1024"
+    for t in range(6):
+        report = engine.evaluate(snap(t, c.add(100, 50), latency=1500.0, latency_stat=avg))
+    frame = Frame(snap(5, c, latency=1500.0, latency_stat=avg), report, BakeState())
+    blue_avg = Snapshot(
+        "shop",
+        frame.snapshot.time,
+        router=frame.snapshot.router,
+        metrics={**frame.snapshot.metrics, BLUE: ColourMetrics(rate=0.0, latency_stat=avg)},
+        mono=5,
+    )
+    text = why_text(Frame(blue_avg, report, BakeState()), engine.rules, {}, "haproxy", History())
+    assert "▌ latency_ms: avg: warning > 500, critical > 1000" in text
+    assert "CRITICAL green avg 1500 ms > 1000 ms for 5s" in text
+    assert "p99" not in text
+    assert "evidence: 500 requests, 250 errors: 99.9 % sure the rate is above 5 % " in text
+    assert "(haproxy counters, last 5 polls)" in text
