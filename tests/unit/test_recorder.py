@@ -390,3 +390,15 @@ def test_two_consoles_recording_at_once_are_read_one_session_at_a_time(clock, tm
             r.pick_session(svc, "9")
         r.only_session(r.pick_session(svc, "all"))
         assert r.service().polls == 80
+
+
+def test_a_server_down_alarm_replays_as_it_was_shown(clock, tmp_path):
+    """The servers alarm (issue 11) is rebuilt from the recorded router state, word for word."""
+    path = tmp_path / "rec.sqlite"
+    live = record_actions(clock, path, {2: "switch"}, scenario="server-failure", polls=20)
+    with Recording(path) as rec:
+        replayed = list(rec.frames(rec.service("shop")))
+    shown = [a.message for f in live for a in f.alarms.firing if a.metric == "servers"]
+    assert shown and shown[-1].startswith("WARNING live green servers down: green-")
+    for a, b in zip(live, replayed, strict=True):
+        assert b.alarms.states == as_recorded(a.alarms.states)
