@@ -79,6 +79,10 @@ class ColourMetrics:
             the router restarts), when it counts them; the console takes the deltas between polls
             as the evidence behind error % (``console.evidence``).
         errors_total: of those, the 5xx responses.
+        sources: where each figure came from, metric -> source (``{"error_pct": "prometheus",
+            "requests_total": "haproxy"}``): the kind of the backend that measured it. Filled by
+            the backend; ``merged_over`` keeps each figure's own. A figure missing here has no
+            named source (the console then names the backend kind it read it from).
     """
 
     rate: float | None = None
@@ -89,6 +93,7 @@ class ColourMetrics:
     notes: Mapping[str, str] = field(default_factory=dict)
     requests_total: float | None = None
     errors_total: float | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     METRICS: ClassVar[tuple[str, ...]] = ("rate", "error_pct", "latency_ms", "sessions")
 
@@ -98,8 +103,17 @@ class ColourMetrics:
             return None
         return float(v)
 
+    def with_sources(self, source: str) -> ColourMetrics:
+        """These figures, each one present and not yet attributed named as from ``source``."""
+        named = dict(self.sources)
+        for name in (*self.METRICS, "requests_total", "errors_total"):
+            if getattr(self, name) is not None:
+                named.setdefault(name, source)
+        return self if named == dict(self.sources) else replace(self, sources=named)
+
     def merged_over(self, base: ColourMetrics | None) -> ColourMetrics:
-        """These values, with gaps filled from ``base`` (router-side figures under Prometheus ones)."""
+        """These values, with gaps filled from ``base`` (router-side figures under Prometheus ones).
+        Each figure keeps its source (``sources``): a filled one brings the base's."""
         if base is None:
             return self
         filled: dict[str, Any] = {}
@@ -114,13 +128,17 @@ class ColourMetrics:
             # the router's counters, under any source
             filled["requests_total"] = base.requests_total
             filled["errors_total"] = base.errors_total
+        sources = dict(self.sources)
+        for name in filled:
+            if name in base.sources:
+                sources[name] = base.sources[name]
         notes = {**base.notes, **self.notes}
         for name in self.METRICS:
             # A note says why a figure is missing: beside a figure it would contradict it (the
             # router's "measuring" next to Prometheus's 47.3 %).
             if name in filled or self.value(name) is not None:
                 notes.pop(name, None)
-        return replace(self, notes=notes, **filled)
+        return replace(self, notes=notes, sources=sources, **filled)
 
 
 class ServerStatus(str, Enum):

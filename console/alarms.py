@@ -1,15 +1,43 @@
-"""Threshold alarms with sustain and hysteresis, and the bake window. Pure: no I/O, no Textual.
+"""Threshold alarms, decided by evidence or by a sustain, and the bake window. Pure: no I/O, no
+Textual.
 
-A rule watches one metric on each colour. Per (rule, colour):
+A rule watches one metric on each colour. It decides in one of two ways (``decide`` in config):
 
-* it **fires** at a level (warning / critical) only after the value has stayed past that level's
-  threshold for ``for_seconds`` (0 fires on the first sample);
+**Evidence** (the default for error %, a share of counted requests). Each poll adds the requests
+and errors counted since the previous one to a window of the last 60 polls (``console.evidence``):
+
+* it **fires** at a level as soon as the counts make it ``confidence`` (99.9 %) sure that the true
+  error rate of some recent stretch of polls is above that level's threshold: 25 errors in 50
+  requests fire on the first poll, 6 in 100 do not (6 % could be luck against 5 %), 60 in 1,000 do;
+* it **clears** (drops a level) when the whole window makes it as sure that the rate is below the
+  threshold lowered by ``margin``;
+* an explicitly set ``for`` / ``clear_for`` additionally requires the evidence to have held that long.
+
+Where the counts come from, per colour and poll, freshest first: the **router's counters** (HAProxy's
+response counters, the simulator's) read this poll: their delta since the colour's previous read (a
+counter that went down means the router restarted: that pair is dropped and counting starts again
+from the new value; the first read gives no delta). These step the rules even when the metrics
+source failed or was not read this poll: the fast path. Without counters (Prometheus alone, say),
+each fresh metrics read adds ``rate x seconds since the previous one`` requests and that times
+``error % / 100`` errors: the smoothed share of that interval, never the whole rate window again
+(which would count the same requests many times). A read of the metrics source stands in for the
+counters only when the router's were not read that poll, and the next counter read then only sets a
+new base, so no interval is counted twice.
+
+**Sustain** (latency and everything else):
+
+* it **fires** at a level only after the value has stayed past that level's threshold for
+  ``for_seconds`` (0 fires on the first sample) and, where requests are counted, the breach has
+  covered at least ``for_requests`` requests (20 for latency: a colour at 1 req/s does not fire
+  p99 on 5 requests);
 * it **clears** (drops a level) only after the value has stayed on the good side of the threshold
   *by a margin* (``margin`` = 0.2: 20 % below an "above" threshold) for ``clear_for_seconds``;
-* a single noisy sample therefore neither fires nor clears it;
-* no data (the source failed, no series) holds the current level: a dead Prometheus does not clear
-  an alarm. A colour with no traffic (rate 0) is not breaching, so the alarms of a rolled-back colour
-  end; their events say so (``AlarmEvent.reason`` = ``NO_TRAFFIC``), not that the colour recovered.
+* a single noisy sample therefore neither fires nor clears it.
+
+Both: no data (the source failed, no series) holds the current level: a dead Prometheus does not
+clear an alarm. A colour with no traffic (rate 0) is not breaching: its error % and latency alarms
+end at once, and their events say so (``AlarmEvent.reason`` = ``NO_TRAFFIC``), not that the colour
+recovered; "no traffic" never holds nor raises one.
 
 Time is the snapshot's monotonic reading (``Snapshot.mono_time``): a step of the wall clock neither
 fires, clears nor lengthens a sustain, and neither passes nor stretches a bake window.
@@ -19,33 +47,47 @@ Besides the rules, every snapshot is checked against the routing invariants
 send traffic to a drained colour. Each broken invariant is a CRITICAL alarm (metric ``routing``)
 whoever caused it, with no sustain: it fires on the first snapshot whose router state breaks it and
 clears on the first one whose state is sound again. A snapshot without a router read holds it. A
-broken invariant fails a running bake, whatever colour it is about.
+broken invariant fails a running bake, whatever colour it is about. A colour with a server DOWN is a
+WARNING alarm (metric ``servers``, :func:`console.model.servers_breach`) the same way: CRITICAL when
+the live colour has no server UP and no invariant already says so.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from backends.base import COLOURS, Colour
+from backends.base import COLOURS, Colour, ColourMetrics
 from console.config import AlarmRuleConfig
+from console.evidence import DEFAULT_CONFIDENCE, DEFAULT_LOOKS, Judgement, RatioEvidence
 from console.model import (
     NO_TRAFFIC,
     ROUTING,
+    SERVERS,
     AlarmEvent,
     AlarmReport,
     AlarmState,
     BakeState,
     BakeVerdict,
+    Counted,
     Level,
     Snapshot,
     invariant_breaches,
     metric,
+    servers_breach,
+    shown_label,
 )
+
+EVIDENCE, SUSTAIN = "evidence", "sustain"
+QUIET_METRICS = ("error_pct", "latency_ms")  # figures of served requests: none without traffic
 
 
 @dataclass(frozen=True)
 class AlarmRule:
+    """One rule. Built from config by :meth:`from_config`; a rule built by hand decides by sustain
+    unless told ``decide="evidence"``."""
+
     name: str
     metric: str
     direction: str = "above"
@@ -55,25 +97,38 @@ class AlarmRule:
     clear_for_seconds: float = 5.0
     margin: float = 0.2
     colours: tuple[Colour, ...] = COLOURS
+    decide: str = SUSTAIN
+    confidence: float = DEFAULT_CONFIDENCE
+    for_requests: int = 0
 
     @classmethod
     def from_config(cls, name: str, cfg: AlarmRuleConfig) -> AlarmRule:
+        fired, cleared = cfg.sustain_seconds(name)
         return cls(
             name=name,
             metric=cfg.metric or name,
             direction=cfg.direction,
             warning=cfg.warning,
             critical=cfg.critical,
-            for_seconds=cfg.for_seconds,
-            clear_for_seconds=cfg.for_seconds
-            if cfg.clear_for_seconds is None
-            else cfg.clear_for_seconds,
+            for_seconds=fired,
+            clear_for_seconds=cleared,
             margin=cfg.margin,
             colours=tuple(cfg.colours),
+            decide=cfg.decides_by(name),
+            confidence=cfg.confidence,
+            for_requests=cfg.requests_needed(name),
         )
+
+    @property
+    def by_evidence(self) -> bool:
+        return self.decide == EVIDENCE
 
     def threshold(self, level: Level) -> float | None:
         return {Level.WARNING: self.warning, Level.CRITICAL: self.critical}.get(level)
+
+    def levels(self) -> list[Level]:
+        """The levels this rule has a threshold for, lowest first."""
+        return [lv for lv in (Level.WARNING, Level.CRITICAL) if self.threshold(lv) is not None]
 
     def _past(self, value: float, threshold: float | None, margin: float = 0.0) -> bool:
         if threshold is None:
@@ -90,17 +145,30 @@ class AlarmRule:
             return Level.WARNING
         return Level.OK
 
-    def describe(self) -> str:
+    def describe(self, label: str | None = None) -> str:
+        """The rule in a sentence; ``label`` names the metric as measured ("avg" for HAProxy's
+        average latency), else the table's label."""
         sign = ">" if self.direction == "above" else "<"
         parts = []
         if self.warning is not None:
             parts.append(f"warning {sign} {self.warning:g}")
         if self.critical is not None:
             parts.append(f"critical {sign} {self.critical:g}")
+        head = f"{label or metric(self.metric).label}: {', '.join(parts)}"
+        if self.by_evidence:
+            sure = f"{self.confidence * 100:.3g} %"
+            held = f" for {self.for_seconds:g}s" if self.for_seconds else ""
+            unheld = f" for {self.clear_for_seconds:g}s" if self.clear_for_seconds else ""
+            return (
+                f"{head}; decided by evidence: fires when the requests counted make it {sure} "
+                f"sure the rate is past a threshold{held}, clears when the last "
+                f"{DEFAULT_LOOKS} polls make it {sure} sure it is {self.margin:.0%} clear of "
+                f"it{unheld}"
+            )
+        counted = f" and {self.for_requests} requests" if self.for_requests else ""
         return (
-            f"{metric(self.metric).label}: {', '.join(parts)}; fires after "
-            f"{self.for_seconds:g}s sustained, clears after {self.clear_for_seconds:g}s "
-            f"{self.margin:.0%} clear of the threshold"
+            f"{head}; fires after {self.for_seconds:g}s sustained{counted}, clears after "
+            f"{self.clear_for_seconds:g}s {self.margin:.0%} clear of the threshold"
         )
 
 
@@ -113,11 +181,35 @@ class _Track:
     level: Level = Level.OK
     since: float | None = None  # when ``level`` was reached
     breach_since: dict[Level, float] = field(default_factory=dict)  # per level: breaching since
+    breach_requests: dict[Level, float | None] = field(default_factory=dict)  # ... and requests
+    sure_since: dict[Level, float] = field(default_factory=dict)  # evidence: sure since
     fall_since: float | None = None  # clear of ``level`` (with the margin) since
+    evidence: RatioEvidence = field(default_factory=RatioEvidence)
+    sources: deque[str] = field(default_factory=lambda: deque(maxlen=DEFAULT_LOOKS))
+    last: float | None = None  # evidence: the last poll's error %, at poll resolution
 
     def pending(self) -> Level:
         """The highest level being breached but not yet fired."""
         return max((lv for lv in self.breach_since if lv > self.level), default=Level.OK)
+
+    def end(self) -> None:
+        """Back to OK at once, all history dropped (the colour lost its traffic)."""
+        self.level, self.since, self.fall_since = Level.OK, None, None
+        self.breach_since.clear()
+        self.breach_requests.clear()
+        self.sure_since.clear()
+        self.evidence.clear()
+        self.sources.clear()
+        self.last = None
+
+
+@dataclass
+class _Counter:
+    """A colour's counter base: the router's last counters read, the last time counts were taken."""
+
+    totals: tuple[float, float] | None = None  # (requests, errors) at the last router read
+    at: float | None = None  # when counts were last taken (either source)
+    reset: bool = False  # the last read found the counters lower: the router restarted
 
 
 class AlarmEngine:
@@ -127,17 +219,29 @@ class AlarmEngine:
     def __init__(self, rules: Iterable[AlarmRule]) -> None:
         self.rules = list(rules)
         self._tracks: dict[tuple[str, Colour], _Track] = {}
-        self._rule_states: tuple[AlarmState, ...] = ()  # the rules' last step, for stale snapshots
+        self._rule_states: dict[tuple[str, Colour], AlarmState] = {}  # for stale snapshots
         self._broken: dict[tuple[str, Colour], AlarmState] = {}  # invariants broken, and since when
+        self._servers: dict[Colour, AlarmState] = {}  # server-health alarms firing
+        self._counters: dict[Colour, _Counter] = {}
+        self._counted: list[Counted] = []  # the last step's counts
 
-    def evaluate(self, snap: Snapshot, fresh: bool = True) -> AlarmReport:
-        """The alarms after ``snap``. The rules step only on ``fresh`` figures (stale ones would
-        advance sustain timers): otherwise their last states carry over, without events. The
-        routing invariants are checked on every snapshot that holds a router state."""
-        states, events = self._step_rules(snap) if fresh else (list(self._rule_states), [])
-        self._rule_states = tuple(states)
+    def evaluate(
+        self, snap: Snapshot, fresh: bool = True, counters_fresh: bool | None = None
+    ) -> AlarmReport:
+        """The alarms after ``snap``. Sustain rules step only on ``fresh`` figures (stale ones would
+        advance sustain timers): otherwise their last states carry over, without events. Evidence
+        rules step on ``fresh`` figures or on ``counters_fresh`` ones: the router's counters read
+        this poll (None: as ``fresh``). The routing invariants and the servers' health are checked
+        on every snapshot that holds a router state."""
+        counters_fresh = fresh if counters_fresh is None else counters_fresh
+        states, events = self._step_rules(snap, fresh, counters_fresh)
         inv_states, inv_events = self._step_invariants(snap)
-        return AlarmReport(tuple(inv_states + states), tuple(inv_events + events))
+        srv_states, srv_events = self._step_servers(snap)
+        return AlarmReport(
+            tuple(inv_states + srv_states + states),
+            tuple(inv_events + srv_events + events),
+            tuple(self._counted),
+        )
 
     def _step_invariants(self, snap: Snapshot) -> tuple[list[AlarmState], list[AlarmEvent]]:
         if snap.router is None:  # not read yet: nothing to say; a failed read keeps the last state
@@ -171,20 +275,101 @@ class AlarmEngine:
         self._broken = broken
         return list(broken.values()), events
 
-    def _step_rules(self, snap: Snapshot) -> tuple[list[AlarmState], list[AlarmEvent]]:
+    def _step_servers(self, snap: Snapshot) -> tuple[list[AlarmState], list[AlarmEvent]]:
+        """A colour with a server DOWN: a WARNING (CRITICAL: the live colour has none UP and no
+        invariant says so already), no sustain, cleared when they are back; held without a read."""
+        if snap.router is None:
+            return list(self._servers.values()), []
+        events: list[AlarmEvent] = []
+        now: dict[Colour, AlarmState] = {}
+        for c in COLOURS:
+            breach = servers_breach(snap.router, c)
+            old = self._servers.get(c)
+            if breach is None:
+                if old is not None:
+                    cleared = AlarmState(SERVERS, SERVERS, c, Level.OK, None, None, message="")
+                    events.append(AlarmEvent(snap.time, cleared, old.level))
+                continue
+            level, message = breach
+            same = old is not None and old.level == level
+            since = old.since if same and old is not None else snap.mono_time
+            state = AlarmState(SERVERS, SERVERS, c, level, None, None, since, Level.OK, message)
+            now[c] = state
+            if old is None or old.level != level:
+                events.append(AlarmEvent(snap.time, state, old.level if old else Level.OK))
+        self._servers = now
+        return list(now.values()), events
+
+    # ---------------------------------------------------------------------------------------------
+    # Counting: the requests and errors behind each colour's figures since the previous poll.
+
+    def _count(
+        self, snap: Snapshot, colour: Colour, fresh: bool, counters_fresh: bool
+    ) -> Counted | None:
+        now = snap.mono_time
+        base = self._counters.setdefault(colour, _Counter())
+        routed = snap.router.colour(colour).metrics if snap.router is not None else None
+        if counters_fresh and routed is not None and routed.requests_total is not None:
+            totals = (routed.requests_total, routed.errors_total or 0.0)
+            before, base_at, base.totals, base.at = base.totals, base.at, totals, now
+            base.reset = before is not None and (totals[0] < before[0] or totals[1] < before[1])
+            if before is None or base.reset:
+                return None  # the first read, or the router restarted: a new base, no delta
+            return Counted(
+                colour,
+                totals[0] - before[0],
+                totals[1] - before[1],
+                now - (base_at if base_at is not None else now),
+                _counter_source(routed),
+            )
+        if not fresh:
+            return None
+        m = snap.colour_metrics(colour)
+        rate = m.value("rate")
+        if rate is None:
+            return None
+        last, base.at = base.at, now
+        base.totals = None  # counted from the rate: the next counter read is a new base
+        if last is None or now <= last:
+            return None
+        requests = rate * (now - last)
+        err = m.value("error_pct")
+        errors = requests * err / 100.0 if err is not None else (0.0 if rate == 0 else None)
+        src = m.sources.get("rate") or m.sources.get("error_pct") or "metrics source"
+        return Counted(colour, requests, errors, now - last, f"{src} rate x interval")
+
+    def _step_rules(
+        self, snap: Snapshot, fresh: bool, counters_fresh: bool
+    ) -> tuple[list[AlarmState], list[AlarmEvent]]:
         now = snap.mono_time
         states: list[AlarmState] = []
         events: list[AlarmEvent] = []
+        counted = {c: self._count(snap, c, fresh, counters_fresh) for c in COLOURS}
+        self._counted = [n for n in counted.values() if n is not None]
         for rule in self.rules:
+            steps = fresh or (rule.by_evidence and counters_fresh)
             for colour in rule.colours:
-                track = self._tracks.setdefault((rule.name, colour), _Track())
+                key = (rule.name, colour)
+                if not steps:  # stale figures: the last state carries over (none yet: none)
+                    old = self._rule_states.get(key)
+                    if old is not None:
+                        states.append(old)
+                    continue
+                track = self._tracks.setdefault(key, _Track())
                 before = track.level
-                value = self._value(snap, rule.metric, colour)
-                if value is not None:
-                    self._step(rule, track, value, now)
-                quiet = value == 0.0 and snap.colour_metrics(colour).value(rule.metric) is None
-                state = self._state(rule, colour, track, value, now, NO_TRAFFIC if quiet else None)
+                m = snap.colour_metrics(colour)
+                count = counted.get(colour)
+                quiet = quiet_colour(m, rule.metric, count)
+                value = None if quiet else self._value(snap, rule.metric, colour)
+                if quiet:
+                    track.end()  # no traffic: nothing is breaching, and nothing is held
+                elif rule.by_evidence:
+                    self._step_evidence(rule, track, count, now)
+                elif value is not None:
+                    self._step(rule, track, value, now, count)
+                state = self._state(rule, colour, track, value, now, m, quiet)
                 states.append(state)
+                self._rule_states[key] = state
                 if track.level != before:
                     # A level that drops on "no traffic" ended because the colour lost its traffic
                     # (a switch or rollback away from it): said so, never "cleared".
@@ -201,16 +386,72 @@ class AlarmEngine:
         return value
 
     @staticmethod
-    def _step(rule: AlarmRule, t: _Track, value: float, now: float) -> None:
-        for lv in (Level.WARNING, Level.CRITICAL):
-            if rule.level_of(value) >= lv:
+    def _step_evidence(rule: AlarmRule, t: _Track, counted: Counted | None, now: float) -> None:
+        if counted is not None and counted.errors is not None:
+            t.evidence.push(counted.requests, counted.errors)
+            t.sources.append(counted.source)
+            if counted.requests >= 1:
+                t.last = 100.0 * counted.errors / counted.requests
+        for lv in rule.levels():
+            thr = rule.threshold(lv)
+            assert thr is not None
+            sure = t.evidence.judge(thr, rule.confidence).above
+            if sure:
+                t.sure_since.setdefault(lv, now)
+            else:
+                t.sure_since.pop(lv, None)
+            if sure or (t.last is not None and t.last > thr):
                 t.breach_since.setdefault(lv, now)
             else:
                 t.breach_since.pop(lv, None)
+        held = [
+            lv
+            for lv, since in t.sure_since.items()
+            if lv > t.level and now - since >= rule.for_seconds
+        ]
+        if held:
+            level = max(held)
+            since = min(t.breach_since.get(level, now), t.sure_since[level])
+            t.level, t.since, t.fall_since = level, since, None
+            return
+        if t.level == Level.OK:
+            return
+        thr = rule.threshold(t.level)
+        assert thr is not None
+        if not t.evidence.judge(thr, rule.confidence, rule.margin).below:
+            t.fall_since = None
+            return
+        if t.fall_since is None:
+            t.fall_since = now
+        if now - t.fall_since >= rule.clear_for_seconds:
+            settled = Level.OK
+            for lv in rule.levels():
+                lower = rule.threshold(lv)
+                assert lower is not None
+                if lv < t.level and not t.evidence.judge(lower, rule.confidence, rule.margin).below:
+                    settled = lv
+            t.level, t.since, t.fall_since = settled, now, None
+
+    @staticmethod
+    def _step(
+        rule: AlarmRule, t: _Track, value: float, now: float, counted: Counted | None = None
+    ) -> None:
+        for lv in (Level.WARNING, Level.CRITICAL):
+            if rule.level_of(value) >= lv:
+                if lv not in t.breach_since:
+                    t.breach_since[lv] = now
+                    t.breach_requests[lv] = None  # counted from the next poll's requests on
+                elif counted is not None:
+                    t.breach_requests[lv] = (t.breach_requests.get(lv) or 0.0) + counted.requests
+            else:
+                t.breach_since.pop(lv, None)
+                t.breach_requests.pop(lv, None)
         sustained = [
             lv
             for lv, since in t.breach_since.items()
-            if lv > t.level and now - since >= rule.for_seconds
+            if lv > t.level
+            and now - since >= rule.for_seconds
+            and _enough(rule, t.breach_requests.get(lv))
         ]
         if sustained:
             level = max(sustained)
@@ -235,27 +476,113 @@ class AlarmEngine:
         t: _Track,
         value: float | None,
         now: float,
-        shown: str | None,
+        m: ColourMetrics,
+        quiet: bool,
     ) -> AlarmState:
+        shown = NO_TRAFFIC if quiet else None
+        label = shown_label(rule.metric, m.latency_stat)
+        evidence = source = ""
+        pending = t.pending()
+        if rule.by_evidence:
+            j = _judgement(rule, t)
+            if j is not None:
+                evidence, source = j.sentence(), _evidence_source(t, j)
+            # Firing or pending, the figure is the one the counts give at poll resolution: the last
+            # poll's (the panel's windowed figure may lag behind it); the stretch the verdict rests
+            # on is in the evidence sentence.
+            if (t.level > Level.OK or pending) and not quiet:
+                if t.last is not None:
+                    value = t.last
+                elif j is not None and j.above and j.rate is not None:
+                    value = j.rate
         if t.level > Level.OK:
             thr = rule.threshold(t.level)
-            msg = alarm_message(
-                rule.metric, rule.direction, colour, t.level, value, thr, t.since, now, shown
+            since = t.since
+        else:
+            thr = (
+                rule.threshold(pending)
+                if pending
+                else (rule.warning if rule.warning is not None else rule.critical)
             )
-            return AlarmState(
-                rule.name, rule.metric, colour, t.level, value, thr, t.since, t.pending(), msg
-            )
-        pending = t.pending()
-        thr = (
-            rule.threshold(pending)
-            if pending
-            else (rule.warning if rule.warning is not None else rule.critical)
-        )
-        since = t.breach_since[pending] if pending else None
+            since = t.breach_since[pending] if pending else None
         msg = alarm_message(
-            rule.metric, rule.direction, colour, Level.OK, value, thr, since, now, shown, pending
+            rule.metric,
+            rule.direction,
+            colour,
+            t.level,
+            value,
+            thr,
+            since,
+            now,
+            shown,
+            Level.OK if t.level > Level.OK else pending,
+            m.latency_stat,
         )
-        return AlarmState(rule.name, rule.metric, colour, Level.OK, value, thr, since, pending, msg)
+        return AlarmState(
+            rule.name,
+            rule.metric,
+            colour,
+            t.level,
+            value,
+            thr,
+            since,
+            pending,
+            msg,
+            evidence,
+            source,
+            label if label != metric(rule.metric).label else "",
+        )
+
+
+def quiet_colour(m: ColourMetrics, key: str, counted: Counted | None = None) -> bool:
+    """No traffic on the colour: its error % and latency mean nothing (HAProxy's average of the last
+    1024 requests stays put after the traffic left). Rate 0, and no request counted this poll."""
+    if key not in QUIET_METRICS or m.value("rate") != 0.0:
+        return False
+    return counted is None or counted.requests <= 0
+
+
+def _enough(rule: AlarmRule, requests: float | None) -> bool:
+    """A breach covered ``for_requests`` requests (or nothing counted requests during it)."""
+    if not rule.for_requests or requests is None:
+        return True
+    return requests >= rule.for_requests
+
+
+def _counter_source(m: ColourMetrics) -> str:
+    return f"{m.sources.get('requests_total') or 'router'} counters"
+
+
+def _judgement(rule: AlarmRule, t: _Track) -> Judgement | None:
+    """What the evidence says at the level that matters: the one firing (judged for clearing), the
+    one pending, else the lowest threshold."""
+    if not len(t.evidence):
+        return None
+    if t.level > Level.OK:
+        level, margin = t.level, rule.margin
+        higher = [lv for lv in t.sure_since if lv > t.level]
+        if higher:
+            level, margin = max(higher), 0.0
+    else:
+        level, margin = t.pending() or rule.levels()[0], 0.0
+    thr = rule.threshold(level)
+    if thr is None:
+        return None
+    j = t.evidence.judge(thr, rule.confidence, margin)
+    if t.level > Level.OK and level == t.level and not j.below:
+        sure = t.evidence.judge(thr, rule.confidence)
+        if sure.above:
+            return sure
+    return j
+
+
+def _evidence_source(t: _Track, j: Judgement) -> str:
+    """ "haproxy counters, last 3 polls": the source(s) of the polls the judgement rests on."""
+    polls = list(t.sources)[-j.polls :] if j.polls else []
+    names = list(dict.fromkeys(reversed(polls)))
+    if not names:
+        return ""
+    return f"{' and '.join(names)}, last {len(polls)} poll{'s' if len(polls) != 1 else ''}"
 
 
 def alarm_message(
@@ -269,13 +596,15 @@ def alarm_message(
     now: float,
     shown: str | None = None,
     pending: Level = Level.OK,
+    latency_stat: str | None = None,
 ) -> str:
     """The banner's and the log's line for a threshold alarm: "CRITICAL green error % 23.1% > 5%
     for 6s", "pending green p99 ... for 3s", or "" (OK, nothing pending). ``since`` and ``now`` are
-    monotonic readings; ``shown`` replaces the figure ("no traffic"). Replay rebuilds its lines with
-    it from what was recorded, so a replayed banner reads as the live one did."""
+    monotonic readings; ``shown`` replaces the figure ("no traffic"); ``latency_stat`` names the
+    latency figure ("avg of last 1024" makes the label "avg", never "p99"). Replay rebuilds its lines
+    with it from what was recorded, so a replayed banner reads as the live one did."""
     row = metric(metric_key)
-    label, unit = row.label, row.unit_suffix
+    label, unit = shown_label(metric_key, latency_stat), row.unit_suffix
     shown = shown or row.text(value)
     sign = ">" if direction == "above" else "<"
     thr = f"{threshold:g}" if threshold is not None else "?"

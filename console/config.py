@@ -39,8 +39,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+Decide = Literal["evidence", "sustain"]
+"""How a rule decides (``decide`` in config): ``evidence`` judges the requests and errors counted
+behind a ratio (``console.evidence``); ``sustain`` waits for the figure to stay past the threshold for
+``for`` seconds."""
+
+RATIO_METRICS: tuple[str, ...] = ("error_pct",)
+"""Metrics that are a share of counted requests: a rule on them can decide by evidence."""
+
+
 class AlarmRuleConfig(_Strict):
-    """One threshold rule. The table's key names the rule; ``metric`` defaults to that key."""
+    """One threshold rule. The table's key names the rule; ``metric`` defaults to that key.
+
+    ``decide`` defaults to ``"evidence"`` for a ratio metric (error %) watched "above", else
+    ``"sustain"``. With evidence, ``for`` / ``clear_for`` count only when set (default 0): the
+    evidence must then also have held that long."""
 
     metric: MetricKey | None = None  # one of console.model.METRICS
     direction: Direction = "above"
@@ -51,6 +64,34 @@ class AlarmRuleConfig(_Strict):
     margin: float = Field(default=0.2, ge=0, lt=1)
     colours: tuple[Colour, ...] = COLOURS
     enabled: bool = True
+    # issue 11 (evidence): how the rule decides, how sure it must be, and requests a sustain covers
+    decide: Decide | None = None  # None: "evidence" for error_pct above, else "sustain"
+    confidence: float = Field(default=0.999, gt=0.5, lt=1)
+    for_requests: int | None = Field(default=None, ge=0)  # None: 20 for latency_ms, else 0
+
+    def decides_by(self, name: str) -> Decide:
+        """How the rule called ``name`` decides, the default filled in."""
+        if self.decide is not None:
+            return self.decide
+        watched = self.metric or name
+        return "evidence" if watched in RATIO_METRICS and self.direction == "above" else "sustain"
+
+    def sustain_seconds(self, name: str) -> tuple[float, float]:
+        """(``for``, ``clear_for``) in seconds as the rule applies them: with evidence, only an
+        explicitly set one counts (else 0)."""
+        evidence = self.decides_by(name) == "evidence"
+        fired = (
+            self.for_seconds if (not evidence or "for_seconds" in self.model_fields_set) else 0.0
+        )
+        if self.clear_for_seconds is not None:
+            return fired, self.clear_for_seconds
+        return fired, fired
+
+    def requests_needed(self, name: str) -> int:
+        """``for_requests`` as the rule applies it: 20 for latency, 0 for others, unless set."""
+        if self.for_requests is not None:
+            return self.for_requests
+        return 20 if (self.metric or name) == "latency_ms" else 0
 
     @model_validator(mode="after")
     def _one_threshold(self) -> AlarmRuleConfig:
@@ -181,6 +222,14 @@ class ServiceConfig(_Strict):
                 raise ValueError(
                     f"alarms.{name}: say which metric the rule watches: metric = one of "
                     f"{', '.join(repr(m) for m in METRIC_KEYS)} (the table name {name!r} is not one)"
+                )
+            if rule.decide == "evidence" and (
+                (rule.metric or name) not in RATIO_METRICS or rule.direction != "above"
+            ):
+                raise ValueError(
+                    f"alarms.{name}: decide = 'evidence' judges a share of counted requests "
+                    f"watched 'above' (metric {', '.join(repr(m) for m in RATIO_METRICS)}); "
+                    "use decide = 'sustain' for this rule"
                 )
         return self
 

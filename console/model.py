@@ -103,6 +103,14 @@ def metric_label(key: str) -> str:
     return metric(key).label
 
 
+def shown_label(key: str, latency_stat: str | None = None) -> str:
+    """A metric's label as the figure behind it deserves: ``latency_ms`` from HAProxy's average
+    (``latency_stat`` "avg of last 1024") is "avg", never "p99"; every other label as in the table."""
+    if key == "latency_ms" and latency_stat and latency_stat != "p99":
+        return "avg" if latency_stat.startswith("avg") else latency_stat
+    return metric(key).label
+
+
 def format_value(key: str, value: float | None) -> str:
     """``23.1%``, ``1480 ms``: a metric's value as the banner, the log and the "why" page word it."""
     return metric(key).text(value)
@@ -214,6 +222,33 @@ def invariant_breaches(state: RouterState) -> tuple[Violation, ...]:
     return tuple(out)
 
 
+SERVERS = "servers"
+"""The metric key of a server-health alarm (``AlarmState.metric``): servers DOWN behind a colour."""
+
+
+def servers_breach(state: RouterState, colour: Colour) -> tuple[Level, str] | None:
+    """The server-health alarm of ``colour`` in ``state``: (level, message) while a server behind it
+    is DOWN, else None. A WARNING; CRITICAL when ``colour`` is live and none of its servers is UP,
+    unless the routing invariant ``live_unhealthy`` already says so (one critical per fact: the
+    invariant is the critical, this stays the warning naming the servers)."""
+    cs = state.colour(colour)
+    down = [s.name for s in cs.servers if s.status is ServerStatus.DOWN]
+    if not down:
+        return None
+    up = sum(1 for s in cs.servers if s.status is ServerStatus.UP)
+    level = Level.WARNING
+    covered = any(
+        v.rule == "live_unhealthy" and v.colour == colour for v in invariant_breaches(state)
+    )
+    if state.live == colour and up == 0 and not covered:
+        level = Level.CRITICAL
+    where = "live " if state.live == colour else ""
+    return level, (
+        f"{level.label.upper()} {where}{colour} servers down: {', '.join(down)} "
+        f"({up}/{len(cs.servers)} up)"
+    )
+
+
 def violations(state: RouterState) -> tuple[str, ...]:
     """What is wrong with where traffic goes, whoever caused it: each a sentence for an operator.
 
@@ -305,8 +340,14 @@ class AlarmState:
         threshold: the threshold of the level it is at (or the warning one when OK).
         since: when the current level started (monotonic seconds, ``Snapshot.mono_time``), or when
             the breach started while pending.
-        pending: a breach is under way but has not lasted ``for`` seconds yet.
+        pending: a breach is under way but has not lasted ``for`` seconds yet (with evidence: the
+            last poll's figure is past the threshold, the counts do not prove it yet).
         message: one line for the banner and the log.
+        evidence: for a rule decided by evidence, what the counts say ("412 requests, 211 errors:
+            99.9 % sure the rate is above 5 %"), else "".
+        evidence_source: where those counts came from ("haproxy counters, last 3 polls"), else "".
+        label: the metric's label as shown ("avg" for HAProxy's average latency), else "" (the
+            table's label).
     """
 
     rule: str
@@ -318,6 +359,10 @@ class AlarmState:
     since: float | None = None
     pending: Level = Level.OK
     message: str = ""
+    # issue 11 (evidence): optional, so every existing constructor stands
+    evidence: str = ""
+    evidence_source: str = ""
+    label: str = ""
 
     @property
     def firing(self) -> bool:
@@ -361,16 +406,58 @@ class AlarmEvent:
         a = self.alarm
         if self.raised:
             return a.message or f"{a.rule} raised"
-        label = metric_label(a.metric)
+        label = a.label or metric_label(a.metric)
         if self.reason == NO_TRAFFIC:
             return f"{a.colour} {label} alarm ended: {a.colour} has no traffic now (not recovered)"
         return f"cleared: {a.colour} {label} back to {a.level.label}"
 
 
 @dataclass(frozen=True)
+class Counted:
+    """The requests and errors of one colour between two polls, and where they were counted: the
+    evidence behind error % at poll resolution (issue 11).
+
+    Attributes:
+        colour: the colour counted.
+        requests: requests (responses) in the interval.
+        errors: of those, errors (5xx), or None when no error figure goes with them.
+        seconds: the interval's length (monotonic seconds since the previous count).
+        source: "haproxy counters", "simulator counters", "prometheus rate x interval".
+    """
+
+    colour: Colour
+    requests: float
+    errors: float | None
+    seconds: float
+    source: str
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second over the interval."""
+        return self.requests / self.seconds if self.seconds > 0 else None
+
+    @property
+    def error_pct(self) -> float | None:
+        """The errors' share of the interval's requests, in percent (None: no request, no figure)."""
+        if self.errors is None or self.requests <= 0:
+            return None
+        return 100.0 * self.errors / self.requests
+
+
+@dataclass(frozen=True)
 class AlarmReport:
+    """What the alarm engine made of one snapshot.
+
+    Attributes:
+        states: every rule's state on every colour, the invariants' and the servers' that fire.
+        events: the changes of level in this step.
+        counted: per colour, the requests and errors counted since the previous poll (the
+            evidence's fast path, issue 11), when there were any; not recorded.
+    """
+
     states: tuple[AlarmState, ...] = ()
     events: tuple[AlarmEvent, ...] = ()
+    counted: tuple[Counted, ...] = ()
 
     def for_colour(self, colour: Colour) -> tuple[AlarmState, ...]:
         return tuple(a for a in self.states if a.colour == colour)
@@ -468,7 +555,10 @@ class Frame:
             "metrics_error": snap.metrics_error,
             "metrics_age": _round(snap.age(snap.metrics_time)),
             "external_change": snap.external_change,
-            "metrics": {c.value: _metrics_json(snap.colour_metrics(c)) for c in COLOURS},
+            "metrics": {
+                c.value: _metrics_json(snap.colour_metrics(c), self.alarms.counted, c)
+                for c in COLOURS
+            },
             "alarms": [
                 {
                     "rule": a.rule,
@@ -477,6 +567,9 @@ class Frame:
                     "value": finite(a.value),
                     "threshold": finite(a.threshold),
                     "message": a.message,
+                    # issue 11: what the counts say, and where they came from (rules by evidence)
+                    "evidence": a.evidence or None,
+                    "evidence_source": a.evidence_source or None,
                 }
                 for a in self.alarms.states
                 if a.firing
@@ -508,9 +601,14 @@ def finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def _metrics_json(m: ColourMetrics) -> dict[str, Any]:
+def _metrics_json(
+    m: ColourMetrics, counted: tuple[Counted, ...] = (), colour: Colour | None = None
+) -> dict[str, Any]:
     """One colour's figures for JSON: a figure that is not finite (Prometheus answers +Inf for a p99
-    above the histogram's top bucket) is null, with a note naming why."""
+    above the histogram's top bucket) is null, with a note naming why. A note never sits beside a
+    figure it would contradict ("measuring" next to 47.3): a figure present drops its note.
+    ``sources`` names where each figure came from; ``counted`` is the last poll's counts (the
+    alarms' fast path), when there were any."""
     notes = dict(m.notes)
     out: dict[str, Any] = {}
     for key in ("rate", "error_pct", "latency_ms", "sessions"):
@@ -518,10 +616,26 @@ def _metrics_json(m: ColourMetrics) -> dict[str, Any]:
         if value is not None and not math.isfinite(value):
             notes[key] = _non_finite_note(key, value)
             value = None
+        elif value is not None:
+            notes.pop(key, None)
         out[key] = value
         if key == "latency_ms":
             out["latency_stat"] = m.latency_stat
     out["notes"] = notes
+    out["sources"] = {k: v for k, v in m.sources.items() if k in out}
+    mine = next((n for n in counted if n.colour == colour), None)
+    out["counted"] = (
+        None
+        if mine is None
+        else {
+            "requests": mine.requests,
+            "errors": mine.errors,
+            "seconds": round(mine.seconds, 3),
+            "rate": finite(mine.rate),
+            "error_pct": finite(mine.error_pct),
+            "source": mine.source,
+        }
+    )
     return out
 
 

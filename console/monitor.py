@@ -149,7 +149,11 @@ class Monitor:
                 self._metrics_time = mono  # the router's own figures are the metrics
             # Alarms step only on figures read this poll; stale ones would advance sustain timers.
             fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
-            return self._frame(now, mono, router_error, metrics_error, external, fresh)
+            # The router's counters read this poll step the evidence rules even when the metrics
+            # source failed (the fast path, issue 11): their deltas are fresh whatever Prometheus did.
+            return self._frame(
+                now, mono, router_error, metrics_error, external, fresh, router is not None
+            )
 
     def _check_late(self, state: RouterState) -> list[str]:
         """Actions whose outcome was unknown (a verb timed out after it was sent), looked for at every
@@ -248,12 +252,18 @@ class Monitor:
         metrics_error: str | None,
         external: str | None,
         fresh: bool,
+        counters_fresh: bool = False,
     ) -> Frame:
         router = self._router
         merged: dict[Colour, ColourMetrics] = {}
+        rt = self.runtime
         for c in COLOURS:
             base = router.colour(c).metrics if router else None
             own = self._metrics.get(c)
+            # every figure names its source: a backend's own names stand, the kind fills the rest
+            base = base.with_sources(rt.router.kind) if base else None
+            if own is not None and rt.metrics is not None:
+                own = own.with_sources(rt.metrics.kind)
             merged[c] = own.merged_over(base) if own else (base or ColourMetrics())
         snap = Snapshot(
             service=self.runtime.name,
@@ -268,7 +278,7 @@ class Monitor:
             mono=mono,
         )
         # Rules step on fresh figures only; the routing invariants on every frame with a router state
-        alarms = self.engine.evaluate(snap, fresh)
+        alarms = self.engine.evaluate(snap, fresh, counters_fresh)
         bake = self.bake.update(mono, router.live if router else None, alarms, fresh)
         if self.verdicts is not None:
             bake = self._one_verdict(bake, now, mono, router)

@@ -357,8 +357,13 @@ def service_settings(config: Any) -> dict[str, Any]:
                 "direction": rule.direction,
                 "warning": rule.warning,
                 "critical": rule.critical,
-                "for": rule.for_seconds,
+                "for": rule.sustain_seconds(name)[0],
                 "colours": [str(c) for c in rule.colours],
+                # issue 11: how it decides (a replay's "why" page describes the rule as it ran)
+                "decide": rule.decides_by(name),
+                "confidence": rule.confidence,
+                "for_requests": rule.requests_needed(name),
+                "clear_for": rule.sustain_seconds(name)[1],
             }
         )
     return {
@@ -876,6 +881,9 @@ class Recorder:
                 a.since,
                 self._directions.get(a.rule, "above"),
             ]
+            # issue 11: an alarm firing or pending keeps its figure and evidence (the counts'
+            # figure, not the panel's); an idle rule's would change the blob at every poll
+            + ([_finite(a.value), a.evidence, a.evidence_source] if a.firing or a.pending else [])
             for a in frame.alarms.states
         ]
         bake = bake_json(frame.bake, frame.last_switch)

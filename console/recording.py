@@ -29,10 +29,11 @@ from backends.base import (
     ServerState,
     ServerStatus,
 )
-from console.alarms import AlarmEngine, alarm_message
+from console.alarms import AlarmEngine, alarm_message, quiet_colour
 from console.model import (
     METRIC_KEYS,
     ROUTING,
+    SERVERS,
     AlarmEvent,
     AlarmReport,
     AlarmState,
@@ -42,6 +43,9 @@ from console.model import (
     Level,
     Snapshot,
     invariant_breaches,
+    metric_label,
+    servers_breach,
+    shown_label,
 )
 from console.recorder import (
     SCALE,
@@ -580,6 +584,7 @@ class Recording:
                 **vals,
                 latency_stat=more.get("latency_stat", "p99"),
                 notes=more.get("notes", {}),
+                sources=more.get("sources", {}),
             )
         external = "; ".join(e.message for e in at if e.kind == "external") or None
         snap = Snapshot(
@@ -621,8 +626,19 @@ class Recording:
                     )
                 )
                 continue
-            value = AlarmEngine._value(snap, metric, c)
-            quiet = value == 0.0 and snap.colour_metrics(c).value(metric) is None
+            if metric == SERVERS:
+                srv = servers_breach(snap.router, c) if snap.router is not None else None
+                text = srv[1] if srv is not None and srv[0] == Level(level) else ""
+                states.append(
+                    AlarmState(rule, metric, c, Level(level), None, None, since, Level.OK, text)
+                )
+                continue
+            m = snap.colour_metrics(c)
+            quiet = quiet_colour(m, metric)
+            value = None if quiet else AlarmEngine._value(snap, metric, c)
+            evidence = source = ""
+            if len(item) > 10:  # firing or pending: the figure and evidence as they were shown
+                value, evidence, source = item[8], str(item[9] or ""), str(item[10] or "")
             msg = alarm_message(
                 metric,
                 direction,
@@ -633,11 +649,24 @@ class Recording:
                 since,
                 mono,
                 "no traffic" if quiet else None,
-                Level(pending),
+                Level.OK if level else Level(pending),
+                m.latency_stat,
             )
+            label = shown_label(metric, m.latency_stat)
             states.append(
                 AlarmState(
-                    rule, metric, c, Level(level), value, threshold, since, Level(pending), msg
+                    rule,
+                    metric,
+                    c,
+                    Level(level),
+                    value,
+                    threshold,
+                    since,
+                    Level(pending),
+                    msg,
+                    evidence,
+                    source,
+                    label if label != metric_label(metric) else "",
                 )
             )
         alarm_events = []

@@ -123,9 +123,22 @@ def _rules(settings: Mapping[str, Any]) -> dict[str, Any]:
             continue
         rule = {
             k: r[k]
-            for k in ("metric", "direction", "warning", "critical", "for", "colours")
+            for k in (
+                "metric",
+                "direction",
+                "warning",
+                "critical",
+                "for",
+                "colours",
+                "decide",
+                "confidence",
+                "for_requests",
+                "clear_for",
+            )
             if r.get(k) is not None
         }
+        if "decide" not in r:
+            rule["decide"] = "sustain"  # recorded before rules decided by evidence (issue 11)
         alarms[str(r["name"])] = {**rule, "enabled": True}
     return alarms
 

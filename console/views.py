@@ -11,7 +11,15 @@ from typing import Any
 
 from backends.base import COLOURS, Colour
 from console.fmt import COLOUR_NOTICES, duration, format_age
-from console.model import METRICS, BakeVerdict, Frame, Level, format_value
+from console.model import (
+    METRICS,
+    AlarmState,
+    BakeVerdict,
+    Frame,
+    Level,
+    format_value,
+    shown_label,
+)
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
 from widgets.colour_panel import MetricView, PanelView
@@ -182,6 +190,49 @@ def clock_text(now: float | None = None) -> str:
 IND = "\u00a0" * 4  # non-breaking: Textual would drop plain leading spaces when it wraps
 
 
+def _measured_label(frame: Frame | None, key: str) -> str | None:
+    """The metric's label as measured on every colour: "avg" when the latency figures are HAProxy's
+    average, never dressed up as p99; None (the table's label) otherwise."""
+    if frame is None:
+        return None
+    labels = {shown_label(key, frame.snapshot.colour_metrics(c).latency_stat) for c in COLOURS}
+    return labels.pop() if len(labels) == 1 else None
+
+
+def _evidence_lines(frame: Frame | None, a: AlarmState) -> list[str]:
+    """For the "why" page, under one rule's state on one colour (issue 11): what the counts say and
+    where they came from, and for a ratio the figure of the last poll's counts (the fast path)
+    beside the panel's figure, each with its source."""
+    if frame is None:
+        return []
+    out = []
+    if a.evidence:
+        out.append(
+            f"evidence: {a.evidence}" + (f" ({a.evidence_source})" if a.evidence_source else "")
+        )
+    m = frame.snapshot.colour_metrics(a.colour)
+    panel = f"{format_value(a.metric, m.value(a.metric))}"
+    named = m.sources.get(a.metric)
+    if a.metric in ("error_pct", "rate"):
+        counted = next((n for n in frame.alarms.counted if n.colour == a.colour), None)
+        if counted is not None and counted.requests > 0:
+            err = counted.error_pct
+            rate = counted.rate
+            parts = [f"{err:.1f}% of {counted.requests:,.0f} requests" if err is not None else ""]
+            if rate is not None:
+                parts.append(f"{rate:.1f} req/s")
+            figures = ", ".join(p for p in parts if p)
+            out.append(
+                f"this poll: {figures} ({counted.source}, {counted.seconds:.1f} s); "
+                f"panel: {panel}" + (f" ({named})" if named else "")
+            )
+            return out
+    if named and m.value(a.metric) is not None:
+        stat = f", {m.latency_stat}" if a.metric == "latency_ms" else ""
+        out.append(f"panel: {panel} ({named}{stat})")
+    return out
+
+
 def why_text(
     frame: Frame | None,
     rules: list,  # list[AlarmRule]
@@ -203,13 +254,14 @@ def why_text(
 
     out: list[str] = []
     for rule in sorted(rules, key=worst):
-        out.append(f"▌ {rule.name}: {rule.describe()}")
+        out.append(f"▌ {rule.name}: {rule.describe(_measured_label(frame, rule.metric))}")
         for c in COLOURS:
             a = states.get((rule.name, c))
             if a is None:
                 continue
             line = a.message if a.message else f"{c.value} ok"
             out.append(f"{IND}{line}")
+            out.extend(f"{IND * 2}{text}" for text in _evidence_lines(frame, a))
             recent = history.series(c, rule.metric)[-samples:]
             if recent and all(v is None for v in recent):
                 shown = "no data (or no traffic)"

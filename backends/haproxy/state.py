@@ -169,7 +169,7 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
                 ),
                 errors_total=counted[c][0] if carriers[c] else None,
                 requests_total=counted[c][1] if carriers[c] else None,
-            ),
+            ).with_sources("haproxy"),
             detail=colour_detail,
         )
         states = ",".join(

@@ -150,7 +150,10 @@ class PrometheusMetrics(MetricsSource):
                     if note == "no data" and metric != "sessions":
                         notes[colour][metric] = NO_SERIES if serving else "no traffic"
             return {
-                c: ColourMetrics(**values[c], latency_stat="p99", notes=notes[c]) for c in COLOURS
+                c: ColourMetrics(**values[c], latency_stat="p99", notes=notes[c]).with_sources(
+                    "prometheus"
+                )
+                for c in COLOURS
             }
 
     def describe(self) -> Mapping[str, str]:

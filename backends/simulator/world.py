@@ -278,7 +278,7 @@ class SimWorld:
                         sessions=float(round(s.sessions)),
                         requests_total=float(math.floor(s.requests)),
                         errors_total=float(math.floor(s.errors)),
-                    ),
+                    ).with_sources("simulator"),
                 )
             key = self._routing_key()
             flags = "/".join(f"{w}{'d' if d else ''}" for w, d in key[1:])
@@ -311,14 +311,15 @@ class SimWorld:
             for c, s in self._sides.items():
                 rate, sessions = self.offered * shares[c], float(round(s.sessions))
                 if rate <= 0:
-                    out[c] = ColourMetrics(rate=0.0, sessions=sessions, notes=dict(NO_TRAFFIC))
+                    m = ColourMetrics(rate=0.0, sessions=sessions, notes=dict(NO_TRAFFIC))
                 else:
-                    out[c] = ColourMetrics(
+                    m = ColourMetrics(
                         rate=round(rate, 2),
                         error_pct=round(s.err_pct, 3),
                         latency_ms=round(s.p99_ms, 1),
                         sessions=sessions,
                     )
+                out[c] = m.with_sources("simulator")
             return out
 
     def describe(self) -> dict[str, str]:

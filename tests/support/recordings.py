@@ -111,3 +111,13 @@ async def scene_replay_alarm(pilot: Any) -> None:
 def close_replay(app: Any) -> None:
     app.runtime.close()
     app.recording.close()
+
+
+def as_recorded(states: Any) -> tuple[Any, ...]:
+    """Alarm states as a recording gives them back: the evidence of an alarm firing or pending is
+    recorded, an idle rule's is not (it would change the recorded blob at every poll)."""
+    from dataclasses import replace
+
+    return tuple(
+        a if a.firing or a.pending else replace(a, evidence="", evidence_source="") for a in states
+    )

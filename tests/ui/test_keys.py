@@ -261,9 +261,13 @@ async def test_w_explains_why_an_alarm_fired_with_the_rule_the_query_and_the_sam
         text = app.screen.text
         first = text.splitlines()[0]
         assert first.startswith(
-            "▌ error_pct: error %: warning > 2, critical > 5; fires after 5s sustained"
+            "▌ error_pct: error %: warning > 2, critical > 5; decided by evidence: fires when the "
+            "requests counted make it 99.9 % sure"
         )
         assert "CRITICAL green error %" in text and "last 8 polls:" in text
+        # the evidence behind it, its source, and the last poll's counts beside the panel's figure
+        assert "% sure the rate is above 5 % (simulator counters, last " in text
+        assert "this poll: " in text and "(simulator counters, 1.0 s); panel: " in text
         assert "query:  simulated: per-colour error %" in text
         await press(pilot, "escape")
         assert not isinstance(app.screen, WhyScreen)

@@ -112,3 +112,23 @@ def test_the_bound_agrees_with_an_exact_binomial_test():
         # Wilson and the exact test agree away from the boundary
         if abs(low - t) > 0.01:
             assert (low > t) == exact, (n, k, t, low)
+
+
+def test_a_handful_of_errors_on_a_quiet_colour_is_not_proof():
+    """3 errors in 20 requests happen about once in 700 polls at a true 1 %: a normal approximation
+    (Wilson's bound) calls that 99.9 % sure to be above 2 %; the rule does not."""
+    assert wilson(3, 20, z_for(0.999, 60))[0] > 0.02  # the approximation's false alarm
+    assert not judge([(20, 3)], 2.0).above
+    assert judge([(20, 10)], 2.0).above  # half of them failing is proof enough
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3000), st.integers(0, 3000), st.floats(0.5, 50.0))
+def test_never_more_eager_than_the_exact_binomial_test(requests, errors, threshold):
+    stats = pytest.importorskip(
+        "scipy.stats", reason="scipy is optional: the exact test to compare"
+    )
+    errors = min(errors, requests)
+    if judge([(requests, errors)], threshold, looks=1).above:
+        p = stats.binomtest(errors, requests, threshold / 100, alternative="greater").pvalue
+        assert p <= 0.001

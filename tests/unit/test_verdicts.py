@@ -96,9 +96,13 @@ def test_a_console_started_late_shows_the_stored_failed_verdict_not_a_pass(world
     # bob's, which reads the recording.
     alone, bob = world.console(None), world.console("bob@host")
     frames = [world.tick(alone, bob) for _ in range(8)]
-    # Without the store, the late console resumes the window and passes it on 3 fresh polls: the
-    # second opinion this issue is about.
-    assert frames[-1][0].bake.verdict == BakeVerdict.PASSED
+    # Without the store, the late console resumes the window and forms its own opinion: still
+    # baking at its first poll (its first read of the router's counters is a base, no evidence
+    # yet), then its own verdict, with no origin. (Before alarms were decided by evidence it passed
+    # the window on 3 fresh polls, the 5 s sustain not yet over: the second opinion this issue was
+    # about. Nothing but the store makes the two agree.)
+    assert frames[0][0].bake.verdict == BakeVerdict.BAKING
+    assert frames[-1][0].bake.decided and frames[-1][0].bake.origin == ""
     # Bob's shows the stored verdict from his first poll on, with who decided it.
     for _, b in frames:
         assert b.bake.verdict == BakeVerdict.FAILED and b.bake.colour == GREEN
