@@ -12,7 +12,7 @@ import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from backends.base import (
     COLOURS,
@@ -22,6 +22,9 @@ from backends.base import (
     RouterState,
     ServerStatus,
 )
+
+if TYPE_CHECKING:  # console.baseline imports this module: the type only, for Frame.comparison
+    from console.baseline import BakeComparison
 
 # --------------------------------------------------------------------------------------------------
 # The metrics: one table that the panels, the alarm messages, the "why" page, the CLI and the config
@@ -454,6 +457,9 @@ class Frame:
     alarms: AlarmReport
     bake: BakeState
     last_switch: float | None = None  # when the live colour last changed (wall clock, epoch s)
+    # The baked colour against its reference (green against blue's baseline: console.baseline);
+    # None outside a bake window, with `[service.bake] compare = "off"`, and in replay (not recorded)
+    comparison: BakeComparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape of one line of ``bluegreen status --watch --json``."""
@@ -489,6 +495,7 @@ class Frame:
                 "decided_by": self.bake.origin or None,
             },
             "last_switch": self.last_switch,
+            "comparison": self.comparison.to_json() if self.comparison else None,
         }
 
 

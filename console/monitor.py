@@ -23,7 +23,9 @@ from console.audit import (
     reconcile_unfinished,
     took_effect,
 )
+from console.baseline import BaselineTracker
 from console.model import (
+    METRIC_KEYS,
     BakeState,
     BakeVerdict,
     Frame,
@@ -57,6 +59,12 @@ class Monitor:
         self.clock: Clock = runtime.clock
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
         self.bake = BakeTracker(cfg.bake_seconds)
+        # Green against blue during the bake (console.baseline); None with compare = "off"
+        self.baseline = (
+            BaselineTracker(cfg.bake.baseline_span, cfg.bake_seconds, cfg.poll_interval)
+            if cfg.bake.compare != "off"
+            else None
+        )
         self._audit = audit  # read on the first poll, in the worker thread: no file I/O at build
         self._log = audit  # kept: actions with an unknown outcome are looked for at later polls
         self._log_stamp: tuple[int, int] | None = None  # the log's (size, mtime) when last scanned
@@ -149,7 +157,39 @@ class Monitor:
                 self._metrics_time = mono  # the router's own figures are the metrics
             # Alarms step only on figures read this poll; stale ones would advance sustain timers.
             fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
-            return self._frame(now, mono, router_error, metrics_error, external, fresh)
+            frame = self._frame(now, mono, router_error, metrics_error, external, fresh)
+        self._read_history()  # the bake's baseline, when this console started too recently
+        return frame
+
+    def _read_history(self) -> None:
+        """The old colour's figures before the switch, read from the metrics source's history when
+        the baseline tracker holds too few of them (this console started shortly before the
+        switch, or after it): in the poll's worker thread, under the source's deadline guard. The
+        figures count from the next frame on."""
+        rt, tracker = self.runtime, self.baseline
+        if tracker is None or rt.metrics is None or rt.metrics_guard is None:
+            return
+        if not rt.metrics.SUPPORTS_HISTORY:
+            return
+        with self._lock:
+            request = tracker.wants_history()
+            if request is not None:
+                tracker.asked(request)
+        if request is None:
+            return
+        now, mono = self.clock(), monotonic(self.clock)
+        start, end = now - (mono - request.start), now - (mono - request.end)
+        source = rt.metrics
+        try:
+            figures = rt.metrics_guard.call(
+                lambda: source.history(request.colour, METRIC_KEYS, start, end, request.step)
+            )
+        except BackendError:
+            with self._lock:
+                tracker.history_failed(request)
+            return
+        with self._lock:
+            tracker.fill(request, figures)
 
     def _check_late(self, state: RouterState) -> list[str]:
         """Actions whose outcome was unknown (a verb timed out after it was sent), looked for at every
@@ -269,10 +309,16 @@ class Monitor:
         )
         # Rules step on fresh figures only; the routing invariants on every frame with a router state
         alarms = self.engine.evaluate(snap, fresh)
-        bake = self.bake.update(mono, router.live if router else None, alarms, fresh)
+        tracker = self.baseline
+        if tracker is not None:
+            tracker.observe(snap, fresh)
+        # compare = "require": the comparison with the baseline has its say on the verdict
+        gate = tracker.gate if tracker and self.runtime.config.bake.compare == "require" else None
+        bake = self.bake.update(mono, router.live if router else None, alarms, fresh, gate)
         if self.verdicts is not None:
             bake = self._one_verdict(bake, now, mono, router)
-        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono))
+        comparison = tracker.comparison(bake) if tracker is not None else None
+        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono), comparison)
         return frame
 
     def _one_verdict(

@@ -1,0 +1,401 @@
+"""Green against blue during the bake: the baseline of the old colour, and the comparison of the new
+colour against it. Pure: no I/O, no Textual; time is the snapshots' monotonic reading.
+
+The Monitor feeds :class:`BaselineTracker` every frame (``observe``): each fresh frame's figures of
+both colours go into a bounded ring per colour covering ``baseline_span`` plus the bake window. When a
+bake window opens (colour C, switched from O), the **baseline** is O's per-poll figures over the span
+before the switch, cut from the ring once and kept for the window. A console that started recently
+holds too few of them: the tracker then asks for them (``wants_history``) and the Monitor reads them
+from the metrics source's history, off the UI thread, and hands them back (``fill``).
+
+During the window, each frame compares C's figures since the switch against that baseline, metric by
+metric (:func:`console.compare.compare`: Mann-Whitney U over per-poll samples, pass / marginal / fail /
+no data). With a weighted split (both colours take traffic: weights not 100/0, neither drained) the
+old colour's figures before the switch are not the fair reference; the two colours are compared
+**live**, side by side, over the polls since the split began (and since the switch).
+
+Only error % and p99 are *judged*: they measure quality. The request rate and the sessions measure
+traffic, which a switch moves on purpose (and which a weighted split divides), so their medians and
+deltas are shown without a verdict and never fail a bake. Once the window ends, the comparison is
+kept as it stood at the end.
+
+With ``compare = "require"`` (``[service.bake]``), :meth:`BaselineTracker.gate` gives the bake its say:
+a judged metric that **fails** fails the bake at once, its reason naming the metric ("error % 24.1%
+against blue's 0.2%: worse (p<0.0001)"); a comparison that is **marginal** lets the bake pass (not
+enough to roll back on: the test is unsure or the difference is within the tolerance); one with **no
+data** (too few figures on either side) holds the bake at its end, as missing figures do, until the
+figures arrive.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from backends.base import COLOURS, Colour
+from console.compare import MIN_SAMPLES, Comparison, Score, compare
+from console.fmt import duration
+from console.model import METRIC_KEYS, BakeState, Snapshot, finite, metric
+
+CompareMode = Literal["off", "show", "require"]
+"""``[service.bake] compare``: "off" (no comparison), "show" (shown, no say on the verdict),
+"require" (the bake passes only if the comparison does not fail; see the module docstring)."""
+
+JUDGED: tuple[str, ...] = ("error_pct", "latency_ms")
+"""The metrics with a verdict: quality. Rate and sessions are traffic, shown without one."""
+
+_ORDER: dict[Score, int] = {"pass": 0, "marginal": 1, "no data": 2, "fail": 3}
+
+# A colour's figures at one poll: (monotonic time, one value per METRIC_KEYS, None = no figure)
+_Row = tuple[float, tuple[float | None, ...]]
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    """The old colour's figures the ring did not hold, to read from the metrics source's history.
+
+    Attributes:
+        colour: the old colour (the baseline's).
+        start, end: the span before the switch (monotonic readings; the Monitor turns them into
+            wall time for the source).
+        step: seconds between samples (the poll interval).
+        window: the bake window it is for ((colour baked, start)); ``fill`` ignores an answer for a
+            window that is over.
+    """
+
+    colour: Colour
+    start: float
+    end: float
+    step: float
+    window: tuple[Colour, float]
+
+
+@dataclass(frozen=True)
+class BakeComparison:
+    """The baked colour against its reference, after one frame: what the bake panel, the `w` view
+    and ``status --json`` show.
+
+    Attributes:
+        colour: the colour being baked.
+        against: the colour it is judged against.
+        live: True when both colours are compared side by side since a weighted split began; False
+            when ``colour`` since the switch is judged against ``against``'s figures before it.
+        span: the baseline's span in seconds (the configured ``baseline_span``).
+        metrics: one Comparison per metric (METRIC_KEYS order); ``baseline`` and ``current`` are
+            the medians of the two samples.
+        judged: the metrics whose score counts (error %, p99).
+        source: where the baseline came from: "polls" (this console's own), "history" (the metrics
+            source's, the console having started too recently), or "none yet".
+        covered: the seconds the reference's figures actually cover (at most ``span``: a console
+            that started 45 s before the switch has a 45 s baseline).
+    """
+
+    colour: Colour
+    against: Colour
+    live: bool
+    span: float
+    metrics: tuple[Comparison, ...]
+    judged: tuple[str, ...] = JUDGED
+    source: str = "polls"
+    covered: float = 0.0
+
+    @property
+    def score(self) -> Score:
+        """The worst judged score: fail, then no data, then marginal, then pass. A metric with no
+        figure on either side (not measured by this source) does not count."""
+        scores = [c.score for c in self.metrics if c.metric in self.judged and any(c.samples)]
+        return max(scores, key=_ORDER.__getitem__, default="no data")
+
+    def get(self, key: str) -> Comparison | None:
+        return next((c for c in self.metrics if c.metric == key), None)
+
+    def reference(self) -> str:
+        """ "blue's baseline (10 min)" or "blue live (since the split)"."""
+        if self.live:
+            return f"{self.against} live (since the split)"
+        return f"{self.against}'s baseline ({span_text(self.covered)})"
+
+    def summary(self) -> str:
+        """The bake panel's line: "vs blue's baseline (10m): error % 0.2 → 24.1% FAIL · p99 210 →
+        255 ms pass" (judged metrics only; a failing score in capitals)."""
+        parts = []
+        for key in self.judged:
+            c = self.get(key)
+            if c is None or not any(c.samples):
+                continue
+            row = metric(key)
+            if c.score == "no data":
+                parts.append(
+                    f"{row.label} no data yet ({c.samples[0]}+{c.samples[1]} of {MIN_SAMPLES}+"
+                    f"{MIN_SAMPLES} figures)"
+                )
+                continue
+            verdict = c.score.upper() if c.score == "fail" else c.score
+            before = row.text(c.baseline).removesuffix(row.unit_suffix)
+            parts.append(f"{row.label} {before} → {row.text(c.current)} {verdict}")
+        return f"vs {self.reference()}: " + (" · ".join(parts) or "nothing measured")
+
+    def failure(self) -> str:
+        """The sentence a bake failed by the comparison gets, naming the worst failing metric:
+        "error % 24.1% against blue's 0.2%: worse (p<0.0001)"; "" when none fails."""
+        failing = [c for c in self.metrics if c.metric in self.judged and c.score == "fail"]
+        if not failing:
+            return ""
+        c = min(failing, key=lambda x: x.p_value)
+        row = metric(c.metric)
+        where = " live" if self.live else ""
+        return (
+            f"{row.label} {row.text(c.current)} against {self.against}'s{where} "
+            f"{row.text(c.baseline)}: worse ({_p(c.p_value)})"
+        )
+
+    def waiting(self) -> str:
+        """Why the comparison cannot pass yet (too few figures), or ""."""
+        if self.score != "no data":
+            return ""
+        short = [c for c in self.metrics if c.metric in self.judged and c.score == "no data"]
+        if not short:
+            return f"nothing to compare {self.colour} with yet"
+        c = short[0]
+        return (
+            f"too few figures to compare {self.colour} with {self.against} yet "
+            f"({c.samples[0]} of {self.against}'s, {c.samples[1]} of {self.colour}'s; "
+            f"{MIN_SAMPLES} each needed)"
+        )
+
+    def table(self) -> list[str]:
+        """The `w` view's rows: per metric, reference and current medians, delta, p-value, score and
+        the numbers of figures behind them."""
+        head = f"{'metric':<10} {self.against:>10} {self.colour:>10} {'delta':>9} {'p':>9}  score"
+        out = [head]
+        for c in self.metrics:
+            row = metric(c.metric)
+            score = c.score if c.metric in self.judged else "(shown, not judged)"
+            out.append(
+                f"{row.label:<10} {_num(c.baseline):>10} {_num(c.current):>10} "
+                f"{_signed(c.delta):>9} {_p(c.p_value) if c.score != 'no data' else '—':>9}  "
+                f"{score}  ({c.samples[0]} / {c.samples[1]} figures){_unit(row.unit)}"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """``status --json``'s ``comparison`` object."""
+        return {
+            "colour": self.colour.value,
+            "against": self.against.value,
+            "mode": "live" if self.live else "baseline",
+            "span": self.span,
+            "covered": round(self.covered, 1),
+            "source": self.source,
+            "score": self.score,
+            "metrics": {
+                c.metric: {
+                    "baseline": finite(c.baseline),
+                    "current": finite(c.current),
+                    "delta": finite(c.delta),
+                    "p_value": finite(c.p_value),
+                    "score": c.score if c.metric in self.judged else None,
+                    "samples": list(c.samples),
+                }
+                for c in self.metrics
+            },
+        }
+
+
+def span_text(seconds: float) -> str:
+    """``10 min``, ``45s``, ``2m30s``."""
+    s = round(max(0.0, seconds))
+    return f"{s // 60} min" if s >= 60 and s % 60 == 0 else duration(s)
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _signed(v: float | None) -> str:
+    return "—" if v is None else ("+" if v >= 0 else "") + _num(v)
+
+
+def _p(p: float) -> str:
+    return "p<0.0001" if p < 0.0001 else f"p={p:.2g}"
+
+
+def _unit(unit: str) -> str:
+    return f" [{unit}]" if unit else ""
+
+
+class BaselineTracker:
+    """Keeps the recent figures of both colours and judges the baked colour against its reference.
+
+    Owned by the Monitor (one per service); called under the Monitor's lock from the poll's worker
+    thread (or an action's), never from the UI. ``span`` is ``baseline_span``, ``window`` the bake
+    window's length, ``step`` the poll interval (it bounds the ring)."""
+
+    def __init__(self, span: float, window: float, step: float) -> None:
+        self.span = span
+        self.window = window
+        self.step = step
+        self._keep = span + window + 2 * step  # seconds of figures kept per colour
+        size = int(self._keep / max(step, 0.01)) * 2 + 16
+        self._ring: dict[Colour, deque[_Row]] = {
+            c: deque(maxlen=min(size, 200_000)) for c in COLOURS
+        }
+        self._now: float | None = None
+        self._split_since: float | None = None  # both colours have taken traffic since (monotonic)
+        self._pushes = 0
+        # The window being judged: (colour, start), its baseline per metric, where it came from
+        self._key: tuple[Colour, float] | None = None
+        self._baseline: dict[str, list[float | None]] = {}
+        self._source = "none yet"
+        self._covered = 0.0
+        self._wanted: HistoryRequest | None = None
+        self._tries = 0  # history reads asked for this window
+        self._cached: tuple[Any, BakeComparison] | None = None
+        self._final: BakeComparison | None = None  # the comparison as it stood at the window's end
+
+    # ------------------------------------------------------------------------------------------
+    # Feeding
+
+    def observe(self, snap: Snapshot, fresh: bool) -> None:
+        """One frame's snapshot. Only ``fresh`` figures go into the ring (stale ones would repeat an
+        old figure as a new sample); the router's weights (for a split) are read on every frame
+        that has them."""
+        now = snap.mono_time
+        self._now = now if self._now is None else max(self._now, now)
+        if snap.router is not None:
+            split = all(
+                (cs.weight or 0) > 0 and not cs.draining
+                for cs in (snap.router.colour(c) for c in COLOURS)
+            )
+            if not split:
+                self._split_since = None
+            elif self._split_since is None:
+                self._split_since = now
+        if not fresh:
+            return
+        for c in COLOURS:
+            m = snap.colour_metrics(c)
+            ring = self._ring[c]
+            ring.append((now, tuple(m.value(k) for k in METRIC_KEYS)))
+            while ring and ring[0][0] < now - self._keep:
+                ring.popleft()
+        self._pushes += 1
+
+    def wants_history(self) -> HistoryRequest | None:
+        """The old colour's figures to read from the metrics source's history, when the ring held too
+        few of them at the switch (asked once per window; again after a failed read, up to 3 times)."""
+        return self._wanted
+
+    def fill(self, request: HistoryRequest, figures: Mapping[str, Sequence[float | None]]) -> None:
+        """The answer to ``request``: per metric key, the old colour's samples over the span."""
+        if request != self._wanted:
+            return
+        self._wanted = None
+        if self._key != request.window:
+            return
+        if _count(figures) > _count(self._baseline):
+            self._baseline = {k: list(figures.get(k, ())) for k in METRIC_KEYS}
+            self._source = "history"
+            self._covered = request.end - request.start
+            self._cached = None
+
+    def history_failed(self, request: HistoryRequest) -> None:
+        """The read of ``request`` failed: asked again at the next poll, up to 3 reads a window."""
+        if request == self._wanted and self._tries >= 3:
+            self._wanted = None
+
+    # ------------------------------------------------------------------------------------------
+    # Judging
+
+    def comparison(self, bake: BakeState) -> BakeComparison | None:
+        """The baked colour against its reference for ``bake``'s window, or None (no window)."""
+        if bake.colour is None or bake.started is None:
+            return None
+        key = (bake.colour, bake.started)
+        if key != self._key:
+            self._open(key)
+        end = bake.started + bake.duration
+        if self._final is not None:
+            return self._final
+        live = self._split_since is not None
+        cache_key = (self._pushes, live, self._source, bake.duration)
+        if self._cached is not None and self._cached[0] == cache_key:
+            result = self._cached[1]
+        else:
+            result = self._judge(bake.colour, bake.started, end, live)
+            self._cached = (cache_key, result)
+        if self._now is not None and self._now >= end:
+            self._final = result  # the window is over: kept as it stood at its end
+        return result
+
+    def gate(self, bake: BakeState) -> tuple[str, str]:
+        """The comparison's say on a running window (``compare = "require"``), given to
+        ``BakeTracker.update``: (a reason to fail it now, a reason it cannot pass yet); "" for
+        neither. Marginal lets it pass; no data holds it."""
+        c = self.comparison(bake)
+        if c is None:
+            return "", ""
+        return c.failure(), c.waiting()
+
+    def _open(self, key: tuple[Colour, float]) -> None:
+        colour, started = key
+        old = colour.other
+        self._key, self._final, self._cached, self._tries = key, None, None, 0
+        kept = [(t, vals) for t, vals in self._ring[old] if started - self.span <= t < started]
+        rows = [vals for _, vals in kept]
+        self._baseline = {k: [v[i] for v in rows] for i, k in enumerate(METRIC_KEYS)}
+        self._covered = min(self.span, started - kept[0][0]) if kept else 0.0
+        self._source = "polls"
+        self._wanted = None
+        if _count(self._baseline) < MIN_SAMPLES:
+            self._source = "polls" if rows else "none yet"
+            self._wanted = HistoryRequest(old, started - self.span, started, self.step, key)
+
+    def asked(self, request: HistoryRequest) -> None:
+        """The Monitor is reading ``request`` now (counts the reads of a window)."""
+        if request == self._wanted:
+            self._tries += 1
+
+    def _judge(self, colour: Colour, started: float, end: float, live: bool) -> BakeComparison:
+        idx = {k: i for i, k in enumerate(METRIC_KEYS)}
+        cur_rows = [v for t, v in self._ring[colour] if started <= t <= end]
+        since = started
+        if live:
+            assert self._split_since is not None
+            since = max(started, self._split_since)
+            cur_rows = [v for t, v in self._ring[colour] if since <= t <= end]
+            ref_rows = [v for t, v in self._ring[colour.other] if since <= t <= end]
+            reference: dict[str, list[float | None]] = {
+                k: [v[idx[k]] for v in ref_rows] for k in METRIC_KEYS
+            }
+        else:
+            reference = self._baseline
+        out = []
+        for k in METRIC_KEYS:
+            worse = metric(k).direction
+            out.append(compare(k, reference.get(k, []), [v[idx[k]] for v in cur_rows], worse=worse))
+        return BakeComparison(
+            colour,
+            colour.other,
+            live,
+            self.span,
+            tuple(out),
+            source="polls" if live else self._source,
+            covered=(
+                max(0.0, (end if self._now is None else min(self._now, end)) - since) + self.step
+            )
+            if live
+            else self._covered,
+        )
+
+
+def _count(figures: Mapping[str, Sequence[float | None]]) -> int:
+    """The fewest figures any judged metric has."""
+    return min((sum(1 for v in figures.get(k, ()) if v is not None) for k in JUDGED), default=0)
+
+
+GateFn = Callable[[BakeState], tuple[str, str]]
