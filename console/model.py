@@ -12,7 +12,7 @@ import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from backends.base import (
     COLOURS,
@@ -22,9 +22,8 @@ from backends.base import (
     RouterState,
     ServerStatus,
 )
-
-if TYPE_CHECKING:  # console.baseline imports this module: the type only, for Frame.comparison
-    from console.baseline import BakeComparison
+from console.compare import MIN_SAMPLES, Comparison, Score
+from console.fmt import duration
 
 # --------------------------------------------------------------------------------------------------
 # The metrics: one table that the panels, the alarm messages, the "why" page, the CLI and the config
@@ -447,6 +446,171 @@ class BakeState:
         if self.started is None:
             return 0.0
         return max(0.0, self.started + self.duration - now)
+
+
+# --------------------------------------------------------------------------------------------------
+# Green against blue during the bake (console.baseline computes it; the panels, `w` and JSON show it)
+
+JUDGED: tuple[str, ...] = ("error_pct", "latency_ms")
+"""The metrics with a verdict: quality. Rate and sessions are traffic, shown without one."""
+
+_ORDER: dict[Score, int] = {"pass": 0, "marginal": 1, "no data": 2, "fail": 3}
+
+
+@dataclass(frozen=True)
+class BakeComparison:
+    """The baked colour against its reference, after one frame: what the bake panel, the `w` view
+    and ``status --json`` show.
+
+    Attributes:
+        colour: the colour being baked.
+        against: the colour it is judged against.
+        live: True when both colours are compared side by side since a weighted split began; False
+            when ``colour`` since the switch is judged against ``against``'s figures before it.
+        span: the baseline's span in seconds (the configured ``baseline_span``).
+        metrics: one Comparison per metric (METRIC_KEYS order); ``baseline`` and ``current`` are
+            the medians of the two samples.
+        judged: the metrics whose score counts (error %, p99).
+        source: where the baseline came from: "polls" (this console's own), "history" (the metrics
+            source's, the console having started too recently), or "none yet".
+        covered: the seconds the reference's figures actually cover (at most ``span``: a console
+            that started 45 s before the switch has a 45 s baseline).
+    """
+
+    colour: Colour
+    against: Colour
+    live: bool
+    span: float
+    metrics: tuple[Comparison, ...]
+    judged: tuple[str, ...] = JUDGED
+    source: str = "polls"
+    covered: float = 0.0
+
+    @property
+    def score(self) -> Score:
+        """The worst judged score: fail, then no data, then marginal, then pass. A metric with no
+        figure on either side (not measured by this source) does not count."""
+        scores = [c.score for c in self.metrics if c.metric in self.judged and any(c.samples)]
+        return max(scores, key=_ORDER.__getitem__, default="no data")
+
+    def get(self, key: str) -> Comparison | None:
+        return next((c for c in self.metrics if c.metric == key), None)
+
+    def reference(self) -> str:
+        """ "blue's baseline (10 min)" or "blue live (since the split)"."""
+        if self.live:
+            return f"{self.against} live (since the split)"
+        return f"{self.against}'s baseline ({span_text(self.covered)})"
+
+    def summary(self) -> str:
+        """The bake panel's line: "vs blue's baseline (10m): error % 0.2 → 24.1% FAIL · p99 210 →
+        255 ms pass" (judged metrics only; a failing score in capitals)."""
+        parts = []
+        for key in self.judged:
+            c = self.get(key)
+            if c is None or not any(c.samples):
+                continue
+            row = metric(key)
+            if c.score == "no data":
+                parts.append(
+                    f"{row.label} no data yet ({c.samples[0]}+{c.samples[1]} of {MIN_SAMPLES}+"
+                    f"{MIN_SAMPLES} figures)"
+                )
+                continue
+            verdict = c.score.upper() if c.score == "fail" else c.score
+            before = row.text(c.baseline).removesuffix(row.unit_suffix)
+            parts.append(f"{row.label} {before} → {row.text(c.current)} {verdict}")
+        return f"vs {self.reference()}: " + (" · ".join(parts) or "nothing measured")
+
+    def failure(self) -> str:
+        """The sentence a bake failed by the comparison gets, naming the worst failing metric:
+        "error % 24.1% against blue's 0.2%: worse (p<0.0001)"; "" when none fails."""
+        failing = [c for c in self.metrics if c.metric in self.judged and c.score == "fail"]
+        if not failing:
+            return ""
+        c = min(failing, key=lambda x: x.p_value)
+        row = metric(c.metric)
+        where = " live" if self.live else ""
+        return (
+            f"{row.label} {row.text(c.current)} against {self.against}'s{where} "
+            f"{row.text(c.baseline)}: worse ({_p(c.p_value)})"
+        )
+
+    def waiting(self) -> str:
+        """Why the comparison cannot pass yet (too few figures), or ""."""
+        if self.score != "no data":
+            return ""
+        short = [c for c in self.metrics if c.metric in self.judged and c.score == "no data"]
+        if not short:
+            return f"nothing to compare {self.colour} with yet"
+        c = short[0]
+        return (
+            f"too few figures to compare {self.colour} with {self.against} yet "
+            f"({c.samples[0]} of {self.against}'s, {c.samples[1]} of {self.colour}'s; "
+            f"{MIN_SAMPLES} each needed)"
+        )
+
+    def table(self) -> list[str]:
+        """The `w` view's rows: per metric, reference and current medians, delta, p-value, score and
+        the numbers of figures behind them."""
+        head = f"{'metric':<10} {self.against:>10} {self.colour:>10} {'delta':>9} {'p':>9}  score"
+        out = [head]
+        for c in self.metrics:
+            row = metric(c.metric)
+            score = c.score if c.metric in self.judged else "(shown, not judged)"
+            out.append(
+                f"{row.label:<10} {_num(c.baseline):>10} {_num(c.current):>10} "
+                f"{_signed(c.delta):>9} {_p(c.p_value) if c.score != 'no data' else '—':>9}  "
+                f"{score}  ({c.samples[0]} / {c.samples[1]} figures){_unit(row.unit)}"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """``status --json``'s ``comparison`` object."""
+        return {
+            "colour": self.colour.value,
+            "against": self.against.value,
+            "mode": "live" if self.live else "baseline",
+            "span": self.span,
+            "covered": round(self.covered, 1),
+            "source": self.source,
+            "score": self.score,
+            "metrics": {
+                c.metric: {
+                    "baseline": finite(c.baseline),
+                    "current": finite(c.current),
+                    "delta": finite(c.delta),
+                    "p_value": finite(c.p_value),
+                    "score": c.score if c.metric in self.judged else None,
+                    "samples": list(c.samples),
+                }
+                for c in self.metrics
+            },
+        }
+
+
+def span_text(seconds: float) -> str:
+    """``10 min``, ``45s``, ``2m30s``."""
+    s = round(max(0.0, seconds))
+    return f"{s // 60} min" if s >= 60 and s % 60 == 0 else duration(s)
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _signed(v: float | None) -> str:
+    return "—" if v is None else ("+" if v >= 0 else "") + _num(v)
+
+
+def _p(p: float) -> str:
+    return "p<0.0001" if p < 0.0001 else f"p={p:.2g}"
+
+
+def _unit(unit: str) -> str:
+    return f" [{unit}]" if unit else ""
 
 
 @dataclass(frozen=True)

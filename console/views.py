@@ -11,7 +11,7 @@ from typing import Any
 
 from backends.base import COLOURS, Colour
 from console.fmt import COLOUR_NOTICES, duration, format_age
-from console.model import METRICS, BakeVerdict, Frame, Level, format_value
+from console.model import METRICS, BakeVerdict, Frame, Level, format_value, span_text
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
 from widgets.colour_panel import MetricView, PanelView
@@ -172,6 +172,8 @@ def bake_view(frame: Frame | None, now: float) -> BakeView:
         else 0.0,
         duration_s=b.duration,
         reason=b.reason,
+        comparison=frame.comparison.summary() if frame.comparison else "",
+        comparison_score=frame.comparison.score if frame.comparison else "",
     )
 
 
@@ -201,7 +203,7 @@ def why_text(
             (states[(rule.name, c)].level for c in COLOURS if (rule.name, c) in states), default=0
         )
 
-    out: list[str] = []
+    out: list[str] = comparison_lines(frame)  # green against blue, while a window is judged
     for rule in sorted(rules, key=worst):
         out.append(f"▌ {rule.name}: {rule.describe()}")
         for c in COLOURS:
@@ -225,3 +227,25 @@ def why_text(
             out.append(f"{IND}query:  {query}")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def comparison_lines(frame: Frame | None) -> list[str]:
+    """The `w` view's bake part: the baked colour against its reference, metric by metric (the two
+    medians, the delta, the p-value, the score and the figures behind each side), then a blank."""
+    c = frame.comparison if frame else None
+    if c is None:
+        return []
+    how = (
+        f"{c.against}'s figures beside {c.colour}'s, since the weighted split began"
+        if c.live
+        else f"{c.against}'s figures over the {span_text(c.covered)} before the switch "
+        f"(from {'the metrics source' if c.source == 'history' else 'this console' if c.source == 'polls' else 'nowhere yet'})"
+    )
+    out = [f"▌ bake: {c.colour} against {c.reference()}: {c.score}", f"{IND}{how}"]
+    out += [f"{IND}{row}" for row in c.table()]
+    out.append(
+        f"{IND}medians per poll; Mann-Whitney U, one-sided (worse = more errors, slower; "
+        "rate and sessions are traffic: shown, not judged)"
+    )
+    out.append("")
+    return out
