@@ -198,3 +198,108 @@ def test_stale_frames_add_no_figures():
     s.live = GREEN
     _, c = s.frame(QUIET, s.noisy(0.3, 120.0))
     assert c.get("error_pct").samples[0] == 10 and c.get("error_pct").baseline < 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Through the Monitor, on the simulator (a manual clock, polls by hand)
+
+
+def _service(clock, scenario: str, **bake: object):
+    from console.config import from_mapping
+    from console.factory import demo_config
+    from console.runtime import build
+
+    data = demo_config(scenario, 7, 60.0, 1.0).model_dump(by_alias=True, exclude_none=True)
+    svc = data["service"][0]
+    svc["bake"] = {**svc.get("bake", {}), **bake}
+    if bake.get("compare") == "require":  # the comparison alone decides: no alarm rule fires
+        svc["alarms"] = {k: {**v, "enabled": False} for k, v in svc["alarms"].items()}
+    return build(from_mapping(data).service[0], clock=clock)
+
+
+def _release(clock, runtime, before: int = 40, after: int = 25):
+    from console.monitor import Monitor
+
+    monitor = Monitor(runtime)
+    for _ in range(before):
+        clock.advance(1.0)
+        monitor.poll()
+    clock.advance(0.5)  # the switch comes after the last poll of blue
+    monitor.observe_action(runtime.router.switch(GREEN))
+    frames = []
+    for _ in range(after):
+        clock.advance(1.0)
+        frames.append(monitor.poll())
+    return monitor, frames
+
+
+def test_the_simulators_bad_release_fails_the_comparison_and_a_healthy_one_passes(clock):
+    rt = _service(clock, "bad-release")
+    try:
+        _, frames = _release(clock, rt)
+    finally:
+        rt.close()
+    c = frames[-1].comparison
+    assert c is not None and c.get("error_pct").score == "fail" and c.score == "fail"
+    assert c.reference() == "blue's baseline (40s)"
+    data = frames[-1].to_json()["comparison"]
+    assert data["against"] == "blue" and data["score"] == "fail" and data["mode"] == "baseline"
+    assert data["metrics"]["error_pct"]["samples"] == [40, 25]
+
+    rt = _service(clock, "healthy")
+    try:
+        _, frames = _release(clock, rt)
+    finally:
+        rt.close()
+    c = frames[-1].comparison
+    assert c is not None and c.score in ("pass", "marginal"), c.summary()
+    assert frames[-1].to_json()["comparison"]["score"] == c.score
+
+
+def test_compare_off_shows_nothing(clock):
+    rt = _service(clock, "bad-release", compare="off")
+    try:
+        _, frames = _release(clock, rt, before=10, after=10)
+    finally:
+        rt.close()
+    assert frames[-1].comparison is None and frames[-1].to_json()["comparison"] is None
+
+
+def test_require_fails_a_bad_release_naming_the_metric_without_any_alarm(clock):
+    from console.model import BakeVerdict
+
+    rt = _service(clock, "bad-release", compare="require", baseline_span="30s")
+    try:
+        _, frames = _release(clock, rt, after=40)
+    finally:
+        rt.close()
+    failed = [f for f in frames if f.bake.verdict == BakeVerdict.FAILED]
+    assert failed and not failed[0].alarms.firing
+    reason = failed[0].bake.reason
+    assert reason.startswith("error % ") and "against blue's 0." in reason and "worse (p" in reason
+    assert failed[0].comparison.get("error_pct").samples[0] == 30  # the span: 30 s of blue
+
+
+def test_a_console_started_at_the_switch_reads_the_baseline_from_the_sources_history(clock):
+    rt = _service(clock, "healthy")
+    asked = []
+
+    def history(colour, metrics, start, end, step):
+        asked.append((colour, tuple(metrics), start, end, step))
+        return {"error_pct": [0.2] * 600, "latency_ms": [210.0] * 600, "rate": [100.0] * 600}
+
+    rt.metrics.SUPPORTS_HISTORY = True  # as Prometheus's does
+    rt.metrics.history = history
+    try:
+        switch_wall = clock() + 2.5
+        _, frames = _release(clock, rt, before=2, after=8)
+    finally:
+        rt.close()
+    first = frames[0].comparison  # two polls of blue of its own; the history read after it
+    assert first.source == "polls" and first.get("error_pct").samples[0] == 2
+    c = frames[-1].comparison
+    assert c.source == "history" and c.get("error_pct").samples == (600, 8)
+    assert c.reference() == "blue's baseline (10 min)"  # the configured span
+    ((colour, metrics, start, end, step),) = asked  # once
+    assert colour == BLUE and step == 1.0 and "error_pct" in metrics
+    assert abs(end - switch_wall) < 0.01 and abs(end - start - 600.0) < 0.01
