@@ -203,7 +203,7 @@ def why_text(
             (states[(rule.name, c)].level for c in COLOURS if (rule.name, c) in states), default=0
         )
 
-    out: list[str] = comparison_lines(frame)  # green against blue, while a window is judged
+    out: list[str] = []
     for rule in sorted(rules, key=worst):
         out.append(f"▌ {rule.name}: {rule.describe()}")
         for c in COLOURS:
@@ -226,12 +226,13 @@ def why_text(
         if query:
             out.append(f"{IND}query:  {query}")
         out.append("")
+    out += comparison_lines(frame)  # the bake: green against blue, while a window is judged
     return "\n".join(out).rstrip()
 
 
 def comparison_lines(frame: Frame | None) -> list[str]:
     """The `w` view's bake part: the baked colour against its reference, metric by metric (the two
-    medians, the delta, the p-value, the score and the figures behind each side), then a blank."""
+    medians, the delta, the p-value, the score and the figures behind each side), after the alarms."""
     c = frame.comparison if frame else None
     if c is None:
         return []

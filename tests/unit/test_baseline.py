@@ -183,8 +183,8 @@ def test_require_holds_the_bake_without_enough_figures_and_passes_on_marginal():
     for _ in range(30):
         s.frame(figures(0.3, 120.0), QUIET, require=True)
     s.live = GREEN
-    for i in range(12):  # a little worse, too little to fail: p99 125-135 against 120 (< 20 ms)
-        state, c = s.frame(QUIET, figures(0.3, 125.0 + i % 3 * 5), require=True)
+    for i in range(12):  # a little worse, too little to fail: p99 130-140 against 120 (< 24 ms)
+        state, c = s.frame(QUIET, figures(0.3, 130.0 + i % 3 * 5), require=True)
     assert c.get("latency_ms").score == "marginal" and c.score == "marginal"
     assert state.verdict == BakeVerdict.PASSED
 
