@@ -445,7 +445,8 @@ class MetricsSource(abc.ABC):
         Args:
             colour: the colour to read.
             metrics: metric keys ("rate", "error_pct", "latency_ms", "sessions").
-            start, end: the span, wall clock (epoch seconds).
+            start: the span's start, wall clock (epoch seconds).
+            end: the span's end, wall clock (epoch seconds).
             step: seconds between samples.
         Returns:
             Per metric key, the samples oldest first (None where there was no figure); a metric the
