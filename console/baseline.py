@@ -30,18 +30,13 @@ figures arrive.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from backends.base import COLOURS, Colour
 from console.compare import MIN_SAMPLES, compare
 from console.model import JUDGED, METRIC_KEYS, BakeComparison, BakeState, Snapshot, metric
-
-CompareMode = Literal["off", "show", "require"]
-"""``[service.bake] compare``: "off" (no comparison), "show" (shown, no say on the verdict),
-"require" (the bake passes only if the comparison does not fail; see the module docstring)."""
-
 
 # A colour's figures at one poll: (monotonic time, one value per METRIC_KEYS, None = no figure)
 _Row = tuple[float, tuple[float | None, ...]]
@@ -235,6 +230,3 @@ class BaselineTracker:
 def _count(figures: Mapping[str, Sequence[float | None]]) -> int:
     """The fewest figures any judged metric has."""
     return min((sum(1 for v in figures.get(k, ()) if v is not None) for k in JUDGED), default=0)
-
-
-GateFn = Callable[[BakeState], tuple[str, str]]

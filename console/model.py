@@ -551,17 +551,23 @@ class BakeComparison:
         )
 
     def table(self) -> list[str]:
-        """The `w` view's rows: per metric, reference and current medians, delta, p-value, score and
-        the numbers of figures behind them."""
-        head = f"{'metric':<10} {self.against:>10} {self.colour:>10} {'delta':>9} {'p':>9}  score"
-        out = [head]
+        """The `w` view's rows: per metric, the reference's and the current median, the delta, the
+        p-value, the figures on each side and the score."""
+        out = [
+            f"{'metric':<14} {self.against:>9} {self.colour:>9} {'delta':>9} {'p':>9} "
+            f"{'figures':>8}  score"
+        ]
         for c in self.metrics:
             row = metric(c.metric)
-            score = c.score if c.metric in self.judged else "(shown, not judged)"
+            judged = c.metric in self.judged
+            label = (
+                f"{row.label} {row.unit}" if row.unit and row.unit not in row.label else row.label
+            )
+            p = _p(c.p_value) if judged and c.score != "no data" else "—"
             out.append(
-                f"{row.label:<10} {_num(c.baseline):>10} {_num(c.current):>10} "
-                f"{_signed(c.delta):>9} {_p(c.p_value) if c.score != 'no data' else '—':>9}  "
-                f"{score}  ({c.samples[0]} / {c.samples[1]} figures){_unit(row.unit)}"
+                f"{label:<14} {_num(c.baseline):>9} {_num(c.current):>9} {_signed(c.delta):>9} "
+                f"{p:>9} {f'{c.samples[0]}/{c.samples[1]}':>8}  "
+                f"{c.score if judged else 'not judged (traffic)'}"
             )
         return out
 
@@ -591,7 +597,7 @@ class BakeComparison:
 
 def span_text(seconds: float) -> str:
     """``10 min``, ``45s``, ``2m30s``."""
-    s = round(max(0.0, seconds))
+    s = int(max(0.0, seconds) + 0.5)
     return f"{s // 60} min" if s >= 60 and s % 60 == 0 else duration(s)
 
 
@@ -607,10 +613,6 @@ def _signed(v: float | None) -> str:
 
 def _p(p: float) -> str:
     return "p<0.0001" if p < 0.0001 else f"p={p:.2g}"
-
-
-def _unit(unit: str) -> str:
-    return f" [{unit}]" if unit else ""
 
 
 @dataclass(frozen=True)

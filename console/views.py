@@ -245,8 +245,8 @@ def comparison_lines(frame: Frame | None) -> list[str]:
     out = [f"▌ bake: {c.colour} against {c.reference()}: {c.score}", f"{IND}{how}"]
     out += [f"{IND}{row}" for row in c.table()]
     out.append(
-        f"{IND}medians per poll; Mann-Whitney U, one-sided (worse = more errors, slower; "
-        "rate and sessions are traffic: shown, not judged)"
+        f"{IND}medians of the figures of each poll; a one-sided Mann-Whitney U test asks whether "
+        f"{c.colour}'s are worse (more errors, slower)"
     )
     out.append("")
     return out
