@@ -472,6 +472,39 @@ def test_history_reads_a_colours_past_figures_with_the_polls_own_queries(stack: 
     }
 
 
+def test_a_console_started_at_a_switch_judges_green_against_blues_history(stack: Stack) -> None:
+    """The Monitor, through its deadline guard and the wall clock: a console that saw one poll of
+    blue before the switch takes blue's baseline from Prometheus's history, and green's 25 % errors
+    fail against blue's none."""
+    from console.config import from_mapping
+    from console.monitor import Monitor
+    from console.runtime import build
+
+    time.sleep(max(0.0, stack.scraping_since + WINDOW_S + 10.0 - time.monotonic()))
+    metrics = {"kind": "prometheus", "url": stack.prometheus.url, "window": WINDOW, "timeout": 3}
+    metrics["matchers"] = {"scenario": "traffic"}
+    service = {"name": "traffic", "router": {"kind": "simulator"}, "metrics": metrics}
+    service["bake"] = {"baseline_span": "10s"}
+    rt = build(from_mapping({"service": [service]}).service[0])
+    try:
+        monitor = Monitor(rt)
+        monitor.poll()
+        monitor.observe_action(rt.router.switch(GREEN))
+        c = None
+        for _ in range(40):  # bounded: about 10 s at most
+            c = monitor.poll().comparison
+            if c is not None and c.source == "history" and c.get("error_pct").samples[1] >= 6:
+                break
+            time.sleep(0.25)
+    finally:
+        rt.close()
+    assert c is not None and c.source == "history", c
+    err = c.get("error_pct")
+    assert 9 <= err.samples[0] <= 12  # blue's samples over the 10 s span, one a second
+    assert err.baseline == 0.0 and err.current is not None and err.current > 8.0
+    assert err.score == "fail" and c.score == "fail"
+
+
 def test_describe_shows_the_exact_promql(stack: Stack) -> None:
     source = stack.source("traffic")
     d = source.describe()
