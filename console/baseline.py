@@ -6,7 +6,8 @@ both colours go into a bounded ring per colour covering ``baseline_span`` plus t
 bake window opens (colour C, switched from O), the **baseline** is O's per-poll figures over the span
 before the switch, cut from the ring once and kept for the window. A console that started recently
 holds too few of them: the tracker then asks for them (``wants_history``) and the Monitor reads them
-from the metrics source's history, off the UI thread, and hands them back (``fill``).
+from the metrics source's history (else the recording's earlier sessions), off the UI thread, and hands
+them back (``fill``).
 
 During the window, each frame compares C's figures since the switch against that baseline, metric by
 metric (:func:`console.compare.compare`: Mann-Whitney U over per-poll samples, pass / marginal / fail /
@@ -124,8 +125,14 @@ class BaselineTracker:
         few of them at the switch (asked once per window; again after a failed read, up to 3 times)."""
         return self._wanted
 
-    def fill(self, request: HistoryRequest, figures: Mapping[str, Sequence[float | None]]) -> None:
-        """The answer to ``request``: per metric key, the old colour's samples over the span."""
+    def fill(
+        self,
+        request: HistoryRequest,
+        figures: Mapping[str, Sequence[float | None]],
+        source: str = "history",
+    ) -> None:
+        """The answer to ``request``: per metric key, the old colour's samples over the span, read
+        from ``source`` ("history": the metrics source's; "recording": earlier sessions')."""
         if request != self._wanted:
             return
         self._wanted = None
@@ -133,7 +140,7 @@ class BaselineTracker:
             return
         if _count(figures) > _count(self._baseline):
             self._baseline = {k: list(figures.get(k, ())) for k in METRIC_KEYS}
-            self._source = "history"
+            self._source = source
             self._covered = request.end - request.start
             self._cached = None
 

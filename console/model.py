@@ -472,7 +472,8 @@ class BakeComparison:
             the medians of the two samples.
         judged: the metrics whose score counts (error %, p99).
         source: where the baseline came from: "polls" (this console's own), "history" (the metrics
-            source's, the console having started too recently), or "none yet".
+            source's, the console having started too recently), "recording" (earlier sessions'
+            polls, for a source without history), or "none yet".
         covered: the seconds the reference's figures actually cover (at most ``span``: a console
             that started 45 s before the switch has a 45 s baseline).
     """

@@ -8,9 +8,11 @@ immutable ``Frame``; nothing it returns is mutated afterwards.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
@@ -34,6 +36,7 @@ from console.model import (
     describe_change,
     routing_key,
 )
+from console.recording import Recording, RecordingError
 from console.runtime import ServiceRuntime
 from console.verdicts import StoredVerdict, VerdictStore, tolerance
 
@@ -162,14 +165,16 @@ class Monitor:
         return frame
 
     def _read_history(self) -> None:
-        """The old colour's figures before the switch, read from the metrics source's history when
-        the baseline tracker holds too few of them (this console started shortly before the
-        switch, or after it): in the poll's worker thread, under the source's deadline guard. The
-        figures count from the next frame on."""
+        """The old colour's figures before the switch, when the baseline tracker holds too few of
+        them (this console started shortly before the switch, or after it): read from the metrics
+        source's history (Prometheus), under its deadline guard, else from the recording (earlier
+        sessions' polls), in the poll's worker thread. They count from the next frame on."""
         rt, tracker = self.runtime, self.baseline
-        if tracker is None or rt.metrics is None or rt.metrics_guard is None:
+        if tracker is None:
             return
-        if not rt.metrics.SUPPORTS_HISTORY:
+        metrics, guard = rt.metrics, rt.metrics_guard
+        from_source = metrics is not None and guard is not None and metrics.SUPPORTS_HISTORY
+        if not from_source and self.verdicts is None:
             return
         with self._lock:
             request = tracker.wants_history()
@@ -179,17 +184,22 @@ class Monitor:
             return
         now, mono = self.clock(), monotonic(self.clock)
         start, end = now - (mono - request.start), now - (mono - request.end)
-        source = rt.metrics
+        colour, step = request.colour, request.step
         try:
-            figures = rt.metrics_guard.call(
-                lambda: source.history(request.colour, METRIC_KEYS, start, end, request.step)
-            )
-        except BackendError:
+            if from_source:
+                assert metrics is not None and guard is not None
+                figures = guard.call(lambda: metrics.history(colour, METRIC_KEYS, start, end, step))
+                where = "history"
+            else:
+                assert self.verdicts is not None
+                figures = _recorded(self.verdicts.path, rt.name, colour, start, end, step)
+                where = "recording"
+        except (BackendError, RecordingError, sqlite3.Error, OSError):
             with self._lock:
                 tracker.history_failed(request)
             return
         with self._lock:
-            tracker.fill(request, figures)
+            tracker.fill(request, figures, where)
 
     def _check_late(self, state: RouterState) -> list[str]:
         """Actions whose outcome was unknown (a verb timed out after it was sent), looked for at every
@@ -453,3 +463,18 @@ def _outcome(future: Future[T]) -> tuple[T | None, str | None]:
         return None, str(exc)
     except Exception as exc:  # the guard wraps everything; this is a last line of defence
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _recorded(
+    path: Path, service: str, colour: Colour, start: float, end: float, step: float
+) -> dict[str, list[float | None]]:
+    """``colour``'s figures over [start, end] (wall clock) as the recording holds them (every
+    session's polls of ``service``): one value per ``step`` (the last poll in each), None where
+    nothing was polled."""
+    with Recording(path) as rec:
+        svc = rec.service(service)
+        buckets = max(1, min(100_000, int((end - start) / max(step, 0.001))))
+        return {
+            key: [b.last for b in rec.series(svc, key, start, end, buckets).get(colour, [])]
+            for key in METRIC_KEYS
+        }

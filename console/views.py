@@ -230,6 +230,14 @@ def why_text(
     return "\n".join(out).rstrip()
 
 
+_SOURCES = {
+    "history": "the metrics source's history",
+    "recording": "the recording",
+    "polls": "this console",
+    "none yet": "nowhere yet",
+}
+
+
 def comparison_lines(frame: Frame | None) -> list[str]:
     """The `w` view's bake part: the baked colour against its reference, metric by metric (the two
     medians, the delta, the p-value, the score and the figures behind each side), after the alarms."""
@@ -240,7 +248,7 @@ def comparison_lines(frame: Frame | None) -> list[str]:
         f"{c.against}'s figures beside {c.colour}'s, since the weighted split began"
         if c.live
         else f"{c.against}'s figures over the {span_text(c.covered)} before the switch "
-        f"(from {'the metrics source' if c.source == 'history' else 'this console' if c.source == 'polls' else 'nowhere yet'})"
+        f"(from {_SOURCES.get(c.source, c.source)})"
     )
     out = [f"▌ bake: {c.colour} against {c.reference()}: {c.score}", f"{IND}{how}"]
     out += [f"{IND}{row}" for row in c.table()]

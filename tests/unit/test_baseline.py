@@ -303,3 +303,36 @@ def test_a_console_started_at_the_switch_reads_the_baseline_from_the_sources_his
     ((colour, metrics, start, end, step),) = asked  # once
     assert colour == BLUE and step == 1.0 and "error_pct" in metrics
     assert abs(end - switch_wall) < 0.01 and abs(end - start - 600.0) < 0.01
+
+
+def test_without_a_sources_history_the_baseline_comes_from_the_recording(clock, tmp_path):
+    """A console restarted just before the switch, on a source without history (the simulator):
+    blue's figures from the earlier session in the recording are the baseline."""
+    from console.monitor import Monitor
+    from console.verdicts import VerdictStore
+    from tests.support.recordings import record_session
+
+    path = tmp_path / "rec.sqlite"
+    record_session(clock, path, {}, scenario="bad-release", polls=60)  # blue live, no switch
+    rt = _service(clock, "bad-release")
+    monitor = Monitor(rt, None, VerdictStore(path))
+    try:
+        for _ in range(2):
+            clock.advance(1.0)
+            monitor.poll()
+        clock.advance(0.5)
+        monitor.observe_action(rt.router.switch(GREEN))
+        for _ in range(25):
+            clock.advance(1.0)
+            frame = monitor.poll()
+    finally:
+        monitor.close()
+        rt.close()
+    c = frame.comparison
+    assert c.source == "recording", c
+    err = c.get("error_pct")
+    assert 55 <= err.samples[0] <= 62 and err.baseline < 1.0  # the earlier session's 60 polls
+    assert err.score == "fail"
+    from console.views import comparison_lines
+
+    assert "(from the recording)" in comparison_lines(frame)[1]
