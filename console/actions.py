@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +93,10 @@ class Plan:
     title: str
     lines: tuple[str, ...]
     weights: dict[Colour, int] = field(default_factory=dict)
+    # Non-empty: the action is allowed, but only with a second, explicit confirmation (the
+    # console asks again; the CLI needs --cold): draining the old colour inside its warm-rollback
+    # window says what a rollback would lose.
+    caution: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ class ActionController:
         self.audit = audit
         self.observe = observe
         self.command = command
+        self._tags: dict[str, Any] = {}  # extra keys of every audit record of the running action
         self.settle = settle
         # On injected time (a ManualClock, the tests) nothing moves while we wait in real time.
         self._sleep = sleep or (time.sleep if runtime.clock is system_clock else _no_sleep)
@@ -219,6 +224,7 @@ class ActionController:
         **extra: Any,
     ) -> dict[str, Any]:
         return self.audit.append(
+            **self._tags,
             service=self.service,
             router=self.runtime.router.kind,
             router_id=self.runtime.router.identity,
@@ -318,6 +324,21 @@ class ActionController:
                 f"{target}: {'live' if state.live == target else 'idle'} → draining (no new requests)",
                 f"its in-flight requests finish; {target} stays deployed",
             ),
+            caution=self._warm_caution(state, target),
+        )
+
+    def _warm_caution(self, state: RouterState, target: Colour) -> str:
+        """Why draining ``target`` now deserves a second confirmation: it is the colour the last
+        switch left, and its warm-rollback window (``keep_warm``) is still open."""
+        left = warm_left(self.audit, self.runtime, target)
+        if left is None or state.live == target:
+            return ""
+        return (
+            f"{target} is inside its warm-rollback window ({_mmss(left)} left of keep_warm "
+            f"{_mmss(self.runtime.config.warm_seconds)}): a rollback now is one switch to a warm "
+            f"colour; after this drain it must ready {target} first, and its connections and "
+            "caches start cold (where the router scales a drained colour down, it must start "
+            "again)"
         )
 
     def _plan_ready(self, state: RouterState, colour: Colour | None, _w: Any) -> Plan:
@@ -414,20 +435,34 @@ class ActionController:
 
     # ------------------------------------------------------------------ execute
 
-    def record_refusal(self, action: str, target: Colour | None, exc: Exception) -> None:
-        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere);
-        a log that cannot be written is already part of the reason."""
+    def record_refusal(
+        self,
+        action: str,
+        target: Colour | None,
+        exc: Exception,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Audit a refusal that happened before a preflight could run (the lock was held elsewhere),
+        or a preflight that refused; a log that cannot be written is already part of the reason."""
         with contextlib.suppress(AuditError):
-            self._audit(action, target, "refused", None, error=str(exc))
+            self._audit(action, target, "refused", None, error=str(exc), **dict(tags or {}))
 
     def cancel(self, plan: Plan) -> None:
         self._audit(plan.action, plan.target, "cancelled", plan.before)
 
-    def execute(self, plan: Plan) -> Outcome:
+    def execute(self, plan: Plan, *, tags: Mapping[str, Any] | None = None) -> Outcome:
         """Run a confirmed plan, holding the service's lock. Never raises for a backend problem or a
         lock held elsewhere: the Outcome says what happened (``refused`` when nothing was done).
         Raises AuditError only if the outcome record cannot be written after a verb ran (the message
-        says what ran)."""
+        says what ran). ``tags`` go into every audit record of this action (the auto-rollback's
+        ``{"by": "auto", "cause": ...}``)."""
+        self._tags = dict(tags or {})
+        try:
+            return self._execute_held(plan)
+        finally:
+            self._tags = {}
+
+    def _execute_held(self, plan: Plan) -> Outcome:
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(self.holding())
@@ -648,3 +683,29 @@ class ActionController:
             "sync": f"{self.runtime.router.kind} config rewritten to agree with what it routes "
             f"({_live_text(plan.before)} live): done (read back), traffic did not move",
         }[plan.action]
+
+
+def warm_left(audit: AuditLog, runtime: ServiceRuntime, colour: Colour) -> float | None:
+    """Seconds left of ``colour``'s warm-rollback window: the last switch moved the live colour
+    away from it less than ``keep_warm`` ago (the audit log's wall time; read from any process).
+    None outside the window."""
+    keep = runtime.config.warm_seconds
+    if keep <= 0:
+        return None
+    try:
+        last = audit.last_switch(runtime.name, runtime.router.identity)
+    except (AuditError, OSError):
+        return None
+    before = (last or {}).get("before")
+    if not last or not isinstance(before, dict) or before.get("live") != colour.value:
+        return None
+    try:
+        left = float(last["epoch"]) + keep - runtime.clock()
+    except (KeyError, TypeError, ValueError):
+        return None
+    return left if left > 0 else None
+
+
+def _mmss(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"

@@ -31,9 +31,11 @@ from console.model import METRICS, BakeVerdict, Frame, json_safe
 
 if TYPE_CHECKING:
     from console.actions import ActionController
+    from console.notify import Notifications
     from console.recorder import Recorder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NOTIFY_FLUSH = 15.0  # seconds a CLI waits at exit for its notifications to be sent
 
 
 def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
@@ -312,10 +314,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     code = EXIT_OK
     first = True
     warned = False
+    from console.notify import for_service
+
+    # a watcher tells [notify] what it sees (a one-shot status tells nobody)
+    notes = for_service(cfg.notify, service.name) if args.watch else None
     try:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if notes is not None:
+                notes.frame(frame)
+                for line in notes.problems():
+                    print(f"bluegreen status: {line}", file=sys.stderr, flush=True)
             if recorder is not None:
                 recorder.frame(frame, runtime.router.identity)
                 if recorder.problem and not warned:
@@ -346,6 +356,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         runtime.close()
         if recorder is not None:
             recorder.close()
+        if notes is not None:
+            for line in notes.close(flush=NOTIFY_FLUSH):
+                print(f"bluegreen status: {line}", file=sys.stderr)
     return code
 
 
@@ -367,6 +380,9 @@ def cmd_action(args: argparse.Namespace) -> int:
         on_wait=waiting,
     )
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
+    from console.notify import for_service
+
+    notes = for_service(cfg.notify, service.name)
     try:
         # With --yes nothing waits on a person: the service's lock is held from the preflight to
         # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
@@ -378,12 +394,20 @@ def cmd_action(args: argparse.Namespace) -> int:
                     controller.record_refusal(args.command, colour, exc)
                     print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
                     return EXIT_FAILED
-            return _act(args, controller, colour)
+            return _act(args, controller, colour, notes)
     finally:
         runtime.close()
+        if notes is not None:  # what the action sent: waited for (bounded), failures said
+            for line in notes.close(flush=NOTIFY_FLUSH):
+                print(f"bluegreen {args.command}: {line}", file=sys.stderr)
 
 
-def _act(args: argparse.Namespace, controller: ActionController, colour: Colour | None) -> int:
+def _act(
+    args: argparse.Namespace,
+    controller: ActionController,
+    colour: Colour | None,
+    notes: Notifications | None = None,
+) -> int:
     try:
         plan = controller.plan(args.command, colour)
     except BackendError as exc:
@@ -392,6 +416,18 @@ def _act(args: argparse.Namespace, controller: ActionController, colour: Colour 
     print(plan.title)
     for line in plan.lines:
         print(f"  {line}")
+    tags = {}
+    if plan.caution:
+        print(f"  CAUTION: {plan.caution}")
+        if args.yes and not getattr(args, "cold", False):
+            controller.cancel(plan)
+            print(
+                f"bluegreen {args.command}: not done: {plan.target} is inside its warm-rollback "
+                "window; pass --cold as well as --yes to drain it all the same (audited)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        tags = {"inside_warm_window": True}
     if not args.yes:
         if not sys.stdin.isatty():
             controller.cancel(plan)
@@ -409,7 +445,18 @@ def _act(args: argparse.Namespace, controller: ActionController, colour: Colour 
             controller.cancel(plan)
             print("cancelled")
             return EXIT_FAILED
-    outcome = controller.execute(plan)
+        if plan.caution:
+            try:
+                again = input(f"Drain {plan.target} inside its warm-rollback window? [y/N] ")
+            except EOFError:
+                again = ""
+            if again.strip().lower() not in ("y", "yes"):
+                controller.cancel(plan)
+                print("cancelled")
+                return EXIT_FAILED
+    outcome = controller.execute(plan, tags=tags)
+    if notes is not None and outcome.result != "refused":
+        notes.action(outcome.ok, outcome.result, outcome.message)
     if outcome.ok:
         print(outcome.message)
         return EXIT_OK
@@ -437,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--audit-log",
             metavar="PATH",
-            help="audit log file (default: $BLUEGREEN_AUDIT_LOG, the config's audit_log, else ~/.local/state/bluegreen-console/audit.jsonl; see docs/audit-log.md)",
+            help="audit log file (default: $BLUEGREEN_AUDIT_LOG, the config's audit_log, else $XDG_STATE_HOME/bluegreen-console/audit.jsonl, ~/.local/state/... by default; see docs/audit-log.md)",
         )
 
     scen = "\n".join(f"  {k:<15} {v}" for k, v in SCENARIOS.items())
@@ -469,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--record",
             metavar="PATH",
             help="record the session into this file (default: the config's [recording] path, else "
-            "one file per config under ~/.local/state/bluegreen-console/recordings/)",
+            "one file per config under $XDG_STATE_HOME/bluegreen-console/recordings/, ~/.local/state/... by default)",
         )
         g.add_argument("--no-record", action="store_true", help="do not record this session")
 
@@ -508,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--to", dest="colour", choices=[c.value for c in COLOURS])
         elif verb in ("drain", "ready"):
             a.add_argument("--colour", choices=[c.value for c in COLOURS])
+        if verb == "drain":
+            a.add_argument(
+                "--cold",
+                action="store_true",
+                help="with --yes: drain the old colour even inside its warm-rollback window "
+                "(keep_warm after a switch; audited)",
+            )
         a.add_argument("--yes", "-y", action="store_true", help="act without asking")
         a.set_defaults(func=cmd_action)
 
@@ -523,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         metavar="FILE",
         help="the recording (default: the most recently written one under "
-        "~/.local/state/bluegreen-console/recordings/, where demo and watch record)",
+        "$XDG_STATE_HOME/bluegreen-console/recordings/ (~/.local/state/... by default), where demo and watch record)",
     )
     rp.add_argument("--service", help="which service, when the file holds several")
     rp.add_argument(
@@ -549,8 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=cmd_replay)
 
+    from console.pipeline import add_parsers as add_pipeline
     from console.report import add_parser as add_report
 
+    add_pipeline(sub, common, recording)
     add_report(sub)
 
     try:

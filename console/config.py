@@ -97,6 +97,51 @@ class BackendConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class SmokeCheckConfig(_Strict):
+    """One smoke check of ``[service.gate]``: a GET of ``path`` on the idle colour's preview URL."""
+
+    path: str = "/"
+    status: int = Field(default=200, ge=100, le=599)
+    body: str | None = None  # a substring the answer's body must hold
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    name: str = ""
+
+
+class WarmupConfig(_Strict):
+    """``[service.gate.warmup]``: requests sent to the idle colour before the switch."""
+
+    requests: int = Field(default=0, ge=0, le=100_000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    paths: tuple[str, ...] = Field(default=("/",), min_length=1)
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    deadline: float = Field(default=30.0, gt=0, le=600)
+    max_error_pct: float = Field(default=1.0, ge=0, le=100)
+
+
+class GateConfig(_Strict):
+    """``[service.gate]``: smoke checks and a warm-up run on the idle colour before ``s`` switches
+    to it (console.gate). ``preview`` gives each colour's URL, reachable while it is idle."""
+
+    preview: dict[Colour, str]
+    smoke: list[SmokeCheckConfig] = Field(default_factory=list)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+
+    @field_validator("preview", mode="before")
+    @classmethod
+    def _both_colours(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            missing = [c.value for c in COLOURS if c.value not in value]
+            if missing:
+                raise ValueError(
+                    f"no preview URL for {' and '.join(missing)}: the gate reaches the idle colour "
+                    'through it; set preview = { blue = "http://...", green = "http://..." }'
+                )
+            for c, url in value.items():
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    raise ValueError(f"preview.{c}: {url!r} is not an http:// or https:// URL")
+        return value
+
+
 _SPAN = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -127,6 +172,13 @@ class ServiceConfig(_Strict):
     poll_interval: float = Field(default=1.0, gt=0, le=3600)
     timeout: float | None = Field(default=None, gt=0, le=600)
     bake_seconds: float = Field(default=300.0, ge=0)
+    gate: GateConfig | None = None  # the pre-switch gate (console.gate); none by default
+    # Armed auto-rollback (console.autorollback): off unless "armed"; the console's key toggles it.
+    auto_rollback: Literal["off", "armed"] = "off"
+    auto_rollback_countdown: float = Field(default=5.0, ge=0, le=300)
+    # The warm-rollback window (seconds after a switch the old colour is kept ready to take the
+    # traffic back): None is the bake window. Draining the old colour inside it asks twice.
+    keep_warm: float | None = Field(default=None, ge=0)
     bake: BakeConfig = Field(default_factory=BakeConfig)  # green against blue (console.baseline)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
@@ -157,6 +209,11 @@ class ServiceConfig(_Strict):
         return self
 
     @property
+    def warm_seconds(self) -> float:
+        """``keep_warm``, else the bake window."""
+        return self.bake_seconds if self.keep_warm is None else self.keep_warm
+
+    @property
     def call_timeout(self) -> float:
         """Seconds one backend call may take: the configured timeout, else the poll interval
         capped to [1, 5] seconds."""
@@ -174,9 +231,65 @@ class RecordingConfig(_Strict):
     max_mb: float = Field(default=500.0, gt=0, description="the oldest polls are pruned above this")
 
 
+NotifyKind = Literal["alarm", "bake", "action", "outside"]
+NOTIFY_KINDS: tuple[NotifyKind, ...] = ("alarm", "bake", "action", "outside")
+
+
+class NotifyConfig(_Strict):
+    """``[notify]``: where notifications go (apprise URLs, console.notify) and which are sent.
+
+    The URLs hold the services' tokens, so the config names where to read them, never the URLs:
+    ``urls_env`` (an environment variable: URLs separated by spaces, commas or newlines) and/or
+    ``urls_file`` (one URL a line; ``#`` starts a comment)."""
+
+    urls_env: str | None = Field(default=None, min_length=1)
+    urls_file: Path | None = None
+    events: tuple[NotifyKind, ...] = NOTIFY_KINDS
+    attempts: int = Field(default=3, ge=1, le=10, description="tries per message")
+    timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per try")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyConfig:
+        if self.urls_env is None and self.urls_file is None:
+            raise ValueError(
+                'say where the notification URLs are: urls_env = "NAME" (an environment '
+                'variable) or urls_file = "PATH" (one apprise URL a line); never the URLs '
+                "themselves, which hold the services' tokens"
+            )
+        return self
+
+    def urls(self) -> list[str]:
+        """The URLs, read now. Raises ConfigFileError naming the key and the fix."""
+        found: list[str] = []
+        if self.urls_env is not None:
+            raw = os.environ.get(self.urls_env, "")
+            if not raw.strip():
+                raise ConfigFileError(
+                    f"notify.urls_env: the environment variable {self.urls_env} is empty or not "
+                    "set; export it with the apprise URL(s) to notify, or remove [notify]"
+                )
+            found += [u for u in re.split(r"[\s,]+", raw) if u]
+        if self.urls_file is not None:
+            path = self.urls_file.expanduser()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigFileError(
+                    f"notify.urls_file: cannot read {path}: {exc}; give a readable file with one "
+                    "apprise URL a line"
+                ) from None
+            lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+            urls = [ln for ln in lines if ln]
+            if not urls:
+                raise ConfigFileError(f"notify.urls_file: {path} holds no URL")
+            found += urls
+        return found
+
+
 class ConsoleConfig(_Strict):
     audit_log: Path | None = None
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    notify: NotifyConfig | None = None
     service: list[ServiceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -262,4 +375,11 @@ def load(path: str | os.PathLike[str] | None) -> ConsoleConfig:
     if rec.path is not None and not rec.path.expanduser().is_absolute():
         rec = rec.model_copy(update={"path": (p.parent / rec.path).resolve()})
         cfg = cfg.model_copy(update={"recording": rec})
+    note = cfg.notify
+    if note is not None and note.urls_file is not None:
+        f = note.urls_file.expanduser()
+        if not f.is_absolute():
+            cfg = cfg.model_copy(
+                update={"notify": note.model_copy(update={"urls_file": (p.parent / f).resolve()})}
+            )
     return cfg

@@ -443,3 +443,23 @@ def test_the_charts_columns_hold_the_min_max_and_last_of_the_polls_in_them(incid
             assert b.low == pytest.approx(min(vals), abs=1e-3)
             assert b.high == pytest.approx(max(vals), abs=1e-3)
             assert b.last == pytest.approx(vals[-1], abs=1e-3)
+
+
+def test_a_bake_started_at_the_read_back_sorts_after_the_switch_that_opened_it():
+    # The window starts when the switch read the router back; the switch's row is stamped when its
+    # outcome was recorded, after the settle: by time alone the bake would come first.
+    from console.report import Row, _order
+
+    rows = [
+        Row(100.0, "bake started", "bake of green started", "green"),
+        Row(101.2, "switch", "blue → green", "green"),
+        Row(100.5, "alarm raised", "CRITICAL blue error %", "blue"),
+        Row(50.0, "bake started", "an older window, no switch near it", "blue"),
+    ]
+    kinds = [r.what for r in sorted(rows, key=_order(rows))]
+    assert kinds == [
+        "an older window, no switch near it",
+        "CRITICAL blue error %",
+        "blue → green",
+        "bake of green started",
+    ]

@@ -1,0 +1,296 @@
+"""Notifications: what the console tells people who are not looking at it.
+
+Sent through apprise (Slack, Teams, PagerDuty, e-mail, a generic JSON webhook and ~100 more, each
+named by a URL), never by hand: the formats and the auth of those services are theirs to keep.
+
+Two parts:
+
+* :class:`NotifyFeed` (pure): turns what the console saw into :class:`Message` objects: a critical
+  alarm raised or cleared, a bake passed or failed, an action done or failed, routing changed
+  outside the console. It reads Frames and action outcomes; it never sends.
+* :class:`Notifier` (I/O, one thread): sends them. ``send()`` never blocks: messages go on a bounded
+  queue; a full queue drops the message and says so. Each message gets a bounded number of
+  attempts with a short back-off and a timeout per attempt, so an endpoint that is down, slow or
+  answers 500 costs a line in :meth:`Notifier.problems` (the action log shows it), never a poll or
+  a keystroke.
+
+Where the URLs come from (``[notify]`` in the config, see ``console.config.NotifyConfig``): an
+environment variable or a file, never the config text (an apprise URL holds the service's token).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from console.config import ConfigFileError, NotifyConfig
+from console.model import BakeVerdict, Frame, Level
+
+Kind = Literal["alarm", "bake", "action", "outside", "test"]
+KINDS: tuple[Kind, ...] = ("alarm", "bake", "action", "outside", "test")
+Severity = Literal["info", "success", "warning", "failure"]
+
+QUEUE_SIZE = 64
+ATTEMPTS = 3
+BACKOFF = 1.0  # seconds before the second attempt, doubled before each later one
+TIMEOUT = 5.0  # seconds per attempt (apprise's connect and read timeouts)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification.
+
+    Attributes:
+        kind: what it is about (the ``events`` filter of ``[notify]`` picks among these).
+        severity: apprise's notify type: info, success, warning or failure.
+        title: one short line, e.g. "shop: CRITICAL green error %".
+        body: the detail, e.g. the alarm's message with its figures.
+    """
+
+    kind: Kind
+    severity: Severity
+    title: str
+    body: str
+
+
+class NotifyFeed:
+    """What is worth a notification, from the frames and action outcomes one service produces.
+
+    Pure and cheap: call :meth:`frame` with every frame applied and :meth:`action` with every action
+    outcome; each returns the messages to send (often none)."""
+
+    def __init__(self, service: str, kinds: Iterable[str] = KINDS) -> None:
+        self.service = service
+        self.kinds = frozenset(kinds)
+        self._bake: tuple[Any, ...] | None = None  # the last bake verdict told: (colour, start, v)
+
+    def frame(self, frame: Frame) -> list[Message]:
+        out: list[Message] = []
+        svc = self.service
+        for ev in frame.alarms.events:
+            a = ev.alarm
+            if ev.raised and a.level == Level.CRITICAL:
+                out.append(Message("alarm", "failure", f"{svc}: {a.message}", a.message))
+            elif not ev.raised and ev.previous == Level.CRITICAL:
+                out.append(Message("alarm", "success", f"{svc}: {ev.text}", ev.text))
+        bake = frame.bake
+        # A verdict decided here, told once. One read back from the recording (``origin``) was
+        # decided, and told, by the console that decided it.
+        if bake.decided and bake.colour is not None and not bake.origin:
+            key = (bake.colour, round(bake.started or 0.0, 3), bake.verdict)
+            if key != self._bake:
+                self._bake = key
+                passed = bake.verdict == BakeVerdict.PASSED
+                title = f"{svc}: BAKE {bake.verdict.name} {bake.colour}"
+                body = bake.verdict_text()
+                out.append(Message("bake", "success" if passed else "failure", title, body))
+        change = frame.snapshot.external_change
+        if change:
+            out.append(Message("outside", "warning", f"{svc}: routing changed outside", change))
+        return [m for m in out if m.kind in self.kinds]
+
+    def action(self, ok: bool, result: str, message: str, by: str = "") -> list[Message]:
+        """An action's outcome: ``result`` is the audit's word (ok, refused, failed), ``message``
+        the log's line, ``by`` who ran it ("auto" for an auto-rollback)."""
+        if "action" not in self.kinds:
+            return []
+        who = f" ({by})" if by else ""
+        word = "done" if ok else result.upper()
+        severity: Severity = "success" if ok else "failure"
+        return [Message("action", severity, f"{self.service}: action {word}{who}", message)]
+
+
+Sender = Callable[[Message], tuple[bool, str]]
+
+
+class Notifier:
+    """Sends messages on a thread of its own. ``urls`` are apprise URLs; ``sender`` replaces
+    apprise (tests of the queue's bounds). ``sleep`` is the back-off's wait (injected in tests)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        queue_size: int = QUEUE_SIZE,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF,
+        timeout: float = TIMEOUT,
+        sender: Sender | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self._sleep = sleep
+        self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=max(1, queue_size))
+        self._problems: deque[str] = deque(maxlen=50)
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self.sent = 0
+        self.failed = 0
+        self._send = sender or _apprise_sender(urls, timeout)
+        self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
+        self._thread.start()
+
+    def send(self, message: Message) -> bool:
+        """Queue ``message``; never blocks. False (and a problem line) when the queue is full."""
+        try:
+            self._queue.put_nowait(message)
+            return True
+        except queue.Full:
+            with self._lock:
+                self._dropped += 1
+                self._problems.append(
+                    f"notification dropped, {self._queue.maxsize} still waiting to be sent "
+                    f"(the endpoint is slow or down): {message.title}"
+                )
+            return False
+
+    def send_all(self, messages: Iterable[Message]) -> None:
+        for m in messages:
+            self.send(m)
+
+    def problems(self) -> list[str]:
+        """The failures since the last call, one line each, for the action log."""
+        with self._lock:
+            out = list(self._problems)
+            self._problems.clear()
+        return out
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop after the message being sent (at most ``timeout`` seconds); the rest are dropped."""
+        with contextlib.suppress(queue.Full):
+            while True:  # make room for the stop mark: what is still queued is not sent
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._queue.put_nowait(None)
+        self._thread.join(timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (bounded) until every queued message was sent or given up. True when done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.02)
+        return self._queue.unfinished_tasks == 0
+
+    def _run(self) -> None:
+        while True:
+            msg = self._queue.get()
+            try:
+                if msg is None:
+                    return
+                self._deliver(msg)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, msg: Message) -> None:
+        why = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                ok, why = self._send(msg)
+            except Exception as exc:  # a sender's bug must not kill the thread
+                ok, why = False, f"{type(exc).__name__}: {exc}"
+            if ok:
+                self.sent += 1
+                return
+        self.failed += 1
+        with self._lock:
+            self._problems.append(
+                f"notification not sent after {self.attempts} attempt(s): {msg.title}"
+                + (f" ({why})" if why else "")
+            )
+
+
+def _apprise_sender(urls: Sequence[str], timeout: float) -> Sender:
+    import apprise
+
+    # apprise logs its failures; uncaught, Python's last-resort handler would print them over the
+    # TUI. They are captured per message below and reported through problems() instead.
+    logging.getLogger("apprise").addHandler(logging.NullHandler())
+    logging.getLogger("apprise").propagate = False
+    ap = apprise.Apprise()
+    bad = [u for u in urls if not ap.add(_with_timeout(u, timeout))]
+    if bad:
+        raise ValueError(
+            f"[notify]: {len(bad)} URL(s) apprise does not understand (the first starts with "
+            f"{bad[0].split('://', 1)[0]!r}://); see https://github.com/caronc/apprise/wiki for "
+            "the URL of each service"
+        )
+
+    def send(msg: Message) -> tuple[bool, str]:
+        with apprise.LogCapture(level=logging.WARNING) as log:
+            ok = bool(ap.notify(body=msg.body, title=msg.title, notify_type=msg.severity))
+        lines = [ln.strip() for ln in str(log.getvalue()).splitlines() if ln.strip()]
+        return ok, (lines[-1] if lines else "")
+
+    return send
+
+
+def _with_timeout(url: str, timeout: float) -> str:
+    """``url`` with apprise's connect and read timeouts (``cto``, ``rto``) unless it sets them."""
+    if "cto=" in url or "rto=" in url:
+        return url
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}cto={timeout:g}&rto={timeout:g}"
+
+
+def probe_message(service: str) -> Message:
+    return Message(
+        "test",
+        "info",
+        f"{service}: test notification",
+        "bluegreen-console can reach this endpoint (sent by --notify-test).",
+    )
+
+
+def from_config(cfg: NotifyConfig) -> Notifier:
+    """The notifier ``[notify]`` describes. Raises ConfigFileError (naming the key and the fix) when
+    its URLs cannot be read or apprise does not understand one."""
+    urls = cfg.urls()
+    try:
+        return Notifier(urls, attempts=cfg.attempts, timeout=cfg.timeout)
+    except ValueError as exc:
+        raise ConfigFileError(str(exc)) from None
+
+
+class Notifications:
+    """One service's notifications: what is worth telling (:class:`NotifyFeed`) and the sender.
+    What the CLI and the console hold; ``None`` of it exists without ``[notify]``."""
+
+    def __init__(self, service: str, cfg: NotifyConfig, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.feed = NotifyFeed(service, cfg.events)
+        self.notifier = notifier or from_config(cfg)
+
+    def frame(self, frame: Frame) -> None:
+        self.notifier.send_all(self.feed.frame(frame))
+
+    def action(self, ok: bool, result: str, message: str, by: str = "") -> None:
+        self.notifier.send_all(self.feed.action(ok, result, message, by))
+
+    def problems(self) -> list[str]:
+        return self.notifier.problems()
+
+    def close(self, flush: float = 0.0) -> list[str]:
+        """Stop, after waiting up to ``flush`` seconds for what is queued; returns the problems
+        not yet told (a CLI prints them before it exits)."""
+        if flush > 0:
+            self.notifier.flush(flush)
+        self.notifier.close()
+        return self.notifier.problems()
+
+
+def for_service(notify: NotifyConfig | None, service: str) -> Notifications | None:
+    return None if notify is None else Notifications(service, notify)

@@ -1,0 +1,163 @@
+"""Notifications: what is sent, to a real HTTP receiver through apprise, and that an endpoint
+that is down, slow or failing costs a line in the log, never a poll or a keystroke."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from console.config import ConfigFileError, from_mapping
+from console.notify import Message, Notifier, NotifyFeed, probe_message
+from tests.support.receiver import receiver
+from tests.support.recordings import record_session
+
+
+@pytest.fixture
+def release(clock, tmp_path):
+    """The demo's bad release, switched to green at poll 10: green's errors fire a critical alarm
+    and fail the bake."""
+    return record_session(clock, tmp_path / "rec.sqlite", {10: "switch"}, polls=40)
+
+
+def test_a_bad_release_tells_of_the_critical_alarm_and_the_failed_bake_once(release):
+    feed = NotifyFeed("shop")
+    sent = [m for f in release for m in feed.frame(f)]
+    kinds = [(m.kind, m.severity) for m in sent]
+    assert ("alarm", "failure") in kinds
+    assert ("bake", "failure") in kinds
+    assert kinds.count(("bake", "failure")) == 1  # the verdict persists in later frames: told once
+    alarm = next(m for m in sent if m.kind == "alarm")
+    assert alarm.title.startswith("shop: CRITICAL green error %")
+    bake = next(m for m in sent if m.kind == "bake")
+    assert bake.title == "shop: BAKE FAILED green" and "error %" in bake.body
+    # only critical levels and verdicts: no message for the warning the alarm passed through
+    assert not any("WARNING" in m.title for m in sent)
+
+
+def test_events_not_asked_for_are_not_sent(release):
+    feed = NotifyFeed("shop", kinds=("bake",))
+    assert {m.kind for f in release for m in feed.frame(f)} == {"bake"}
+    assert NotifyFeed("shop", kinds=("bake",)).action(True, "ok", "switched") == []
+
+
+def test_an_action_outcome_says_who_ran_it():
+    (m,) = NotifyFeed("shop").action(False, "failed", "rollback failed: socket gone", by="auto")
+    assert (m.severity, m.title, m.body) == (
+        "failure",
+        "shop: action FAILED (auto)",
+        "rollback failed: socket gone",
+    )
+
+
+def test_messages_reach_a_json_webhook_through_apprise():
+    with receiver() as rx:
+        n = Notifier([rx.url()])
+        try:
+            n.send(Message("alarm", "failure", "shop: CRITICAL green error %", "23 % > 5 %"))
+            n.send(probe_message("shop"))
+            got = rx.wait_for(2)
+        finally:
+            n.close()
+    assert len(got) == 2
+    first = got[0]["body"]
+    assert first["title"] == "shop: CRITICAL green error %"
+    assert first["message"] == "23 % > 5 %"
+    assert first["type"] == "failure"
+    assert got[1]["body"]["title"] == "shop: test notification"
+    assert got[0]["path"] == "/hook"
+
+
+def test_an_endpoint_answering_500_costs_a_log_line_after_bounded_tries():
+    waits: list[float] = []
+    with receiver(status=500) as rx:
+        n = Notifier([rx.url()], attempts=3, backoff=0.5, sleep=waits.append)
+        try:
+            n.send(Message("bake", "failure", "shop: BAKE FAILED green", "why"))
+            assert n.flush(20)
+        finally:
+            n.close()
+        assert rx.hits == 3  # three tries, then given up: no loop
+    assert waits == [0.5, 1.0]
+    (line,) = n.problems()
+    assert "not sent after 3 attempt(s): shop: BAKE FAILED green" in line
+    assert n.problems() == []  # told once
+
+
+def test_an_endpoint_that_is_down_is_reported_with_the_reason():
+    with receiver() as rx:
+        port = rx.port
+    n = Notifier([f"json://127.0.0.1:{port}/hook"], attempts=1)  # nothing listens there now
+    try:
+        n.send(Message("action", "success", "shop: action done", "switched"))
+        assert n.flush(20)
+    finally:
+        n.close()
+    (line,) = n.problems()
+    assert "not sent after 1 attempt(s): shop: action done" in line
+
+
+def test_a_hung_endpoint_never_blocks_the_sender_and_a_full_queue_drops_with_a_line():
+    release = threading.Event()
+
+    def hung(msg: Message) -> tuple[bool, str]:
+        release.wait(10)
+        return True, ""
+
+    n = Notifier([], sender=hung, queue_size=2)
+    try:
+        started = time.monotonic()
+        results = [n.send(Message("alarm", "failure", f"m{i}", "")) for i in range(5)]
+        assert time.monotonic() - started < 5  # a hang guard, not a timing claim
+        # one is being sent (hung), two wait in the queue, the other two are dropped
+        assert results.count(False) >= 2
+        lines = n.problems()
+        assert len(lines) == results.count(False)
+        assert "notification dropped" in lines[0] and "slow or down" in lines[0]
+    finally:
+        release.set()
+        n.close()
+
+
+def test_a_slow_endpoint_is_cut_at_the_timeout():
+    with receiver(delay=3.0) as rx:
+        n = Notifier([rx.url()], attempts=1, timeout=0.5)
+        try:
+            n.send(Message("alarm", "failure", "shop: slow", ""))
+            assert n.flush(15)
+        finally:
+            n.close()
+    (line,) = n.problems()
+    assert "not sent after 1 attempt(s): shop: slow" in line
+
+
+def _config(notify: dict) -> dict:
+    return {"notify": notify, "service": [{"name": "shop", "router": {"kind": "simulator"}}]}
+
+
+def test_the_config_names_where_the_urls_are_never_the_urls(tmp_path, monkeypatch):
+    with pytest.raises(ConfigFileError, match="urls_env .* or urls_file"):
+        from_mapping(_config({"events": ["bake"]}))
+    with pytest.raises(ConfigFileError, match="unknown key"):
+        from_mapping(_config({"urls": ["slack://token"]}))
+    cfg = from_mapping(_config({"urls_env": "BG_NOTIFY"}))
+    assert cfg.notify is not None
+    monkeypatch.delenv("BG_NOTIFY", raising=False)
+    with pytest.raises(ConfigFileError, match="BG_NOTIFY is empty or not set"):
+        cfg.notify.urls()
+    monkeypatch.setenv("BG_NOTIFY", "json://127.0.0.1:1/a, json://127.0.0.1:1/b")
+    assert cfg.notify.urls() == ["json://127.0.0.1:1/a", "json://127.0.0.1:1/b"]
+    f = tmp_path / "urls"
+    f.write_text("# the team channel\njson://127.0.0.1:1/c\n\n")
+    cfg = from_mapping(_config({"urls_file": str(f)}))
+    assert cfg.notify is not None and cfg.notify.urls() == ["json://127.0.0.1:1/c"]
+    f.write_text("# nothing\n")
+    with pytest.raises(ConfigFileError, match="holds no URL"):
+        cfg.notify.urls()
+
+
+def test_a_url_apprise_does_not_know_is_refused_by_scheme_only():
+    with pytest.raises(ValueError, match="'nosuchservice'://") as err:
+        Notifier(["nosuchservice://secret-token@host"])
+    assert "secret-token" not in str(err.value)
