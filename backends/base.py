@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar
@@ -443,6 +443,37 @@ class MetricsSource(abc.ABC):
             Unreachable: the source cannot be reached or did not answer in time.
             QueryError: the source rejected a query (its own error text in the message).
         """
+
+    #: ``history()`` reads past figures (a source with a time-series store, e.g. Prometheus)
+    SUPPORTS_HISTORY: ClassVar[bool] = False
+
+    def history(
+        self,
+        colour: Colour,
+        metrics: Sequence[str],
+        start: float,
+        end: float,
+        step: float,
+    ) -> Mapping[str, Sequence[float | None]]:
+        """Optional (``SUPPORTS_HISTORY``): one colour's figures over a past span, one sample every
+        ``step`` seconds, as ``sample()`` would have measured them. The console reads the old colour's
+        figures before a switch with it (the bake's baseline) when it started too recently to have
+        polled them itself. Called from a poll's worker thread, under the source's deadline guard.
+
+        Args:
+            colour: the colour to read.
+            metrics: metric keys ("rate", "error_pct", "latency_ms", "sessions").
+            start: the span's start, wall clock (epoch seconds).
+            end: the span's end, wall clock (epoch seconds).
+            step: seconds between samples.
+        Returns:
+            Per metric key, the samples oldest first (None where there was no figure); a metric the
+            source has no figures for maps to an empty sequence.
+        Raises:
+            Unsupported: the source keeps no history (the default).
+            Unreachable, QueryError: as ``sample()``.
+        """
+        raise Unsupported(f"the {self.kind} metrics source keeps no history")
 
     def describe(self) -> Mapping[str, str]:
         """The exact queries (or method) behind each metric, for the "why did it fire" view."""

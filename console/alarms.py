@@ -55,7 +55,7 @@ the live colour has no server UP and no invariant already says so.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from backends.base import COLOURS, Colour, ColourMetrics
@@ -650,8 +650,15 @@ class BakeTracker:
         return state
 
     def update(
-        self, now: float, live: Colour | None, alarms: AlarmReport | None, fresh: bool = True
+        self,
+        now: float,
+        live: Colour | None,
+        alarms: AlarmReport | None,
+        fresh: bool = True,
+        gate: Callable[[BakeState], tuple[str, str]] | None = None,
     ) -> BakeState:
+        """``gate`` (``[service.bake] compare = "require"``: ``console.baseline``) is asked about a
+        running window: (a reason to fail it now, a reason it cannot pass yet), "" for neither."""
         if live is not None:
             if self._live is None and live == self._switched_to and self.last_switch is not None:
                 if now - self.last_switch < self.duration:
@@ -672,16 +679,20 @@ class BakeTracker:
                 for a in (alarms.firing if alarms else ())
                 if a.level == Level.CRITICAL and (a.colour == st.colour or a.invariant)
             ]
+            fail, hold = gate(st) if gate is not None else ("", "")  # green against blue
             if critical:
                 st = BakeState(
                     BakeVerdict.FAILED, st.colour, st.started, st.duration, critical[0].message
                 )
+            elif fail:
+                st = BakeState(BakeVerdict.FAILED, st.colour, st.started, st.duration, fail)
             elif st.remaining(now) <= 0:
                 # A pass needs figures: fresh now, and measured during the window, not a silence.
-                if fresh and self._fresh >= MIN_FRESH_TO_PASS:
+                if fresh and self._fresh >= MIN_FRESH_TO_PASS and not hold:
                     st = BakeState(BakeVerdict.PASSED, st.colour, st.started, st.duration)
                 else:
-                    st = BakeState(st.verdict, st.colour, st.started, st.duration, NO_DATA)
+                    why = hold if fresh and self._fresh >= MIN_FRESH_TO_PASS else NO_DATA
+                    st = BakeState(st.verdict, st.colour, st.started, st.duration, why)
             self._state = st
         return st
 

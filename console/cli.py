@@ -209,6 +209,8 @@ def _human_status(frame: Frame) -> str:
     elif bake.decided:  # the stored verdict: every console and status on this machine says the same
         by = f" (decided by {bake.origin})" if bake.origin else ""
         out.append(f"  BAKE {bake.verdict_text()}{by}")
+    if frame.comparison is not None and bake.colour is not None:  # green against blue's baseline
+        out.append(f"  {frame.comparison.summary()}")
     return "\n".join(out)
 
 

@@ -6,7 +6,9 @@ baseline) asks whether the new colour's figures tend to be larger (worse, for er
 smaller (worse, for the request rate) than the baseline's, without assuming any distribution; the
 difference of the medians says by how much. A metric *fails* when the test is sure (p < 0.01) and the
 difference matters (beyond ``tolerance`` of the baseline and an absolute floor, so 0.1 % against 0.2 %
-errors is not a failure however sure); *marginal* when either holds only weakly; *pass* otherwise.
+errors is not a failure however sure); *marginal* when either holds only weakly (the test fairly
+sure, p < 0.05, of a difference at least half that size; or a difference that matters, p < 0.2);
+*pass* otherwise: a sure difference of less than half the floor (0.25 points of errors) is noise.
 
 The U test is written by hand (the normal approximation with the tie correction, which is what
 scipy's ``mannwhitneyu`` computes for samples of this size with ``method="asymptotic"``): a dozen lines
@@ -121,10 +123,11 @@ def compare(
     else:
         p = mann_whitney_greater(b, c)
         excess = mb - mc
-    matters = excess > max(FLOORS.get(metric, 0.0), tolerance * abs(mb))
+    bar = max(FLOORS.get(metric, 0.0), tolerance * abs(mb))
+    matters = excess > bar
     if p < 0.01 and matters:
         score: Score = "fail"
-    elif (p < 0.05 and excess > 0) or (matters and p < 0.2):
+    elif (p < 0.05 and excess > bar / 2) or (matters and p < 0.2):
         score = "marginal"
     else:
         score = "pass"

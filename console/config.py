@@ -183,6 +183,29 @@ class GateConfig(_Strict):
         return value
 
 
+_SPAN = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+class BakeConfig(_Strict):
+    """``[service.bake]``: green judged against blue during the bake window (``console.baseline``;
+    docs/alarms.md). The window's length stays ``bake_seconds``, beside this table."""
+
+    compare: Literal["off", "show", "require"] = "show"
+    baseline_span: float = Field(default=600.0, gt=0, le=86400)
+
+    @field_validator("baseline_span", mode="before")
+    @classmethod
+    def _span(cls, value: Any) -> Any:
+        """Seconds, or a duration such as "10m", "90s", "1h", "2m30s"."""
+        if not isinstance(value, str):
+            return value
+        m = _SPAN.match(value)
+        if not value.strip() or m is None or not any(m.groups()):
+            raise ValueError('a number of seconds or a duration such as "10m", "90s" or "1h"')
+        h, mi, se = (int(g) if g else 0 for g in m.groups())
+        return float(h * 3600 + mi * 60 + se)
+
+
 class ServiceConfig(_Strict):
     name: str = Field(min_length=1)
     router: BackendConfig
@@ -197,6 +220,7 @@ class ServiceConfig(_Strict):
     # The warm-rollback window (seconds after a switch the old colour is kept ready to take the
     # traffic back): None is the bake window. Draining the old colour inside it asks twice.
     keep_warm: float | None = Field(default=None, ge=0)
+    bake: BakeConfig = Field(default_factory=BakeConfig)  # green against blue (console.baseline)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
 

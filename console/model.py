@@ -22,6 +22,8 @@ from backends.base import (
     RouterState,
     ServerStatus,
 )
+from console.compare import MIN_SAMPLES, Comparison, Score
+from console.fmt import duration
 
 # --------------------------------------------------------------------------------------------------
 # The metrics: one table that the panels, the alarm messages, the "why" page, the CLI and the config
@@ -533,6 +535,174 @@ class BakeState:
         return max(0.0, self.started + self.duration - now)
 
 
+# --------------------------------------------------------------------------------------------------
+# Green against blue during the bake (console.baseline computes it; the panels, `w` and JSON show it)
+
+JUDGED: tuple[str, ...] = ("error_pct", "latency_ms")
+"""The metrics with a verdict: quality. Rate and sessions are traffic, shown without one."""
+
+_ORDER: dict[Score, int] = {"pass": 0, "marginal": 1, "no data": 2, "fail": 3}
+
+
+@dataclass(frozen=True)
+class BakeComparison:
+    """The baked colour against its reference, after one frame: what the bake panel, the `w` view
+    and ``status --json`` show.
+
+    Attributes:
+        colour: the colour being baked.
+        against: the colour it is judged against.
+        live: True when both colours are compared side by side since a weighted split began; False
+            when ``colour`` since the switch is judged against ``against``'s figures before it.
+        span: the baseline's span in seconds (the configured ``baseline_span``).
+        metrics: one Comparison per metric (METRIC_KEYS order); ``baseline`` and ``current`` are
+            the medians of the two samples.
+        judged: the metrics whose score counts (error %, p99).
+        source: where the baseline came from: "polls" (this console's own), "history" (the metrics
+            source's, the console having started too recently), "recording" (earlier sessions'
+            polls, for a source without history), or "none yet".
+        covered: the seconds the reference's figures actually cover (at most ``span``: a console
+            that started 45 s before the switch has a 45 s baseline).
+    """
+
+    colour: Colour
+    against: Colour
+    live: bool
+    span: float
+    metrics: tuple[Comparison, ...]
+    judged: tuple[str, ...] = JUDGED
+    source: str = "polls"
+    covered: float = 0.0
+
+    @property
+    def score(self) -> Score:
+        """The worst judged score: fail, then no data, then marginal, then pass. A metric with no
+        figure on either side (not measured by this source) does not count."""
+        scores = [c.score for c in self.metrics if c.metric in self.judged and any(c.samples)]
+        return max(scores, key=_ORDER.__getitem__, default="no data")
+
+    def get(self, key: str) -> Comparison | None:
+        return next((c for c in self.metrics if c.metric == key), None)
+
+    def reference(self) -> str:
+        """ "blue's baseline (10 min)" or "blue live (since the split)"."""
+        if self.live:
+            return f"{self.against} live (since the split)"
+        return f"{self.against}'s baseline ({span_text(self.covered)})"
+
+    def summary(self) -> str:
+        """The bake panel's line: "vs blue's baseline (10m): error % 0.2 → 24.1% FAIL · p99 210 →
+        255 ms pass" (judged metrics only; a failing score in capitals)."""
+        parts = []
+        for key in self.judged:
+            c = self.get(key)
+            if c is None or not any(c.samples):
+                continue
+            row = metric(key)
+            if c.score == "no data":
+                parts.append(
+                    f"{row.label} no data yet ({c.samples[0]}+{c.samples[1]} of {MIN_SAMPLES}+"
+                    f"{MIN_SAMPLES} figures)"
+                )
+                continue
+            verdict = c.score.upper() if c.score == "fail" else c.score
+            before = row.text(c.baseline).removesuffix(row.unit_suffix)
+            parts.append(f"{row.label} {before} → {row.text(c.current)} {verdict}")
+        return f"vs {self.reference()}: " + (" · ".join(parts) or "nothing measured")
+
+    def failure(self) -> str:
+        """The sentence a bake failed by the comparison gets, naming the worst failing metric:
+        "error % 24.1% against blue's 0.2%: worse (p<0.0001)"; "" when none fails."""
+        failing = [c for c in self.metrics if c.metric in self.judged and c.score == "fail"]
+        if not failing:
+            return ""
+        c = min(failing, key=lambda x: x.p_value)
+        row = metric(c.metric)
+        where = " live" if self.live else ""
+        return (
+            f"{row.label} {row.text(c.current)} against {self.against}'s{where} "
+            f"{row.text(c.baseline)}: worse ({_p(c.p_value)})"
+        )
+
+    def waiting(self) -> str:
+        """Why the comparison cannot pass yet (too few figures), or ""."""
+        if self.score != "no data":
+            return ""
+        short = [c for c in self.metrics if c.metric in self.judged and c.score == "no data"]
+        if not short:
+            return f"nothing to compare {self.colour} with yet"
+        c = short[0]
+        return (
+            f"too few figures to compare {self.colour} with {self.against} yet "
+            f"({c.samples[0]} of {self.against}'s, {c.samples[1]} of {self.colour}'s; "
+            f"{MIN_SAMPLES} each needed)"
+        )
+
+    def table(self) -> list[str]:
+        """The `w` view's rows: per metric, the reference's and the current median, the delta, the
+        p-value, the figures on each side and the score."""
+        out = [
+            f"{'metric':<14} {self.against:>9} {self.colour:>9} {'delta':>9} {'p':>9} "
+            f"{'figures':>8}  score"
+        ]
+        for c in self.metrics:
+            row = metric(c.metric)
+            judged = c.metric in self.judged
+            label = (
+                f"{row.label} {row.unit}" if row.unit and row.unit not in row.label else row.label
+            )
+            p = _p(c.p_value) if judged and c.score != "no data" else "—"
+            out.append(
+                f"{label:<14} {_num(c.baseline):>9} {_num(c.current):>9} {_signed(c.delta):>9} "
+                f"{p:>9} {f'{c.samples[0]}/{c.samples[1]}':>8}  "
+                f"{c.score if judged else 'not judged (traffic)'}"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """``status --json``'s ``comparison`` object."""
+        return {
+            "colour": self.colour.value,
+            "against": self.against.value,
+            "mode": "live" if self.live else "baseline",
+            "span": self.span,
+            "covered": round(self.covered, 1),
+            "source": self.source,
+            "score": self.score,
+            "metrics": {
+                c.metric: {
+                    "baseline": finite(c.baseline),
+                    "current": finite(c.current),
+                    "delta": finite(c.delta),
+                    "p_value": finite(c.p_value),
+                    "score": c.score if c.metric in self.judged else None,
+                    "samples": list(c.samples),
+                }
+                for c in self.metrics
+            },
+        }
+
+
+def span_text(seconds: float) -> str:
+    """``10 min``, ``45s``, ``2m30s``."""
+    s = int(max(0.0, seconds) + 0.5)
+    return f"{s // 60} min" if s >= 60 and s % 60 == 0 else duration(s)
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _signed(v: float | None) -> str:
+    return "—" if v is None else ("+" if v >= 0 else "") + _num(v)
+
+
+def _p(p: float) -> str:
+    return "p<0.0001" if p < 0.0001 else f"p={p:.2g}"
+
+
 @dataclass(frozen=True)
 class Frame:
     """Everything the UI draws after one poll: the snapshot and what the alarm engine made of it."""
@@ -541,6 +711,9 @@ class Frame:
     alarms: AlarmReport
     bake: BakeState
     last_switch: float | None = None  # when the live colour last changed (wall clock, epoch s)
+    # The baked colour against its reference (green against blue's baseline: console.baseline);
+    # None outside a bake window, with `[service.bake] compare = "off"`, and in replay (not recorded)
+    comparison: BakeComparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape of one line of ``bluegreen status --watch --json``."""
@@ -582,6 +755,7 @@ class Frame:
                 "decided_by": self.bake.origin or None,
             },
             "last_switch": self.last_switch,
+            "comparison": self.comparison.to_json() if self.comparison else None,
         }
 
 

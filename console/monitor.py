@@ -8,9 +8,11 @@ immutable ``Frame``; nothing it returns is mutated afterwards.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from backends.base import COLOURS, BackendError, Colour, ColourMetrics, RouterState
@@ -23,7 +25,9 @@ from console.audit import (
     reconcile_unfinished,
     took_effect,
 )
+from console.baseline import BaselineTracker
 from console.model import (
+    METRIC_KEYS,
     BakeState,
     BakeVerdict,
     Frame,
@@ -32,6 +36,7 @@ from console.model import (
     describe_change,
     routing_key,
 )
+from console.recording import Recording, RecordingError
 from console.runtime import ServiceRuntime
 from console.verdicts import StoredVerdict, VerdictStore, tolerance
 
@@ -57,6 +62,12 @@ class Monitor:
         self.clock: Clock = runtime.clock
         self.engine = AlarmEngine(rules_from_config(cfg.alarms))
         self.bake = BakeTracker(cfg.bake_seconds)
+        # Green against blue during the bake (console.baseline); None with compare = "off"
+        self.baseline = (
+            BaselineTracker(cfg.bake.baseline_span, cfg.bake_seconds, cfg.poll_interval)
+            if cfg.bake.compare != "off"
+            else None
+        )
         self._audit = audit  # read on the first poll, in the worker thread: no file I/O at build
         self._log = audit  # kept: actions with an unknown outcome are looked for at later polls
         self._log_stamp: tuple[int, int] | None = None  # the log's (size, mtime) when last scanned
@@ -151,9 +162,48 @@ class Monitor:
             fresh = metrics is not None or (self.runtime.metrics is None and router is not None)
             # The router's counters read this poll step the evidence rules even when the metrics
             # source failed (the fast path, issue 11): their deltas are fresh whatever Prometheus did.
-            return self._frame(
+            frame = self._frame(
                 now, mono, router_error, metrics_error, external, fresh, router is not None
             )
+        self._read_history()  # the bake's baseline, when this console started too recently
+        return frame
+
+    def _read_history(self) -> None:
+        """The old colour's figures before the switch, when the baseline tracker holds too few of
+        them (this console started shortly before the switch, or after it): read from the metrics
+        source's history (Prometheus), under its deadline guard, else from the recording (earlier
+        sessions' polls), in the poll's worker thread. They count from the next frame on."""
+        rt, tracker = self.runtime, self.baseline
+        if tracker is None:
+            return
+        metrics, guard = rt.metrics, rt.metrics_guard
+        from_source = metrics is not None and guard is not None and metrics.SUPPORTS_HISTORY
+        if not from_source and self.verdicts is None:
+            return
+        with self._lock:
+            request = tracker.wants_history()
+            if request is not None:
+                tracker.asked(request)
+        if request is None:
+            return
+        now, mono = self.clock(), monotonic(self.clock)
+        start, end = now - (mono - request.start), now - (mono - request.end)
+        colour, step = request.colour, request.step
+        try:
+            if from_source:
+                assert metrics is not None and guard is not None
+                figures = guard.call(lambda: metrics.history(colour, METRIC_KEYS, start, end, step))
+                where = "history"
+            else:
+                assert self.verdicts is not None
+                figures = _recorded(self.verdicts.path, rt.name, colour, start, end, step)
+                where = "recording"
+        except (BackendError, RecordingError, sqlite3.Error, OSError):
+            with self._lock:
+                tracker.history_failed(request)
+            return
+        with self._lock:
+            tracker.fill(request, figures, where)
 
     def _check_late(self, state: RouterState) -> list[str]:
         """Actions whose outcome was unknown (a verb timed out after it was sent), looked for at every
@@ -279,10 +329,16 @@ class Monitor:
         )
         # Rules step on fresh figures only; the routing invariants on every frame with a router state
         alarms = self.engine.evaluate(snap, fresh, counters_fresh)
-        bake = self.bake.update(mono, router.live if router else None, alarms, fresh)
+        tracker = self.baseline
+        if tracker is not None:
+            tracker.observe(snap, fresh)
+        # compare = "require": the comparison with the baseline has its say on the verdict
+        gate = tracker.gate if tracker and self.runtime.config.bake.compare == "require" else None
+        bake = self.bake.update(mono, router.live if router else None, alarms, fresh, gate)
         if self.verdicts is not None:
             bake = self._one_verdict(bake, now, mono, router)
-        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono))
+        comparison = tracker.comparison(bake) if tracker is not None else None
+        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono), comparison)
         return frame
 
     def _one_verdict(
@@ -417,3 +473,18 @@ def _outcome(future: Future[T]) -> tuple[T | None, str | None]:
         return None, str(exc)
     except Exception as exc:  # the guard wraps everything; this is a last line of defence
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _recorded(
+    path: Path, service: str, colour: Colour, start: float, end: float, step: float
+) -> dict[str, list[float | None]]:
+    """``colour``'s figures over [start, end] (wall clock) as the recording holds them (every
+    session's polls of ``service``): one value per ``step`` (the last poll in each), None where
+    nothing was polled."""
+    with Recording(path) as rec:
+        svc = rec.service(service)
+        buckets = max(1, min(100_000, int((end - start) / max(step, 0.001))))
+        return {
+            key: [b.last for b in rec.series(svc, key, start, end, buckets).get(colour, [])]
+            for key in METRIC_KEYS
+        }

@@ -19,6 +19,7 @@ from console.model import (
     Level,
     format_value,
     shown_label,
+    span_text,
 )
 from widgets.alarm_banner import BannerItem
 from widgets.bake_timer import BakeView
@@ -180,6 +181,8 @@ def bake_view(frame: Frame | None, now: float) -> BakeView:
         else 0.0,
         duration_s=b.duration,
         reason=b.reason,
+        comparison=frame.comparison.summary() if frame.comparison else "",
+        comparison_score=frame.comparison.score if frame.comparison else "",
     )
 
 
@@ -276,4 +279,35 @@ def why_text(
         if query:
             out.append(f"{IND}query:  {query}")
         out.append("")
+    out += comparison_lines(frame)  # the bake: green against blue, while a window is judged
     return "\n".join(out).rstrip()
+
+
+_SOURCES = {
+    "history": "the metrics source's history",
+    "recording": "the recording",
+    "polls": "this console",
+    "none yet": "nowhere yet",
+}
+
+
+def comparison_lines(frame: Frame | None) -> list[str]:
+    """The `w` view's bake part: the baked colour against its reference, metric by metric (the two
+    medians, the delta, the p-value, the score and the figures behind each side), after the alarms."""
+    c = frame.comparison if frame else None
+    if c is None:
+        return []
+    how = (
+        f"{c.against}'s figures beside {c.colour}'s, since the weighted split began"
+        if c.live
+        else f"{c.against}'s figures over the {span_text(c.covered)} before the switch "
+        f"(from {_SOURCES.get(c.source, c.source)})"
+    )
+    out = [f"▌ bake: {c.colour} against {c.reference()}: {c.score}", f"{IND}{how}"]
+    out += [f"{IND}{row}" for row in c.table()]
+    out.append(
+        f"{IND}medians of the figures of each poll; a one-sided Mann-Whitney U test asks whether "
+        f"{c.colour}'s are worse (more errors, slower)"
+    )
+    out.append("")
+    return out

@@ -1,4 +1,6 @@
-"""The bake window: one row with a countdown and a bar while baking, then PASSED or FAILED."""
+"""The bake window: one row with a countdown and a bar while baking, then PASSED or FAILED; under it,
+while a window is judged, a second row with the baked colour against its reference ("vs blue's
+baseline (10 min): error % 0.2 → 24.1% FAIL · p99 210 → 255 ms pass")."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from textual.widget import Widget
 
 from widgets._common import fit
 
-__all__ = ["BakeTimer", "BakeView", "bake_text"]
+__all__ = ["BakeTimer", "BakeView", "bake_text", "comparison_text"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class BakeView:
     remaining_s: float = 0.0
     duration_s: float = 0.0
     reason: str = ""
+    comparison: str = ""  # the comparison row ("vs blue's baseline ..."), "" when there is none
+    comparison_score: str = ""  # pass | marginal | fail | no data: the row's class
 
 
 def _clock(seconds: float) -> str:
@@ -47,12 +51,19 @@ def bake_text(view: BakeView, width: int) -> str:
     return "bake: no switch yet (the bake window starts at the next switch)"
 
 
+def comparison_text(view: BakeView) -> str:
+    """The comparison row as plain text, or "" (no window being judged)."""
+    return view.comparison
+
+
 class BakeTimer(Widget):
-    """Classes ``-baking``, ``-passed`` (green), ``-failed`` (red) follow the verdict."""
+    """Classes ``-baking``, ``-passed`` (green), ``-failed`` (red) follow the verdict; the row is
+    two lines high while a comparison is shown (``-compared``), and ``-compare-fail`` marks one
+    whose comparison fails."""
 
     DEFAULT_CSS = """
     BakeTimer {
-        height: 1;
+        height: auto;
         padding: 0 1;
         color: $foreground-muted;
         &.-baking { color: $accent; text-style: bold; }
@@ -67,7 +78,15 @@ class BakeTimer(Widget):
     def watch_view(self, view: BakeView) -> None:
         for verdict in ("baking", "passed", "failed"):
             self.set_class(view.verdict == verdict, f"-{verdict}")
+        if self.has_class("-compared") != bool(view.comparison):
+            self.refresh(layout=True)  # one row or two: only then is a layout pass needed
+        self.set_class(bool(view.comparison), "-compared")
+        self.set_class(view.comparison_score == "fail", "-compare-fail")
 
     def render(self) -> RenderResult:
         width = max(1, self.content_size.width or 80)
-        return fit(Content(bake_text(self.view, width)), width)
+        row = fit(Content(bake_text(self.view, width)), width)
+        compared = comparison_text(self.view)
+        if not compared:
+            return row
+        return Content("\n").join([row, fit(Content(compared), width)])

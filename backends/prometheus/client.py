@@ -10,6 +10,7 @@ import json
 import os
 import re
 import warnings
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,6 +73,18 @@ class PrometheusClient:
         """Send one instant query; its result, checked to be an instant vector of series."""
         return self._run(q, timeout)
 
+    def query_range(
+        self, q: Query, start: float, end: float, step: float, timeout: float
+    ) -> list[Any]:
+        """Send one range query over [start, end] (epoch seconds, whole seconds as the library
+        rounds them) with ``step`` seconds; its result, checked to be a matrix of series (each with
+        ``values``: [time, "value"] pairs)."""
+        when = (
+            datetime.fromtimestamp(start, timezone.utc),
+            datetime.fromtimestamp(end, timezone.utc),
+        )
+        return self._run(q, timeout, (*when, f"{max(step, 0.001):g}"))
+
     def close(self) -> None:
         self._client.close()
 
@@ -103,11 +116,18 @@ class PrometheusClient:
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last_response = response
 
-    def _run(self, q: Query, timeout: float) -> list[Any]:
+    def _run(
+        self, q: Query, timeout: float, span: tuple[datetime, datetime, str] | None = None
+    ) -> list[Any]:
         self._last_response = None
         where = f"Prometheus at {self.url}"
         try:
-            result = self._client.custom_query(q.promql, timeout=timeout)
+            if span is None:
+                result = self._client.custom_query(q.promql, timeout=timeout)
+            else:  # a range query (``query_range``): the same errors, read the same way
+                result = self._client.custom_query_range(
+                    q.promql, span[0], span[1], span[2], timeout=timeout
+                )
         except requests.exceptions.ConnectTimeout:
             raise BackendTimeout(
                 f"{where} did not accept a connection within {timeout:.1f} s ({q.metric} query)"
@@ -140,7 +160,7 @@ class PrometheusClient:
             # A 200 whose body is not Prometheus's JSON (requests' JSONDecodeError is a ValueError)
             # or JSON of another shape (KeyError / TypeError inside the library).
             raise Unreachable(f"{where} {self._garbage(q)}") from None
-        return self._check_result(q, result)
+        return self._check_result(q, result, "matrix" if span is not None else "vector")
 
     def _raise_for_answer(self, q: Query) -> None:
         """Turn a non-200 answer (kept by the response hook) into the right typed error."""
@@ -183,21 +203,25 @@ class PrometheusClient:
             f"(HTTP {r.status_code}, {ctype}){_scrub(r, _snippet(r))}: is url a Prometheus server?"
         )
 
-    def _check_result(self, q: Query, result: Any) -> list[Any]:
+    def _check_result(self, q: Query, result: Any, expect: str = "vector") -> list[Any]:
         where = f"Prometheus at {self.url}"
         body = _json_or_none(self._last_response) if self._last_response is not None else None
         data = body.get("data") if isinstance(body, dict) else None
-        rtype = data.get("resultType") if isinstance(data, dict) else "vector"
-        if rtype != "vector":
+        rtype = data.get("resultType") if isinstance(data, dict) else expect
+        if rtype != expect:
+            what = "an instant vector" if expect == "vector" else "a range of series"
             raise QueryError(
-                f"the {q.metric} query returned a {rtype}, not an instant vector grouped by "
+                f"the {q.metric} query returned a {rtype}, not {what} grouped by "
                 f"{q.label}\n  query: {q.promql}"
             )
         if not isinstance(result, list) or not all(
             isinstance(s, dict)
             and isinstance(s.get("metric"), dict)
-            and isinstance(s.get("value"), list)
-            and len(s["value"]) == 2
+            and (
+                isinstance(s.get("value"), list) and len(s["value"]) == 2
+                if expect == "vector"
+                else isinstance(s.get("values"), list)
+            )
             for s in result
         ):
             raise Unreachable(

@@ -132,3 +132,25 @@ class Queries:
                     f"is not a number: {str(series['value'][1])[:40]!r}"
                 ) from None
         return out
+
+    def split_range(self, q: Query, result: list[Any]) -> dict[Colour, list[float]]:
+        """One range answer's samples per colour, oldest first (NaN where Prometheus answered NaN:
+        no traffic at that step); series of other label values are ignored."""
+        out: dict[Colour, list[float]] = {}
+        for series in result:
+            colour = q.by_value.get(str(series["metric"].get(q.label)))
+            if colour is None:
+                continue
+            if colour in out:
+                raise QueryError(
+                    f"the {q.metric} query returned several series for {colour}: it must be "
+                    f"aggregated by {q.label} (sum by ({q.label}) ...)\n  query: {q.promql}"
+                )
+            try:
+                out[colour] = [float(v) for _, v in series["values"]]
+            except (TypeError, ValueError):
+                raise Unreachable(
+                    f"Prometheus at {self.url} answered the {q.metric} range query with a value "
+                    "that is not a number"
+                ) from None
+        return out

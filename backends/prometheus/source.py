@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, ClassVar
@@ -155,6 +155,48 @@ class PrometheusMetrics(MetricsSource):
                 )
                 for c in COLOURS
             }
+
+    SUPPORTS_HISTORY: ClassVar[bool] = True
+    #: Prometheus refuses a range query of more than 11,000 points per series
+    MAX_POINTS: ClassVar[int] = 10_000
+
+    def history(
+        self,
+        colour: Colour,
+        metrics: Sequence[str],
+        start: float,
+        end: float,
+        step: float,
+    ) -> Mapping[str, Sequence[float | None]]:
+        """``colour``'s figures over [start, end] (wall clock): one range query per metric, with
+        the same PromQL as ``sample()`` (so each sample is what a poll at that moment would have
+        read), sent side by side under one deadline of ``timeout`` seconds. NaN (no traffic at that
+        step) is None; a metric with no series for the colour gives no samples."""
+        with self._lock:
+            for client in self._clients:
+                client.refresh_token()
+            step = max(step, (end - start) / self.MAX_POINTS, 0.001)
+            deadline = time.monotonic() + self.opts.timeout
+            pairs = [(c, q) for c, q in zip(self._clients, self.queries, strict=True)]
+            pairs = [(c, q) for c, q in pairs if q.metric in metrics]
+            sent = [
+                self._pool.submit(c.query_range, q, start, end, step, self.opts.timeout)
+                for c, q in pairs
+            ]
+            out: dict[str, Sequence[float | None]] = {m: () for m in metrics}
+            for (_, q), future in zip(pairs, sent, strict=True):
+                try:
+                    result = future.result(max(0.05, deadline - time.monotonic()) + 0.5)
+                except FutureTimeout:
+                    for f in sent:
+                        f.cancel()
+                    raise BackendTimeout(
+                        f"Prometheus at {self.opts.url} did not answer the {q.metric} range "
+                        f"query within {self.opts.timeout:g} s"
+                    ) from None
+                values = self.queries.split_range(q, result).get(colour, [])
+                out[q.metric] = tuple(None if math.isnan(v) else v for v in values)
+            return out
 
     def describe(self) -> Mapping[str, str]:
         return self.queries.describe()

@@ -434,6 +434,77 @@ def test_the_queries_of_a_poll_are_in_flight_together(stack: Stack) -> None:
         proxy.close()
 
 
+def test_history_reads_a_colours_past_figures_with_the_polls_own_queries(stack: Stack) -> None:
+    """The bake's baseline when the console started too recently: one range query per metric over
+    the span, with the PromQL a poll sends, giving what polls over that span would have read."""
+    # A span that lies inside the scraped load, one rate window in
+    time.sleep(max(0.0, stack.scraping_since + WINDOW_S + 8.0 - time.monotonic()))
+    proxy = CountingProxy(stack.prometheus.url)
+    try:
+        source = stack.source("traffic", url=proxy.url)
+        assert source.SUPPORTS_HISTORY
+        end = time.time()
+        start = end - 6.0
+        keys = ("rate", "error_pct", "latency_ms", "sessions")
+        green = source.history(GREEN, keys, start, end, 1.0)
+        blue = source.history(BLUE, keys, start, end, 1.0)
+        sent = proxy.seen
+        assert [path for path, _ in sent] == ["/api/v1/query_range"] * 8, sent
+        assert sorted(params["query"][0] for _, params in sent[:4]) == sorted(
+            source.describe().values()
+        )
+        assert {params["step"][0] for _, params in sent} == {"1"}
+    finally:
+        proxy.close()
+    for key in keys:
+        assert 5 <= len(green[key]) <= 8, (key, green[key])  # one sample a second over 6 s
+    # green answers 25 % errors at ~170 ms, blue none at ~70 ms (as the instant queries say)
+    assert all(v is not None and 8.0 < v < 45.0 for v in green["error_pct"]), green["error_pct"]
+    assert all(v == 0.0 for v in blue["error_pct"]), blue["error_pct"]
+    assert min(v for v in green["latency_ms"] if v) > max(v for v in blue["latency_ms"] if v)
+    assert all(v and v > 0 for v in green["rate"])
+    # A colour without traffic over the span has no figures (NaN: None), never zeros
+    idle = stack.source("idle").history(GREEN, ("error_pct",), start, end, 1.0)
+    assert all(v is None for v in idle["error_pct"])
+    # Nothing scraped for that colour: no samples at all
+    assert stack.source("no-such-scenario").history(BLUE, keys, start, end, 1.0) == {
+        k: () for k in keys
+    }
+
+
+def test_a_console_started_at_a_switch_judges_green_against_blues_history(stack: Stack) -> None:
+    """The Monitor, through its deadline guard and the wall clock: a console that saw one poll of
+    blue before the switch takes blue's baseline from Prometheus's history, and green's 25 % errors
+    fail against blue's none."""
+    from console.config import from_mapping
+    from console.monitor import Monitor
+    from console.runtime import build
+
+    time.sleep(max(0.0, stack.scraping_since + WINDOW_S + 10.0 - time.monotonic()))
+    metrics = {"kind": "prometheus", "url": stack.prometheus.url, "window": WINDOW, "timeout": 3}
+    metrics["matchers"] = {"scenario": "traffic"}
+    service = {"name": "traffic", "router": {"kind": "simulator"}, "metrics": metrics}
+    service["bake"] = {"baseline_span": "10s"}
+    rt = build(from_mapping({"service": [service]}).service[0])
+    try:
+        monitor = Monitor(rt)
+        monitor.poll()
+        monitor.observe_action(rt.router.switch(GREEN))
+        c = None
+        for _ in range(40):  # bounded: about 10 s at most
+            c = monitor.poll().comparison
+            if c is not None and c.source == "history" and c.get("error_pct").samples[1] >= 6:
+                break
+            time.sleep(0.25)
+    finally:
+        rt.close()
+    assert c is not None and c.source == "history", c
+    err = c.get("error_pct")
+    assert 9 <= err.samples[0] <= 12  # blue's samples over the 10 s span, one a second
+    assert err.baseline == 0.0 and err.current is not None and err.current > 8.0
+    assert err.score == "fail" and c.score == "fail"
+
+
 def test_describe_shows_the_exact_promql(stack: Stack) -> None:
     source = stack.source("traffic")
     d = source.describe()
