@@ -72,6 +72,10 @@ class BenchError(Exception):
     """The bench could not measure: the message says what was not reached."""
 
 
+class Missed(BenchError):
+    """A detection run reached its ``--limit`` with no alarm: a result, not a broken bench."""
+
+
 def percentile(values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     s = sorted(values)
@@ -353,7 +357,13 @@ def console_run(
     rng: random.Random,
     settle: float,
     limit: float,
+    detected: Callable[[Line], bool] | None = None,
+    wanted: str = "a critical error_pct alarm on green",
 ) -> Detection:
+    """One detection: settle, inject ``error_rate`` into green, read until a line is ``detected``
+    (default: error_pct on green at level critical). bench/detect_defaults.py passes its own."""
+    if detected is None:
+        detected = lambda line: green_alarm(line) == "critical"  # noqa: E731
     wait_line(stream, settled, settle, "green live, with traffic, 0 % errors and no alarm")
     time.sleep(rng.uniform(0, poll))  # a random phase against the console's poll clock
     stream.drain()
@@ -368,10 +378,10 @@ def console_run(
                 continue
             count += 1
             last = line
-            if green_alarm(line) == "critical":
+            if detected(line):
                 return Detection(line.at - injected, green(line)["error_pct"], count)
-        raise BenchError(
-            f"no critical error_pct alarm on green within {limit:g} s "
+        raise Missed(
+            f"no {wanted} within {limit:g} s "
             f"(last line: {green(last) if last else None}, alarms {last.data['alarms'] if last else None})"
         )
     finally:
