@@ -34,6 +34,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -50,6 +51,7 @@ for _path in (ROOT, ROOT / "bench"):  # the project of this checkout, and the si
         sys.path.insert(0, str(_path))
 
 import detect_prometheus as dp  # noqa: E402
+from report import write_section  # noqa: E402
 
 from backends.base import BackendContext, Colour  # noqa: E402
 from backends.prometheus import PrometheusMetrics  # noqa: E402
@@ -140,17 +142,11 @@ def detections(
         stream = dp.WatchStream(config, settle + limit + 30, work / f"watch-{tag}-{run}.err")
         hit = GreenErrorAlarm(*levels)
         try:
+            want = f"{' or '.join(levels)} error_pct alarm on green"
             d = dp.console_run(
-                stream,
-                state,
-                poll=poll,
-                error_rate=error_rate,
-                rng=rng,
-                settle=settle,
-                limit=limit,
-                detected=hit,
-                wanted=f"{' or '.join(levels)} error_pct alarm on green",
-            )
+                stream, state, poll=poll, error_rate=error_rate, rng=rng, settle=settle,
+                limit=limit, detected=hit, wanted=want,
+            )  # fmt: skip
             result = {"seconds": round(d.seconds, 3), "error_pct": d.error_pct, "level": hit.level}
         except dp.Missed as exc:
             result = {"seconds": None, "missed": str(exc)[:400]}
@@ -325,7 +321,8 @@ def _cells(r: Mapping[str, Any]) -> dict[str, str]:
         low = [e for e in f["fired"] if e["phase"] == "low"]
         cells["flapping"] = (
             f"**{len(low)}** in {f['cycles']} cycles ({len(f['fired'])} fired in all, "
-            f"{sum(1 for e in low if e['level'] == 'critical')} critical in low phases)"
+            f"{sum(1 for e in low if e['level'] == 'critical')} critical in low phases; an alarm "
+            f"stood on {f['low_polls'][1]} of {f['low_polls'][0]} low-phase polls)"
         )
     if "raw" in r:
         cells["raw"] = f"{_median(r['raw'])} ({len(r['raw'])} runs)"
@@ -333,7 +330,9 @@ def _cells(r: Mapping[str, Any]) -> dict[str, str]:
             console = [x["seconds"] for x in r["errors50"] if x["seconds"] is not None]
             if console and r["raw"]:
                 gap = statistics.median(console) - statistics.median(r["raw"])
-                cells["adds"] = f"{gap:+.2f} s"
+                cells["adds"] = f"{gap:+.2f} s" + (
+                    " (faster than Prometheus alone)" if gap < 0 else ""
+                )
     return cells
 
 
@@ -356,24 +355,18 @@ def _details(label: str, r: Mapping[str, Any]) -> list[str]:
         + ".",
         "",
     ]
-    if "errors50" in r:
-        lines.append(
-            "- 50 % errors, each run (s; green's error % on the line): "
-            + ", ".join(
-                f"{x['seconds']:.2f} ({x['error_pct']})" if x["seconds"] is not None else "missed"
-                for x in r["errors50"]
+    for key, what, shown in (
+        ("errors50", "50 % errors, each run (s; green's error % on the line)", "{:.2f} ({:.1f})"),
+        ("errors6", "6 % errors, each run (s, level)", "{:.1f} {}"),
+    ):
+        if key in r:
+            each = (
+                shown.format(x["seconds"], x.get("error_pct" if key == "errors50" else "level"))
+                if x["seconds"] is not None
+                else "missed"
+                for x in r[key]
             )
-            + "."
-        )
-    if "errors6" in r:
-        lines.append(
-            "- 6 % errors, each run (s, level): "
-            + ", ".join(
-                f"{x['seconds']:.1f} {x['level']}" if x["seconds"] is not None else "missed"
-                for x in r["errors6"]
-            )
-            + "."
-        )
+            lines.append(f"- {what}: {', '.join(each)}.")
     if "healthy" in r:
         h = r["healthy"]
         shown = "; ".join(f"{a['at']:g} s: {a['message']}" for a in h["fired"]) or "none"
@@ -455,17 +448,20 @@ def load_store(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def commit() -> str:
+    """HEAD of the checkout measured, and whether its code (not docs/) had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-C", str(ROOT), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
+        head, dirty = (
+            git("rev-parse", "--short", "HEAD"),
+            git("status", "--porcelain", "--", ".", ":!docs"),
         )
     except (OSError, subprocess.TimeoutExpired):
         return "?"
-    return out.stdout.strip() or "?"
+    return (head or "?") + (" with uncommitted changes" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs6", type=int, default=3, help="6 %% error runs (default 3)")
     p.add_argument("--raw-runs", type=int, default=7, help="Prometheus-alone runs (default 7)")
     p.add_argument("--healthy-minutes", type=float, default=30.0, help="default 30")
-    p.add_argument("--flap-cycles", type=int, default=20, help="flapping periods of 30 s")
+    p.add_argument("--flap-cycles", type=int, default=40, help="flapping periods of 30 s (40)")
     p.add_argument("--settle", type=float, default=90.0, help="max seconds to wait before a run")
     p.add_argument("--limit", type=float, default=30.0, help="bound of a 50 %% run (s)")
     p.add_argument("--limit6", type=float, default=90.0, help="bound of a 6 %% run (s)")
@@ -494,25 +490,17 @@ def main(argv: list[str] | None = None) -> int:
     if "flapping" in parts:  # no lab, no waiting: first, so a broken lab still leaves this
         result["flapping"] = flapping(args.flap_cycles, args.seed)
 
+    per = args.settle + args.limit
+    budget = (  # the lab's load, when the lab is started here: every part at its bound
+        120
+        + (args.runs + args.raw_runs) * per
+        + args.runs6 * (args.settle + args.limit6)
+        + args.healthy_minutes * 60
+        + args.settle
+    )
+    up = contextlib.ExitStack()
     lab_parts = [x for x in parts if x != "flapping"]
-    state = None
-    started_here = False
-    if lab_parts:
-        started_here = args.dir is None
-        lab_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bg-bench-")) / "lab"
-        per = args.settle + args.limit
-        budget = (
-            120
-            + args.runs * per
-            + args.runs6 * (args.settle + args.limit6)
-            + args.healthy_minutes * 60
-            + args.settle
-            + args.raw_runs * per
-        )
-        if started_here:
-            state = stack.up(lab_dir, duration=budget, rate=50, install=True, say=print)
-        else:
-            state = stack.require(lab_dir)
+    state = up.enter_context(dp.lab(args.dir, budget)) if lab_parts else None
     work = Path(tempfile.mkdtemp(prefix="bg-bench-defaults-"))
     try:
         if state is not None:
@@ -522,65 +510,39 @@ def main(argv: list[str] | None = None) -> int:
             print(f"green is live ({dp.switch_to_green(state, service)})", flush=True)
             window = service["metrics"].get("window", stack.QUERY_WINDOW)
             dp.prometheus_holds_green(service, window, args.settle)
-            common = {"poll": poll, "settle": args.settle, "rng": rng, "work": work}
-            if "errors50" in parts:
-                result["errors50"] = detections(
-                    state,
-                    cfg,
-                    tag="errors50",
-                    runs=args.runs,
-                    error_rate=0.5,
-                    levels=("critical",),
-                    limit=args.limit,
-                    **common,
-                )
-            if "errors6" in parts:
-                result["errors6"] = detections(
-                    state,
-                    cfg,
-                    tag="errors6",
-                    runs=args.runs6,
-                    error_rate=0.06,
-                    levels=("warning", "critical"),
-                    limit=args.limit6,
-                    **common,
-                )
-                result["limit6"] = args.limit6
+            common = {"poll": poll, "settle": args.settle}
+            for key, runs, rate, levels, limit in (
+                ("errors50", args.runs, 0.5, ("critical",), args.limit),
+                ("errors6", args.runs6, 0.06, ("warning", "critical"), args.limit6),
+            ):
+                if key in parts:
+                    result[key] = detections(
+                        state, cfg, tag=key, runs=runs, error_rate=rate, levels=levels,
+                        limit=limit, rng=rng, work=work, **common,
+                    )  # fmt: skip
+            result["limit6"] = args.limit6
             if "healthy" in parts:
                 result["healthy"] = healthy(
-                    state,
-                    cfg,
-                    minutes=args.healthy_minutes,
-                    poll=poll,
-                    settle=args.settle,
-                    work=work,
+                    state, cfg, minutes=args.healthy_minutes, work=work, **common
                 )
             if "raw" in parts:
+                critical = DEFAULT_ALARMS["error_pct"]["critical"]
                 result["raw"] = raw(
-                    state,
-                    service,
-                    runs=args.raw_runs,
-                    poll=poll,
-                    settle=args.settle,
-                    limit=args.limit,
-                    rng=rng,
-                    threshold=DEFAULT_ALARMS["error_pct"]["critical"],
-                )
+                    state, service, runs=args.raw_runs, limit=args.limit, rng=rng,
+                    threshold=critical, **common,
+                )  # fmt: skip
             stack.set_live(state, "blue")
     except dp.BenchError as exc:
         print(f"detect_defaults: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if started_here:
-            stack.down(lab_dir, say=lambda _: None)
-            with contextlib.suppress(OSError):
-                lab_dir.parent.rmdir()
+        up.close()  # a lab started here stops
     given = list(argv if argv is not None else sys.argv[1:])
     for i, a in enumerate(given[:-1]):  # where, not what: no temporary paths in the docs
         if a in ("--dir", "--out"):
             given[i + 1] = a[2:].upper()
-    command = " ".join(["python bench/detect_defaults.py", *given])
+    command = shlex.join(["python", "bench/detect_defaults.py", *given])
     result.update(
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         machine=f"{platform.system()} {platform.release()}, {platform.machine()}, "
@@ -594,13 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     result["commands"] = [*before.get("commands", ()), result.pop("command")]
     store[args.label] = {**before, **result}
     text = markdown(store)
-    if out.name == "benchmarks.md":  # the shared file: rewrite only this section
-        from report import write_section
-
-        write_section(text, out)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+    write_section(text, out)  # only this section of the shared file
     print(f"wrote {out}")
     return 0
 

@@ -96,6 +96,22 @@ def tool_version(cmd: list[str]) -> str:
     return first[0] if first else "?"
 
 
+@contextlib.contextmanager
+def lab(lab_dir: str | None, budget: float) -> Iterator[stack.LabState]:
+    """The lab up in ``lab_dir`` (left up), or, with None, one started in a temporary dir with
+    ``budget`` seconds of load and stopped (its dir removed) when the block ends."""
+    if lab_dir is not None:
+        yield stack.require(Path(lab_dir))
+        return
+    root = Path(tempfile.mkdtemp(prefix="bg-bench-")) / "lab"
+    try:
+        yield stack.up(root, duration=budget, rate=50, install=True, say=print)
+    finally:
+        stack.down(root, say=lambda _: None)
+        with contextlib.suppress(OSError):
+            root.parent.rmdir()  # the temporary dir made above, empty once the lab is down
+
+
 def switch_to_green(state: stack.LabState, config: dict[str, Any]) -> str:
     """Make green live; returns how it was done."""
     try:
@@ -593,15 +609,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--threshold must be above 0")
     windows = [w.strip() for w in args.windows.split(",") if w.strip()]
 
-    started_here = args.dir is None
-    lab_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bg-bench-")) / "lab"
     rng = random.Random(args.seed)
     per_run = args.settle + args.limit + args.poll
     budget = 60 + len(windows) * args.runs * per_run * (2 if args.raw else 1)
-    if started_here:
-        state = stack.up(lab_dir, duration=budget, rate=50, install=True, say=print)
-    else:
-        state = stack.require(lab_dir)
+    up = contextlib.ExitStack()
+    state = up.enter_context(lab(args.dir, budget))
     work = Path(tempfile.mkdtemp(prefix="bg-bench-console-"))
     results: dict[str, list[Detection]] = {}
     raw: dict[str, list[float]] = {}
@@ -688,10 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if started_here:
-            stack.down(lab_dir, say=lambda _: None)
-            with contextlib.suppress(OSError):
-                lab_dir.parent.rmdir()  # the temporary dir made above, empty once the lab is down
+        up.close()  # a lab started here stops
     meta = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.system()} {platform.release()}, {platform.machine()}",
