@@ -553,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     store = load_store(out)
     before = store.get(args.label, {})
-    result["commands"] = [*before.get("commands", ()), result.pop("command")]
+    command = result.pop("command")  # a part re-run with the same command is listed once
+    result["commands"] = [*(c for c in before.get("commands", ()) if c != command), command]
     store[args.label] = {**before, **result}
     text = markdown(store)
     write_section(text, out)  # only this section of the shared file
