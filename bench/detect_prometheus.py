@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import queue
 import random
@@ -227,6 +228,14 @@ class WatchStream:
             text=True,
             bufsize=1,
             cwd=ROOT,
+            # This checkout's project, even under another checkout's venv (whose editable
+            # install's finder comes after the path entries)
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))
+                ),
+            },
         )
         self._queue: queue.Queue[Line | None] = queue.Queue()
         self.bad_lines = 0
