@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import random
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,34 +284,41 @@ def flapping(cycles: int, seed: int) -> dict[str, Any]:
 # Report: one section, one column per label
 
 
-def _median(times: list[float | None]) -> str:
-    got = [t for t in times if t is not None]
-    if not got:
-        return "—"
-    return f"{statistics.median(got):.2f} s"
+def _rank(times: list[float | None], q: float) -> float:
+    """The ``q`` quantile, interpolated between the closest ranks as ``dp.percentile`` does, with a
+    missed run (None) counted as slower than any run: infinite when the quantile reaches one."""
+    s = sorted(math.inf if t is None else t for t in times)
+    pos = (len(s) - 1) * q
+    lo, frac = int(pos), pos - int(pos)
+    if frac == 0 or s[lo] == s[min(lo + 1, len(s) - 1)]:
+        return s[lo]
+    return s[lo] + (s[lo + 1] - s[lo]) * frac  # infinite when the next rank is a missed run
+
+
+def _secs(value: float, bound: float | None = None) -> str:
+    if value == math.inf:
+        return f"> {bound:g} s (missed)" if bound else "missed"
+    return f"{value:.2f} s"
 
 
 def _cells(r: Mapping[str, Any]) -> dict[str, str]:
     cells: dict[str, str] = {}
     if "errors50" in r:
         times = [x["seconds"] for x in r["errors50"]]
-        got = [t for t in times if t is not None]
-        missed = len(times) - len(got)
+        missed = sum(1 for t in times if t is None)
         cells["errors50"] = (
-            f"**{_median(times)}** (p95 {dp.percentile(got, 0.95):.2f} s, {len(times)} runs"
+            f"**{_secs(_rank(times, 0.5), r.get('limit'))}** (p95 "
+            f"{_secs(_rank(times, 0.95), r.get('limit'))}, {len(times)} runs"
             + (f", {missed} missed" if missed else "")
             + ")"
-            if got
-            else f"missed in all {len(times)} runs"
         )
     if "errors6" in r:
         times = [x["seconds"] for x in r["errors6"]]
-        got = [t for t in times if t is not None]
-        within = sum(1 for t in got if t <= 60)
+        within = sum(1 for t in times if t is not None and t <= 60)
         cells["errors6"] = (
-            f"**{within} of {len(times)}** within 60 s (median {_median(times)}"
-            + (f", max {max(got):.1f} s" if got else "")
-            + f"; bound {r.get('limit6', 90):g} s)"
+            f"**{within} of {len(times)}** within 60 s (median "
+            f"{_secs(_rank(times, 0.5), r.get('limit6'))}, slowest "
+            f"{_secs(_rank(times, 1.0), r.get('limit6'))})"
         )
     if "healthy" in r:
         h = r["healthy"]
@@ -325,14 +332,12 @@ def _cells(r: Mapping[str, Any]) -> dict[str, str]:
             f"stood on {f['low_polls'][1]} of {f['low_polls'][0]} low-phase polls)"
         )
     if "raw" in r:
-        cells["raw"] = f"{_median(r['raw'])} ({len(r['raw'])} runs)"
+        cells["raw"] = f"{_secs(_rank(r['raw'], 0.5))} ({len(r['raw'])} runs)"
         if "errors50" in r:
-            console = [x["seconds"] for x in r["errors50"] if x["seconds"] is not None]
-            if console and r["raw"]:
-                gap = statistics.median(console) - statistics.median(r["raw"])
-                cells["adds"] = f"{gap:+.2f} s" + (
-                    " (faster than Prometheus alone)" if gap < 0 else ""
-                )
+            gap = _rank([x["seconds"] for x in r["errors50"]], 0.5) - _rank(r["raw"], 0.5)
+            if gap != math.inf:
+                faster = " (faster than Prometheus alone)" if gap < 0 else ""
+                cells["adds"] = f"{gap:+.2f} s{faster}"
     return cells
 
 
@@ -367,6 +372,8 @@ def _details(label: str, r: Mapping[str, Any]) -> list[str]:
                 for x in r[key]
             )
             lines.append(f"- {what}: {', '.join(each)}.")
+            missed = [x["missed"] for x in r[key] if x["seconds"] is None]
+            lines += [f"  The first run missed: {missed[0]}"] if missed else []
     if "healthy" in r:
         h = r["healthy"]
         shown = "; ".join(f"{a['at']:g} s: {a['message']}" for a in h["fired"]) or "none"
@@ -433,7 +440,8 @@ def markdown(store: Mapping[str, Mapping[str, Any]]) -> str:
     lines.append("")
     for label, r in store.items():
         lines += _details(label, r)
-    lines += [f"<!-- detect_defaults {json.dumps(store, separators=(',', ':'))} -->", ""]
+    data = json.dumps(store, separators=(",", ":")).replace("-->", "--\\u003e")  # stays a comment
+    lines += [f"<!-- detect_defaults {data} -->", ""]
     return "\n".join(lines)
 
 
@@ -520,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                         state, cfg, tag=key, runs=runs, error_rate=rate, levels=levels,
                         limit=limit, rng=rng, work=work, **common,
                     )  # fmt: skip
-            result["limit6"] = args.limit6
+            result["limit"], result["limit6"] = args.limit, args.limit6
             if "healthy" in parts:
                 result["healthy"] = healthy(
                     state, cfg, minutes=args.healthy_minutes, work=work, **common
