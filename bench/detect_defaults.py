@@ -496,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     if "errors50" in parts and args.runs < 7:
         p.error("--runs must be at least 7")
     rng = random.Random(args.seed)
+    measured = commit()  # the code as it is now, not after the run (edits may come meanwhile)
     result: dict[str, Any] = {}
     if "flapping" in parts:  # no lab, no waiting: first, so a broken lab still leaves this
         result["flapping"] = flapping(args.flap_cycles, args.seed)
@@ -557,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         machine=f"{platform.system()} {platform.release()}, {platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        commit=commit(),
+        commit=measured,
         command=command.strip(),
     )
     out = Path(args.out)
