@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import queue
 import random
@@ -72,6 +73,10 @@ class BenchError(Exception):
     """The bench could not measure: the message says what was not reached."""
 
 
+class Missed(BenchError):
+    """A detection run reached its ``--limit`` with no alarm: a result, not a broken bench."""
+
+
 def percentile(values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     s = sorted(values)
@@ -90,6 +95,22 @@ def tool_version(cmd: list[str]) -> str:
         return "?"
     first = (out.stdout or out.stderr).strip().splitlines()
     return first[0] if first else "?"
+
+
+@contextlib.contextmanager
+def lab(lab_dir: str | None, budget: float) -> Iterator[stack.LabState]:
+    """The lab up in ``lab_dir`` (left up), or, with None, one started in a temporary dir with
+    ``budget`` seconds of load and stopped (its dir removed) when the block ends."""
+    if lab_dir is not None:
+        yield stack.require(Path(lab_dir))
+        return
+    root = Path(tempfile.mkdtemp(prefix="bg-bench-")) / "lab"
+    try:
+        yield stack.up(root, duration=budget, rate=50, install=True, say=print)
+    finally:
+        stack.down(root, say=lambda _: None)
+        with contextlib.suppress(OSError):
+            root.parent.rmdir()  # the temporary dir made above, empty once the lab is down
 
 
 def switch_to_green(state: stack.LabState, config: dict[str, Any]) -> str:
@@ -207,6 +228,14 @@ class WatchStream:
             text=True,
             bufsize=1,
             cwd=ROOT,
+            # This checkout's project, even under another checkout's venv (whose editable
+            # install's finder comes after the path entries)
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))
+                ),
+            },
         )
         self._queue: queue.Queue[Line | None] = queue.Queue()
         self.bad_lines = 0
@@ -353,7 +382,13 @@ def console_run(
     rng: random.Random,
     settle: float,
     limit: float,
+    detected: Callable[[Line], bool] | None = None,
+    wanted: str = "a critical error_pct alarm on green",
 ) -> Detection:
+    """One detection: settle, inject ``error_rate`` into green, read until a line is ``detected``
+    (default: error_pct on green at level critical). bench/detect_defaults.py passes its own."""
+    if detected is None:
+        detected = lambda line: green_alarm(line) == "critical"  # noqa: E731
     wait_line(stream, settled, settle, "green live, with traffic, 0 % errors and no alarm")
     time.sleep(rng.uniform(0, poll))  # a random phase against the console's poll clock
     stream.drain()
@@ -368,10 +403,10 @@ def console_run(
                 continue
             count += 1
             last = line
-            if green_alarm(line) == "critical":
+            if detected(line):
                 return Detection(line.at - injected, green(line)["error_pct"], count)
-        raise BenchError(
-            f"no critical error_pct alarm on green within {limit:g} s "
+        raise Missed(
+            f"no {wanted} within {limit:g} s "
             f"(last line: {green(last) if last else None}, alarms {last.data['alarms'] if last else None})"
         )
     finally:
@@ -583,15 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--threshold must be above 0")
     windows = [w.strip() for w in args.windows.split(",") if w.strip()]
 
-    started_here = args.dir is None
-    lab_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bg-bench-")) / "lab"
     rng = random.Random(args.seed)
     per_run = args.settle + args.limit + args.poll
     budget = 60 + len(windows) * args.runs * per_run * (2 if args.raw else 1)
-    if started_here:
-        state = stack.up(lab_dir, duration=budget, rate=50, install=True, say=print)
-    else:
-        state = stack.require(lab_dir)
+    up = contextlib.ExitStack()
+    state = up.enter_context(lab(args.dir, budget))
     work = Path(tempfile.mkdtemp(prefix="bg-bench-console-"))
     results: dict[str, list[Detection]] = {}
     raw: dict[str, list[float]] = {}
@@ -678,10 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if started_here:
-            stack.down(lab_dir, say=lambda _: None)
-            with contextlib.suppress(OSError):
-                lab_dir.parent.rmdir()  # the temporary dir made above, empty once the lab is down
+        up.close()  # a lab started here stops
     meta = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.system()} {platform.release()}, {platform.machine()}",
