@@ -225,9 +225,11 @@ class NginxRouter(Router):
                 if read.value is None
                 else f"the map names {read.value!r}, which is neither colour's upstream"
             )
+        # The console's header shows "problem" and "warning" (console/fmt.py ROUTER_NOTICES).
+        warnings: list[str] = []
         if read.pending:
-            detail["reload"] = (
-                f"pending: {', '.join(read.pending)} changed after nginx's last reload, so nginx "
+            warnings.append(
+                f"reload pending: {', '.join(read.pending)} changed after nginx's last reload, so nginx "
                 "still routes by the older files: reload nginx (`nginx -s reload`) to apply them"
             )
         if (
@@ -235,12 +237,14 @@ class NginxRouter(Router):
             and read.generation_age is not None
             and read.generation_age >= o.old_workers_after
         ):
-            detail["old_workers"] = (
+            warnings.append(
                 f"{read.old} old worker{'s' if read.old != 1 else ''} still alive "
                 f"{read.generation_age:.0f} s after the last reload, serving connections opened "
                 "before it (long requests, websockets); set `worker_shutdown_timeout` in nginx's "
                 "config to bound them"
             )
+        if warnings:
+            detail["warning"] = "; ".join(warnings)
         if o.stub_status_url:
             try:
                 _, _, body = http_get(o.stub_status_url, min(1.0, o.timeout))
