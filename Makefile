@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the integration tests drive for real (started on 127.0.0.1 by the fixtures).
-DEBS   := haproxy prometheus
+DEBS   := haproxy prometheus nginx
 
 .PHONY: demo test check lint format typecheck screenshots bench system-deps clean docs docs-check
 
@@ -71,6 +71,7 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		$(SUDO) service prometheus stop >/dev/null 2>&1 || true; \
 		$(SUDO) service haproxy stop >/dev/null 2>&1 || true; \
+		$(SUDO) service nginx stop >/dev/null 2>&1 || true; \
 	fi
 
 clean:

@@ -19,7 +19,7 @@ from tests.support.cli import PROXY_VARS
 from tests.support.router_worlds import WORLDS, RouterWorld
 
 KINDS = registry.available(registry.ROUTERS)
-REAL = {"haproxy", "kubernetes"}  # worlds that start processes or servers on 127.0.0.1
+REAL = {"haproxy", "kubernetes", "nginx"}  # worlds that start processes or servers on 127.0.0.1
 
 
 def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]:

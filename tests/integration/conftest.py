@@ -5,4 +5,5 @@ here for pytest.
 """
 
 from tests.integration.haproxy_fixture import haproxy_lab  # noqa: F401
+from tests.integration.nginx_fixture import nginx_lab  # noqa: F401
 from tests.integration.prom_fixture import prometheus_binary, prometheus_factory  # noqa: F401

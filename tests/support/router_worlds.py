@@ -6,8 +6,8 @@ in the test's directory. It builds the console's runtime from a config (``consol
 and it offers *hooks* the contract scenarios drive:
 
 * independent views: ``live()``, ``draining()``, ``served()``, ``writes()`` read the router's world
-  without the router under test (HAProxy's admin socket and map file, the API objects, the
-  simulated world), so a scenario checks what really happened, not what the router says;
+  without the router under test (HAProxy's admin socket and map file, nginx's files and requests
+  through it, the API objects, the simulated world), so a scenario checks what really happened, not what the router says;
 * faults: ``switch_outside()`` / ``drain_outside()`` (someone else changed the routing),
   ``unhealthy()`` (a colour with no healthy server), ``unreachable()`` (the router is gone),
   ``denied()`` (reached, not allowed), ``race_on_write()`` (the routing changes between the
@@ -615,6 +615,166 @@ class KubernetesWorld(RouterWorld):
         return self.build()  # a Service has no weighted split
 
 
+# --------------------------------------------------------------------------------------------------
+# Nginx: a real process (tests/integration/nginx_fixture.py).
+
+
+def nginx_config(tmp_path: Path, lab: Any, nginx: str, *, name: str = "console.toml") -> Path:
+    """A console config for the nginx lab's layout, with ``nginx`` as the binary it runs."""
+    opts = lab.router_options(nginx=nginx)
+    config = tmp_path / name
+    config.write_text(
+        f'audit_log = "{tmp_path / "audit.jsonl"}"\n'
+        "\n"
+        "[[service]]\n"
+        'name = "shop"\n'
+        "poll_interval = 1.0\n"
+        "timeout = 2.0\n"
+        "bake_seconds = 60\n"
+        "\n"
+        "[service.router]\n"
+        'kind = "nginx"\n'
+        + "".join(
+            f'{key} = "{opts[key]}"\n'
+            for key in (
+                "conf",
+                "prefix",
+                "nginx",
+                "pid_file",
+                "map",
+                "probe_url",
+                "probe_header",
+                "stub_status_url",
+                "error_log",
+            )
+        )
+        + 'upstreams = { blue = "blue", green = "green" }\n'
+        + "upstream_files = { "
+        + ", ".join(f'{c} = "{p}"' for c, p in opts["upstream_files"].items())
+        + " }\n"
+    )
+    return config
+
+
+class NginxWorld(RouterWorld):
+    """A real nginx (``running_nginx``: blue-1, blue-2 / green-1, green-2 behind it, blue live)
+    and the console config pointing at its files. The config's ``nginx`` is a wrapper script that
+    runs the real binary, and, once armed by ``race_on_write``, rewrites the map file while the
+    router runs ``nginx -T`` (between its read and its write), as another writer would."""
+
+    kind = "nginx"
+
+    def __init__(self, tmp_path: Path, lab: Any) -> None:
+        super().__init__(tmp_path)
+        self.lab = lab
+        self.trigger = tmp_path / "race-armed"
+        self.wrapper = tmp_path / "nginx-wrapper"
+        self.wrapper.write_text(
+            "#!/bin/sh\n"
+            f'if [ -e "{self.trigger}" ]; then case "$*" in *-T*)\n'
+            f'  rm -f "{self.trigger}"; printf "default canary;\\n" > "{lab.map}" ;;\n'
+            "esac; fi\n"
+            f'exec "{lab.lab.nginx}" "$@"\n'
+        )
+        self.wrapper.chmod(0o755)
+        self.config_file = nginx_config(tmp_path, lab, str(self.wrapper))
+
+    def service_config(self) -> ServiceConfig:
+        return load(self.config_file).pick(None)
+
+    def cli_config(self) -> Path:
+        return self.config_file
+
+    # -- views: the files (read here, not by the router) and real requests through nginx
+
+    def live(self) -> Colour | None:
+        return {"blue": BLUE, "green": GREEN}.get(self.lab.map_value() or "")
+
+    def draining(self, colour: Colour) -> bool:
+        return all(self.lab.down(colour.value))
+
+    def assert_kept(self) -> None:
+        # The files name the live colour, and nginx has loaded them: requests go there.
+        live = self.live()
+        assert live is not None, self.lab.map.read_text()
+        assert self.served() == {live.value}
+
+    def served(self) -> set[str] | None:
+        from tests.integration.haproxy_fixture import get
+
+        answers = get(self.lab.url, 10)
+        assert all(status == 200 for status, _, _ in answers), answers
+        return {colour for _, colour, _ in answers if colour}
+
+    def writes(self) -> int | None:
+        # Not a count: a token that changes with every write of the files and every reload.
+        files = [self.lab.map, *self.lab.files.values()]
+        return hash((tuple(f.stat().st_mtime_ns for f in files), tuple(sorted(self.lab.workers()))))
+
+    # -- faults
+
+    def switch_outside(self, to: Colour) -> None:
+        # An operator edits the map file and reloads nginx.
+        self.lab.map.write_text(f"default {to.value};\n")
+        self.lab.reload()
+
+    def drain_outside(self, colour: Colour) -> None:
+        self.lab.set_down(colour.value, True)
+        self.lab.reload()
+
+    def unhealthy(self, colour: Colour) -> Iterator[str]:
+        # The colour's servers stop: connections to them are refused (nginx has no health checks
+        # of its own to ask; the router tries a TCP connection to each server).
+        lab, old = self.lab, self.lab.colour_apps(colour.value)
+        for app in old:
+            app.stop()
+        try:
+            yield f"{len(old)} DOWN"
+        finally:
+            from console.lab.fleet import FleetApp
+
+            for app in old:
+                lab.apps[app.name] = FleetApp(
+                    app.colour, app.version, name=app.name, port=app.port, latency_ms=2.0
+                ).start()
+
+    @contextlib.contextmanager
+    def unreachable(self) -> Iterator[str]:
+        self.lab.kill()  # SIGKILL: the pid file stays behind, naming a dead master
+        yield "nginx is not running"
+
+    @contextlib.contextmanager
+    def denied(self) -> Iterator[tuple[ServiceRuntime, str]]:
+        # Even root may not create files in an immutable directory: the upstream files' one.
+        import subprocess
+
+        where = self.lab.files["green"].parent
+        proc = subprocess.run(["chattr", "+i", str(where)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Cannot(f"cannot make {where} unwritable here (chattr: {proc.stderr.strip()})")
+        try:
+            yield self.build(), "permission denied writing the upstream file of green"
+        finally:
+            subprocess.run(["chattr", "-i", str(where)], capture_output=True)
+
+    def race_on_write(self, to: Colour) -> str:
+        self.trigger.touch()
+        return "changed since it was read"
+
+    def drift_persisted(self, to: Colour) -> None:
+        raise Cannot(
+            "nginx's files are its persisted config, and the router writes them and reloads at "
+            "every verb: there is nothing apart to sync (a file changed without a reload is "
+            "reported as a pending reload; tests/integration/test_nginx.py)"
+        )
+
+    def persisted(self) -> Colour | None:
+        raise Cannot("the nginx router persists nothing apart from nginx's own files")
+
+    def without_split(self) -> ServiceRuntime:
+        return self.build()  # a map names one upstream: no weighted split
+
+
 def hook(world: RouterWorld, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)``, or skip naming the kind when the world says it cannot."""
     import pytest
@@ -670,11 +830,24 @@ def kubernetes_world(tmp_path: Path) -> Iterator[RouterWorld]:
             world.close()
 
 
+@contextlib.contextmanager
+def nginx_world(tmp_path: Path) -> Iterator[RouterWorld]:
+    from tests.integration.nginx_fixture import running_nginx
+
+    with running_nginx() as lab:
+        world = NginxWorld(tmp_path, lab)
+        try:
+            yield world
+        finally:
+            world.close()
+
+
 #: router kind -> a context manager building its live world in a test's directory
 WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]] = {
     "simulator": simulator_world,
     "haproxy": haproxy_world,
     "kubernetes": kubernetes_world,
+    "nginx": nginx_world,
 }
 
 __all__ = [
@@ -688,5 +861,6 @@ __all__ = [
     "ways",
     "haproxy_config",
     "kubernetes_config",
+    "nginx_config",
     "shop_cluster",
 ]

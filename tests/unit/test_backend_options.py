@@ -24,6 +24,7 @@ FORMAT = re.compile(
         (registry.ROUTERS, "simulator"),
         (registry.ROUTERS, "haproxy"),
         (registry.ROUTERS, "kubernetes"),
+        (registry.ROUTERS, "nginx"),
         (registry.METRICS, "simulator"),
         (registry.METRICS, "prometheus"),
     ],

@@ -24,7 +24,7 @@ def modules_after(code: str) -> set[str]:
 def test_backends_import_nothing_from_the_ui():
     mods = modules_after(
         "import backends, backends.registry, backends.options, backends.clock, backends.simulator, "
-        "backends.haproxy, backends.kubernetes, backends.prometheus"
+        "backends.haproxy, backends.kubernetes, backends.nginx, backends.prometheus"
     )
     leaked = sorted(m for m in mods if m.split(".")[0] in UI)
     assert leaked == []
