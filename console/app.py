@@ -13,7 +13,7 @@ import gc
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from textual import work
@@ -27,14 +27,17 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from backends.base import COLOURS, BackendError, Colour
-from backends.clock import Clock
+from backends.clock import Clock, monotonic
 from console import verdicts, views
 from console.actions import ActionController, Outcome, Plan
 from console.audit import AuditError, AuditLog
+from console.autorollback import AutoResult, AutoRollback, Countdown
+from console.autorollback import run as run_auto
 from console.chart import ChartScreen, memory_from
 from console.fmt import router_notice
 from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
+from console.notify import Notifications
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
 from console.screens import ConfirmScreen, DashboardScreen, HelpScreen, WhyScreen
@@ -103,16 +106,21 @@ class ActionPlanned(Message):
 
 
 class ActionFinished(Message):
-    def __init__(self, action: str, outcome: Outcome | None, error: str | None) -> None:
+    def __init__(
+        self, action: str, outcome: Outcome | None, error: str | None, by: str = ""
+    ) -> None:
         super().__init__()
         self.action = action
         self.outcome = outcome
         self.error = error
+        self.by = by  # "auto": the armed auto-rollback ran it
 
 
 @dataclass
 class AppOptions:
     read_only: bool = False
+    notifications: Notifications | None = None  # [notify]: told every frame and action outcome
+    warnings: tuple[str, ...] = ()  # said in the log at start (a [notify] that could not be set up)
     auto_poll: bool = True  # tests turn it off and call request_poll() themselves
     title: str = "bluegreen"
     subtitle: str = ""  # e.g. the demo's scenario
@@ -129,6 +137,8 @@ class BlueGreenApp(App[None]):
         Binding("r", "rollback", "Rollback"),
         Binding("left_square_bracket", "more_blue", "+blue", show=False),
         Binding("right_square_bracket", "more_green", "+green", show=False),
+        Binding("a", "arm", "Arm"),
+        Binding("x", "cancel_auto", "Cancel auto-rollback", show=False),
         Binding("w", "why", "Why"),
         Binding("c", "chart", "Chart"),
         Binding("question_mark", "help", "Help"),
@@ -173,8 +183,15 @@ class BlueGreenApp(App[None]):
             if rule.direction == "above" and top is not None:
                 self._scale_floors[rule.metric] = max(top, self._scale_floors.get(rule.metric, 0.0))
         self.sub_title = self.opts.subtitle
+        cfg = runtime.config
         self._dialogs: dict[str, Screen[Any]] = {}
         self._held: AbstractContextManager[None] | None = None  # see _hold_screen
+        # Armed auto-rollback (console.autorollback): never in --read-only
+        self.auto = AutoRollback(
+            cfg.auto_rollback == "armed" and not self.opts.read_only,
+            cfg.auto_rollback_countdown,
+        )
+        self.notes = self.opts.notifications
 
     # ------------------------------------------------------------------ layout
 
@@ -199,6 +216,10 @@ class BlueGreenApp(App[None]):
             f"watching {self.runtime.name} on the {self.runtime.router.kind} router"
             + (" (read-only)" if self.opts.read_only else ""),
         )
+        for warning in self.opts.warnings:
+            self.log_line("warning", warning)
+        if self.auto.armed:
+            self.log_line("warning", "auto-rollback armed (the config's auto_rollback; a disarms)")
         self.set_interval(1.0, self._tick)
         if self.opts.auto_poll:
             self.request_poll()
@@ -256,6 +277,16 @@ class BlueGreenApp(App[None]):
         adopted = frame.bake.adopted_text(before.bake if before is not None else None)
         if adopted:  # another console here decided this window first: its verdict, said so
             self.log_line("warning" if frame.bake.verdict == BakeVerdict.FAILED else "ok", adopted)
+        said = self.auto.step(frame)
+        if said:
+            started = self.auto.countdown is not None
+            self.log_line("critical" if started else "warning", said)
+            if started:
+                self.bell()
+                self.set_timer(self.auto.delay, self._auto_due)
+        self._auto_due()  # due at this frame (a countdown of 0, or frames on a manual clock)
+        if self.notes is not None:
+            self.notes.frame(frame)
         change = frame.snapshot.external_change
         if change:
             self.log_line("warning", change)
@@ -272,6 +303,10 @@ class BlueGreenApp(App[None]):
         """Redraw ages and countdowns when polls stall. While frames arrive each redraws everything
         anyway, and a second redraw per poll would double the console's CPU."""
         self._check_recording()
+        self._auto_due()
+        if self.notes is not None:
+            for line in self.notes.problems():
+                self.log_line("warning", line)
         if time.monotonic() - self._drawn_at >= max(1.5, 1.5 * self.runtime.config.poll_interval):
             self._refresh_views()
 
@@ -304,7 +339,9 @@ class BlueGreenApp(App[None]):
             self.notice = ""
         with self.batch_update():
             off = "recording off" if self.recorder and self.recorder.problem else ""
-            notice = "; ".join(n for n in (self.notice, router_notice(frame), off) if n)
+            notice = "; ".join(
+                n for n in (self._auto_notice(), self.notice, router_notice(frame), off) if n
+            )
             self.query_one(StatusHeader).view = views.header_view(
                 frame, self.runtime.name, self.runtime.router.kind, now, self.opts.read_only, notice
             )
@@ -316,6 +353,49 @@ class BlueGreenApp(App[None]):
                     self.query_one(f"#panel-{c.value}", ColourPanel).view = views.panel_view(
                         frame, c, self.history, now, stale_after, self._scale_floors
                     )
+
+    # ------------------------------------------------------------------ armed auto-rollback
+
+    def _auto_notice(self) -> str:
+        cd = self.auto.countdown
+        if cd is not None:
+            left = cd.remaining(monotonic(self.clock))
+            return f"AUTO-ROLLBACK of {cd.colour} in {left:.0f}s (x cancels)"
+        return "auto-rollback armed" if self.auto.armed else ""
+
+    def action_arm(self) -> None:
+        if self.opts.read_only:
+            self.log_line("warning", "read-only: auto-rollback cannot be armed")
+            return
+        said = self.auto.disarm() if self.auto.armed else self.auto.arm()
+        self.log_line("warning" if self.auto.armed else "info", said)
+        self._refresh_views()
+
+    def action_cancel_auto(self) -> None:
+        said = self.auto.cancel("cancelled by the operator (x)")
+        self.log_line("warning", said or "auto-rollback: no countdown to cancel")
+        self._refresh_views()
+
+    def _auto_due(self) -> None:
+        cd = self.auto.due(monotonic(self.clock))
+        if cd is None:
+            return
+        if self.busy:  # an action of the operator's is under way: it is theirs to finish
+            self.log_line(
+                "warning", f"auto-rollback of {cd.colour} not run: {self.busy} is under way"
+            )
+            return
+        self.busy = "auto-rollback"
+        self.log_line("critical", f"AUTO-ROLLBACK of {cd.colour}: running ({cd.cause})")
+        self._auto_worker(cd)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _auto_worker(self, cd: Countdown) -> None:
+        result: AutoResult = run_auto(self.controller, cd)
+        if result.outcome is None:
+            self.post_message(ActionFinished("auto-rollback", None, result.message, by="auto"))
+        else:
+            self.post_message(ActionFinished("rollback", result.outcome, None, by="auto"))
 
     def log_line(self, level: str, text: str) -> None:
         try:
@@ -464,6 +544,9 @@ class BlueGreenApp(App[None]):
         if self.busy:
             self.log_line("warning", f"{action}: refused, {self.busy} is still under way")
             return
+        said = self.auto.cancel(f"the operator pressed {action}")
+        if said:  # an operator's own action during the countdown: theirs, not ours
+            self.log_line("warning", said)
         self.busy = action
         self.log_line("info", f"{action}: preflight…")
         self._plan_worker(action, colour, weights)
@@ -483,9 +566,11 @@ class BlueGreenApp(App[None]):
         plan = message.plan
 
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and plan.caution:
+                self._confirm_caution(plan)
+            elif yes:
                 self.log_line("info", f"{plan.action}: confirmed, running…")
-                self._execute_worker(plan)
+                self._execute_worker(plan, {})
             else:
                 self._hold_screen()  # the dashboard and "cancelled" in one frame
                 self._cancel_worker(plan)
@@ -494,10 +579,31 @@ class BlueGreenApp(App[None]):
         screen.show(plan)
         self._push_dialog(screen, answered)
 
+    def _confirm_caution(self, plan: Plan) -> None:
+        """A second, explicit confirmation (draining the old colour inside its warm-rollback
+        window): the same dialog, saying what a rollback would lose; audited when confirmed."""
+        second = replace(
+            plan,
+            title=f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?",
+            lines=(plan.caution,),
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.log_line("warning", f"{plan.action}: confirmed twice, inside the warm window")
+                self._execute_worker(plan, {"inside_warm_window": True})
+            else:
+                self._hold_screen()
+                self._cancel_worker(plan)
+
+        screen = self._dialog("confirm", lambda: ConfirmScreen(second))
+        screen.show(second)
+        self.call_after_refresh(self._push_dialog, screen, answered)
+
     @work(thread=True, group="action", exit_on_error=False)
-    def _execute_worker(self, plan: Plan) -> None:
+    def _execute_worker(self, plan: Plan, tags: dict[str, Any]) -> None:
         try:
-            outcome = self.controller.execute(plan)
+            outcome = self.controller.execute(plan, tags=tags)
         except AuditError as exc:
             self.post_message(ActionFinished(plan.action, None, f"ran, but {exc}"))
             return
@@ -538,12 +644,23 @@ class BlueGreenApp(App[None]):
         out = message.outcome
         if out is None:
             level = "info" if message.error == "cancelled" else "error"
+            if message.by == "auto":  # refused: said loudly, never retried
+                self.log_line("error", str(message.error))
+                self.bell()
+                if self.notes is not None:
+                    self.notes.action(False, "refused", str(message.error), "auto")
+                return
             self.log_line(level, f"{message.action}: {message.error}")
             return
+        if self.notes is not None:
+            self.notes.action(out.ok, out.result, out.message, message.by)
+        auto = "AUTO-ROLLBACK: " if message.by == "auto" else ""
         if out.ok:
-            self.log_line("ok", out.message)
+            self.log_line("ok", f"{auto}{out.message}")
         else:
-            self.log_line("error", f"{message.action}: {out.result}: {out.message}")
+            self.log_line("error", f"{auto}{message.action}: {out.result}: {out.message}")
+            if auto:
+                self.bell()
         if self.recorder is not None:
             self.recorder.action(
                 self.runtime.name,
@@ -571,6 +688,8 @@ class BlueGreenApp(App[None]):
                 self.set_timer(self.runtime.config.poll_interval, self.request_poll)
 
     def on_unmount(self) -> None:
+        if self.notes is not None:
+            self.notes.close()
         self.monitor.close()
         if self.recorder is not None:
             self.recorder.close()

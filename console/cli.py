@@ -42,13 +42,22 @@ def _run_app(
 ) -> int:
     from console.app import AppOptions
     from console.factory import make_app
+    from console.notify import for_service
 
     audit_path = _audit_path(args, cfg)
     recorder = _recorder(args, cfg, audit_path)
+    notes = None
+    warnings: tuple[str, ...] = ()
+    try:
+        notes = for_service(cfg.notify, service.name)
+    except ConfigFileError as exc:  # the console still runs: notifications are not its job
+        warnings = (f"notifications off: {exc}",)
     app = make_app(
         service,
         audit_path,
-        options=AppOptions(read_only=args.read_only, subtitle=subtitle),
+        options=AppOptions(
+            read_only=args.read_only, subtitle=subtitle, notifications=notes, warnings=warnings
+        ),
         source=str(args.config) if getattr(args, "config", None) else "demo",
         recorder=recorder,
     )
