@@ -46,7 +46,7 @@ from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, S
 DialogT = TypeVar("DialogT", bound=Screen[Any])
 DialogResultT = TypeVar("DialogResultT")
 
-ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green")
+ACTION_KEYS = ("switch", "drain", "rollback", "more_blue", "more_green", "arm", "cancel_auto")
 COMPACT_BELOW = 30  # rows: under this the panels draw each metric on one row
 
 
@@ -414,7 +414,10 @@ class BlueGreenApp(App[None]):
         return True
 
     def on_key(self, event: Any) -> None:
-        if self.opts.read_only and event.key in (
+        if self.opts.read_only and event.key == "a":
+            self.log_line("warning", "read-only: auto-rollback cannot be armed")
+            event.stop()
+        elif self.opts.read_only and event.key in (
             "s",
             "d",
             "r",

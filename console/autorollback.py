@@ -121,10 +121,7 @@ class AutoRollback:
         cause = critical[0].message
         self._spent.add((colour, started))
         self._countdown = Countdown(colour, (colour, started), now + self.delay, cause)
-        self.note = (
-            f"AUTO-ROLLBACK of {colour} in {self.delay:.0f} s (press the cancel key to stop it): "
-            f"{cause}"
-        )
+        self.note = f"AUTO-ROLLBACK of {colour} in {self.delay:.0f} s: {cause}"
         return self.note
 
     def due(self, now: float) -> Countdown | None:

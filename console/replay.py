@@ -600,6 +600,8 @@ class ReplayApp(BlueGreenApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("toggle_play", "step", "jump", "speed"):
             return len(self.screen_stack) <= 1  # not under the help or the why page
+        if action in ("arm", "cancel_auto"):
+            return False  # a replay moves no traffic: nothing to arm
         return super().check_action(action, parameters)
 
     def on_key(self, event: Any) -> None:

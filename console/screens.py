@@ -320,6 +320,8 @@ HELP = """\
   [b]r[/b]      rollback: back to the colour that was live before the last switch
          (from the audit log, so it works after a restart; re-readied if drained)
   [b]\\[[/b] [b]][/b]    shift 10 % of traffic towards blue / green (routers with a weighted split)
+  [b]a[/b]      arm / disarm the auto-rollback (a critical alarm in the bake window rolls back
+         after a countdown); [b]x[/b] cancels a countdown
   [b]w[/b]      why did it fire: each rule, its thresholds, the exact query, the last samples
   [b]c[/b]      chart: one metric, both colours, thresholds and markers over 1m to all
          (in it: [b]1[/b]-[b]4[/b] or [b]m[/b] metric, [b]←[/b] [b]→[/b] range, [b]Esc[/b] closes)

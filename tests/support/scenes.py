@@ -37,8 +37,15 @@ async def scene_draining(pilot: Any) -> None:
     await poll(pilot, 40)
     await press(pilot, "s", "y")
     await poll(pilot, 3)
-    await press(pilot, "d", "y")
+    await press(pilot, "d", "y", "y")  # inside blue's warm-rollback window: asked twice
     await poll(pilot, 4)
+
+
+async def scene_countdown(pilot: Any) -> None:
+    """bad-release with the auto-rollback armed: the critical alarm starts the countdown."""
+    await poll(pilot, 45)
+    await press(pilot, "a", "s", "y")
+    await poll(pilot, 12)
 
 
 Scene = Callable[[Any], Awaitable[None]]
@@ -49,4 +56,5 @@ SCENES: dict[str, tuple[str, Scene]] = {
     "alarm-firing": ("bad-release", scene_alarm),
     "confirm-switch": ("healthy", scene_confirm_switch),
     "draining": ("healthy", scene_draining),
+    "auto-rollback-countdown": ("bad-release", scene_countdown),
 }
