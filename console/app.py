@@ -35,6 +35,7 @@ from console.autorollback import AutoResult, AutoRollback, Countdown
 from console.autorollback import run as run_auto
 from console.chart import ChartScreen, memory_from
 from console.fmt import router_notice
+from console.gate import gate_from_config
 from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.notify import Notifications
@@ -100,9 +101,10 @@ class FramePolled(Message):
 
 
 class ActionPlanned(Message):
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, tags: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.tags = tags or {}  # audited with the action (the gate's result)
 
 
 class ActionFinished(Message):
@@ -563,17 +565,35 @@ class BlueGreenApp(App[None]):
         except BackendError as exc:
             self.post_message(ActionFinished(action, None, f"refused: {exc}"))
             return
-        self.post_message(ActionPlanned(plan))
+        tags: dict[str, Any] = {}
+        gate = self.runtime.config.gate
+        if plan.action == "switch" and gate is not None and plan.target is not None:
+            # The pre-switch gate on the colour about to take traffic (console.gate), in this
+            # worker: its result is shown in the confirmation; a failed gate asks twice.
+            result = gate_from_config(gate, plan.target)
+            tags = {"gate": "passed" if result.ok else "failed"}
+            lines = plan.lines + tuple(result.lines())
+            if result.ok:
+                plan = replace(plan, lines=lines)
+            else:
+                plan = replace(
+                    plan,
+                    title=f"Gate FAILED: {plan.title}",
+                    lines=lines,
+                    caution=f"the gate on {plan.target} failed: {result.reason}. Switching all "
+                    "the same is audited as a gate override",
+                )
+        self.post_message(ActionPlanned(plan, tags))
 
     def on_action_planned(self, message: ActionPlanned) -> None:
-        plan = message.plan
+        plan, tags = message.plan, message.tags
 
         def answered(yes: bool | None) -> None:
             if yes and plan.caution:
-                self._confirm_caution(plan)
+                self._confirm_caution(plan, tags)
             elif yes:
                 self.log_line("info", f"{plan.action}: confirmed, running…")
-                self._execute_worker(plan, {})
+                self._execute_worker(plan, tags)
             else:
                 self._hold_screen()  # the dashboard and "cancelled" in one frame
                 self._cancel_worker(plan)
@@ -582,19 +602,24 @@ class BlueGreenApp(App[None]):
         screen.show(plan)
         self._push_dialog(screen, answered)
 
-    def _confirm_caution(self, plan: Plan) -> None:
+    def _confirm_caution(self, plan: Plan, tags: dict[str, Any]) -> None:
         """A second, explicit confirmation (draining the old colour inside its warm-rollback
-        window): the same dialog, saying what a rollback would lose; audited when confirmed."""
-        second = replace(
-            plan,
-            title=f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?",
-            lines=(plan.caution,),
+        window, or switching over a failed gate): the same dialog, saying what is at stake;
+        audited as such when confirmed."""
+        gate = tags.get("gate") == "failed"
+        title = (
+            f"Override the failed gate: {plan.title.removeprefix('Gate FAILED: ')}"
+            if gate
+            else f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?"
         )
+        second = replace(plan, title=title, lines=(plan.caution,))
+        extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.log_line("warning", f"{plan.action}: confirmed twice, inside the warm window")
-                self._execute_worker(plan, {"inside_warm_window": True})
+                why = "over the failed gate" if gate else "inside the warm window"
+                self.log_line("warning", f"{plan.action}: confirmed twice, {why}")
+                self._execute_worker(plan, {**tags, **extra})
             else:
                 self._hold_screen()
                 self._cancel_worker(plan)
