@@ -112,4 +112,17 @@ url = {_toml_str(state.prometheus_url)}
 window = {_toml_str(QUERY_WINDOW)}
 sessions_backends.blue = {_toml_str(BACKENDS["blue"])}
 sessions_backends.green = {_toml_str(BACKENDS["green"])}
+
+# The pre-switch gate: `s` (and `bluegreen gate`) checks the idle colour through its first
+# instance's own address (the lab's preview URL) before it takes traffic.
+[service.gate]
+preview.blue = {_toml_str(_preview(state, "blue"))}
+preview.green = {_toml_str(_preview(state, "green"))}
+smoke = [{{ path = "/healthz", status = 200 }}, {{ path = "/", status = 200, name = "serves a page" }}]
+warmup = {{ requests = 100, concurrency = 4 }}
 """
+
+
+def _preview(state: LabState, colour: str) -> str:
+    instances = state.instances(colour)
+    return f"http://127.0.0.1:{instances[0]['port']}" if instances else "http://127.0.0.1:9"

@@ -111,6 +111,12 @@ def test_lab_up_fault_down(lab_dir: Path) -> None:
     status, body = get(state.frontend_url)
     assert status == 200 and body.startswith("blue v1"), body
 
+    # The gate reaches the idle colour through its preview URL: `bluegreen gate` passes on green.
+    assert set(service["gate"]["preview"]) == {"blue", "green"}
+    gate = bluegreen("gate", "--config", str(lab_dir / "console.toml"))
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "gate on green" in gate.stdout and "PASSED" in gate.stdout
+
     # Prometheus has both fleets' series and HAProxy's (first scrape ~5 s after start).
     deadline = time.monotonic() + 20
     colours: set[str] = set()
