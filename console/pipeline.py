@@ -133,6 +133,8 @@ def cmd_bake(args: argparse.Namespace) -> int:
 
     notes = for_service(cfg.notify, service.name)
     auto, controller = _auto(service, runtime, monitor, audit_path)
+    audit = AuditLog(audit_path)
+    switched = _last_switch(audit, runtime)  # the window bake judges: the last *switch* opened it
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     window: tuple[Colour, float] | None = None
     last_said = -1.0
@@ -160,7 +162,9 @@ def cmd_bake(args: argparse.Namespace) -> int:
                         notes.action(done.ok, done.result, done.message, by="auto")
                     rolled = done
             bake = frame.bake
-            code, final = _bake_step(frame, bake, window)
+            code, final = _rolled_back(frame, audit, runtime, switched)
+            if code is None:
+                code, final = _bake_step(frame, bake, window)
             if held is None and code is not None and auto is not None and auto.countdown:
                 held, code, final = (code, final), None, None  # said once the countdown is over
             elif held is not None:
@@ -228,6 +232,68 @@ def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[An
         acting=monitor.acting,
     )
     return AutoRollback(True, service.auto_rollback_countdown), controller
+
+
+def _last_switch(audit: Any, runtime: Any) -> dict[str, Any] | None:
+    """The newest ``switch`` (not a rollback) of the service that moved the live colour."""
+    from console.audit import AuditError
+
+    try:
+        entries = list(audit.entries(runtime.name))
+    except (AuditError, OSError):
+        return None
+    last = None
+    for e in entries:
+        if e.get("action") != "switch" or e.get("result") not in ("ok", "failed", "reconciled"):
+            continue
+        if not audit._same_router(e, runtime.router.identity):
+            continue
+        before, after = e.get("before") or {}, e.get("after") or {}
+        if (
+            isinstance(before, dict)
+            and isinstance(after, dict)
+            and after.get("live") not in (None, before.get("live"))
+        ):
+            last = e
+    return last
+
+
+def _rolled_back(
+    frame: Frame, audit: Any, runtime: Any, switched: dict[str, Any] | None
+) -> tuple[int | None, str | None]:
+    """(EXIT_FAILED, the line) when the colour the last switch made live is not live any more: a
+    rollback (or someone) moved it away; the window open now is not the one bake was asked to judge.
+    """
+    if switched is None:
+        return None, None
+    to = str((switched.get("after") or {}).get("live"))
+    live = frame.snapshot.live
+    from console.audit import AuditError
+
+    try:
+        last = audit.last_switch(runtime.name, runtime.router.identity)
+    except (AuditError, OSError):
+        last = None
+    rollback = (
+        last is not None
+        and last.get("id") != switched.get("id")
+        and last.get("action") == "rollback"
+        and (last.get("before") or {}).get("live") == to
+    )
+    if rollback and last is not None:
+        who = str(last.get("user") or "someone")
+        if last.get("by"):
+            who = f"{last['by']} ({who})"
+        return EXIT_FAILED, (
+            f"bake of {to}: rolled back by {who} at {last.get('time')} "
+            f"(now {live or 'unknown'} live); not a verdict on {to}"
+        )
+    if live is not None and live.value != to:
+        return EXIT_FAILED, (
+            f"bake of {to}: rolled back or changed outside: the live colour is {live}, not {to} "
+            "as the last switch left it"
+        )
+    return None, None
 
 
 def _bake_step(

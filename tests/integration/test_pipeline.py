@@ -74,6 +74,19 @@ def test_bake_exits_1_when_the_window_fails_and_3_when_the_timeout_comes_first(t
         assert world.live() == Colour.GREEN  # bake only judges; it never acts
 
 
+def test_bake_after_a_rollback_exits_1_saying_who_rolled_back(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = _short_bake(world.cli_config(), 4)
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        assert cli(config, "rollback", "--yes").returncode == 0
+        # the rollback opened a window for blue: it is not the switch's verdict
+        proc = _bake(config, "--timeout", "60")
+        no_traceback(proc)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "bake of green: rolled back by" in proc.stdout
+        assert "PASSED" not in proc.stdout
+
+
 def test_gate_without_a_gate_section_is_a_usage_error_naming_the_fix(tmp_path):
     with haproxy_world(tmp_path) as world:
         proc = cli(world.cli_config(), "gate")
