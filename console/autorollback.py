@@ -162,7 +162,7 @@ def run(controller: ActionController, cd: Countdown) -> AutoResult:
             f"the rollback would go to {plan.target}, not away from {cd.colour}: the routing "
             "changed since the alarm"
         )
-        controller.cancel(plan)
+        controller.record_refusal("rollback", plan.target, refusal, tags)
         return AutoResult(False, "refused", f"auto-rollback refused: {refusal}")
     try:
         out = controller.execute(plan, tags=tags)
