@@ -162,7 +162,12 @@ def cmd_bake(args: argparse.Namespace) -> int:
                         notes.action(done.ok, done.result, done.message, by="auto")
                     rolled = done
             bake = frame.bake
-            code, final = _rolled_back(frame, audit, runtime, switched)
+            # a rollback this bake ran itself is said with the verdict, not as someone else's
+            code, final = (
+                (None, None)
+                if rolled is not None
+                else _rolled_back(frame, audit, runtime, switched)
+            )
             if code is None:
                 code, final = _bake_step(frame, bake, window)
             if held is None and code is not None and auto is not None and auto.countdown:
@@ -175,6 +180,8 @@ def cmd_bake(args: argparse.Namespace) -> int:
                         if rolled is not None
                         else f"; {auto.note if auto is not None else ''}"
                     )
+            elif final is not None and rolled is not None:
+                final += f"; then {rolled.message}"  # a countdown of 0: rolled back in this poll
             if window is None and bake.colour is not None and bake.started is not None:
                 window = (bake.colour, bake.started)
             if args.json:
@@ -191,7 +198,10 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 print(f"baking {bake.colour}: {left:.0f} s left; {firing}", flush=True)
             if code is not None:
                 return code
-            if deadline is not None and time.monotonic() >= deadline:
+            counting = auto is not None and auto.countdown is not None
+            # a running countdown outlives --timeout: it is bounded (auto_rollback_countdown <= 300
+            # s), and a job that gave up on it would drop the rollback it promised
+            if deadline is not None and time.monotonic() >= deadline and not counting:
                 left = bake.remaining(frame.snapshot.mono_time)
                 _say(
                     f"bluegreen bake: no verdict within --timeout {args.timeout:g} s; the bake of "
@@ -199,11 +209,17 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 )
                 return EXIT_TIMEOUT
             pause = service.poll_interval - (time.monotonic() - started)
-            if deadline is not None:
+            if deadline is not None and not counting:
                 pause = min(pause, deadline - time.monotonic())
             if pause > 0:
                 time.sleep(pause)
     except KeyboardInterrupt:
+        if auto is not None and auto.countdown is not None:
+            cd = auto.countdown
+            _say(
+                f"bluegreen bake: AUTO-ROLLBACK ABANDONED: interrupted during the countdown; "
+                f"{cd.colour} stays live and nobody rolls it back ({cd.cause})"
+            )
         return 130
     finally:
         monitor.close()

@@ -156,6 +156,35 @@ def test_armed_bake_gate_rolls_back_a_failing_green_by_itself_and_exits_1(tmp_pa
         assert auto[-1]["result"] == "ok" and auto[-1]["cause"].startswith("CRITICAL green")
 
 
+@pytest.mark.parametrize(("countdown", "timeout"), [(0, "60"), (40, "20")])
+def test_the_armed_bake_reports_its_rollback_whatever_the_countdown_and_timeout(
+    tmp_path, countdown, timeout
+):
+    # countdown 0: rolled back in the poll that saw the alarm; countdown 40 outlives --timeout 20
+    from tests.integration.haproxy_fixture import Load
+
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        text = config.read_text().replace(
+            "bake_seconds = 60",
+            f'bake_seconds = 120\nauto_rollback = "armed"\nauto_rollback_countdown = {countdown}',
+        )
+        config.write_text(text)
+        with Load(world.lab.url, clients=2, rate=40, max_seconds=120, max_requests=5000) as load:
+            assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+            for app in world.lab.colour_apps("green"):
+                app.set_fault(error_rate=0.5)
+            failed = _bake(config, "--timeout", timeout)
+            load.stop()
+        no_traceback(failed)
+        said = failed.stdout + failed.stderr
+        assert failed.returncode == 1, said
+        last = failed.stdout.strip().splitlines()[-1]
+        assert last.startswith("BAKE FAILED green"), said
+        assert "; then AUTO-ROLLBACK: " in last, said
+        assert world.live() == Colour.BLUE
+
+
 def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_yes(tmp_path):
     with haproxy_world(tmp_path) as world:
         config = world.cli_config()  # keep_warm: the 60 s bake window
