@@ -160,6 +160,23 @@ def test_the_gate_is_configured_per_colour_and_a_missing_preview_is_named(app):
     assert res.ok and res.warmup is not None and res.warmup.sent == 20
 
 
+def test_a_gate_that_checks_nothing_or_one_url_for_both_colours_is_refused(app):
+    _, url = app
+    with pytest.raises(ConfigFileError, match=r"add a \[\[service.gate.smoke\]\].*warmup.requests"):
+        from_mapping(_service({"preview": {"blue": "http://127.0.0.1:9", "green": url}}))
+    with pytest.raises(ConfigFileError, match="preview.blue and preview.green are the same URL"):
+        from_mapping(_service({"preview": {"blue": url, "green": url + "/"}, "smoke": [{}]}))
+    with pytest.raises(ConfigFileError, match="must start with '/'"):
+        from_mapping(
+            _service(
+                {
+                    "preview": {"blue": "http://127.0.0.1:9", "green": url},
+                    "smoke": [{"path": "http://elsewhere.example/healthz"}],
+                }
+            )
+        )
+
+
 def test_bluegreen_gate_exits_0_on_a_pass_and_1_on_a_failure_with_the_reason(app, tmp_path):
     from tests.support.cli import cli, no_traceback
 

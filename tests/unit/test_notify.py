@@ -157,6 +157,27 @@ def test_the_config_names_where_the_urls_are_never_the_urls(tmp_path, monkeypatc
         cfg.notify.urls()
 
 
+def test_a_hash_inside_a_url_is_the_urls_and_an_empty_events_list_is_refused(tmp_path):
+    f = tmp_path / "urls"
+    f.write_text("  # the team\njson://127.0.0.1:1/c#frag  # the on-call\njson://h/t#ok\n")
+    cfg = from_mapping(_config({"urls_file": str(f)}))
+    assert cfg.notify is not None
+    assert cfg.notify.urls() == ["json://127.0.0.1:1/c#frag", "json://h/t#ok"]
+    with pytest.raises(ConfigFileError, match=r"events = \[\] sends nothing"):
+        from_mapping(_config({"urls_env": "X", "events": []}))
+
+
+def test_armed_without_a_bake_window_and_an_endless_keep_warm_are_refused():
+    def svc(**keys):
+        return {"service": [{"name": "shop", "router": {"kind": "simulator"}, **keys}]}
+
+    with pytest.raises(ConfigFileError, match='auto_rollback = "armed" with bake_seconds = 0'):
+        from_mapping(svc(auto_rollback="armed", bake_seconds=0))
+    with pytest.raises(ConfigFileError, match="keep_warm"):
+        from_mapping(svc(keep_warm=30 * 86400))
+    assert from_mapping(svc(keep_warm=86400)).service[0].keep_warm == 86400
+
+
 def test_a_url_apprise_does_not_know_is_refused_by_scheme_only():
     with pytest.raises(ValueError, match="'nosuchservice'://") as err:
         Notifier(["nosuchservice://secret-token@host"])
