@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends.base import COLOURS, BackendError, Colour, ColourMetrics
+from backends.base import COLOURS, ActionRefused, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
 from console.cliargs import NOTIFY_FLUSH, _audit_path, _recorder, _recording_path, _service
 from console.config import ConfigFileError, ConsoleConfig, ServiceConfig
@@ -330,7 +330,17 @@ def cmd_action(args: argparse.Namespace) -> int:
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
     from console.notify import for_service
 
-    notes = for_service(cfg.notify, service.name)
+    try:
+        notes = for_service(cfg.notify, service.name)
+    except ConfigFileError as exc:
+        # a broken [notify] must not stop a switch or a rollback (it may be the fix for an
+        # incident): said, and the action runs without notifications. notify-test, status --watch
+        # and bake keep it a hard error.
+        print(
+            f"bluegreen {args.command}: warning: no notifications will be sent: {exc}",
+            file=sys.stderr,
+        )
+        notes = None
     try:
         # With --yes nothing waits on a person: the service's lock is held from the preflight to
         # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
@@ -368,12 +378,12 @@ def _act(
     if plan.caution:
         print(f"  CAUTION: {plan.caution}")
         if args.yes and not getattr(args, "cold", False):
-            controller.cancel(plan)
-            print(
-                f"bluegreen {args.command}: not done: {plan.target} is inside its warm-rollback "
-                "window; pass --cold as well as --yes to drain it all the same (audited)",
-                file=sys.stderr,
+            why = (
+                f"{plan.target} is inside its warm-rollback window; pass --cold as well as --yes "
+                "to drain it all the same (audited)"
             )
+            controller.record_refusal(args.command, plan.target, ActionRefused(why))
+            print(f"bluegreen {args.command}: not done: {why}", file=sys.stderr)
             return EXIT_FAILED
         tags = {"inside_warm_window": True}
     if not args.yes:

@@ -119,6 +119,20 @@ def test_a_cli_switch_and_the_bake_gate_notify_a_local_receiver(tmp_path):
     assert got[2]["body"]["type"] == "success"
 
 
+def test_a_broken_notify_section_warns_but_never_stops_a_switch(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        config.write_text(config.read_text() + '\n[notify]\nurls_env = "BG_NOTIFY_NOT_SET"\n')
+        proc = cli(config, "switch", "--to", "green", "--yes")
+        no_traceback(proc)
+        assert proc.returncode == 0, proc.stderr
+        assert "warning: no notifications will be sent" in proc.stderr
+        assert "BG_NOTIFY_NOT_SET" in proc.stderr
+        assert world.live() == Colour.GREEN
+        # a watcher (bake) keeps it a hard error: it exists to tell
+        assert _bake(config, "--timeout", "5").returncode == 2
+
+
 def test_notify_test_names_a_missing_url_variable(tmp_path):
     with haproxy_world(tmp_path) as world:
         config = world.cli_config()
@@ -199,5 +213,6 @@ def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_ye
         assert cold.returncode == 0, cold.stderr
         assert world.draining(Colour.BLUE)
         drains = [r for r in audit_records(world.audit_path) if r.get("action") == "drain"]
-        assert [r["result"] for r in drains if r["record"] != "intent"] == ["cancelled", "ok"]
+        assert [r["result"] for r in drains if r["record"] != "intent"] == ["refused", "ok"]
+        assert "pass --cold" in drains[0]["error"]
         assert drains[-1]["inside_warm_window"] is True
