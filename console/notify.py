@@ -134,7 +134,11 @@ class Notifier:
         self._dropped = 0
         self.sent = 0
         self.failed = 0
-        self._send = sender or _apprise_sender(urls, timeout)
+        # one sender per endpoint, each retried on its own: a dead endpoint never makes the healthy
+        # ones get the message twice
+        self._endpoints: list[tuple[str, Sender]] = (
+            [("", sender)] if sender is not None else _apprise_senders(urls, timeout)
+        )
         self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
         self._thread.start()
 
@@ -194,48 +198,83 @@ class Notifier:
                 self._queue.task_done()
 
     def _deliver(self, msg: Message) -> None:
+        failed = 0
+        for name, send in self._endpoints:
+            if not self._deliver_to(name, send, msg):
+                failed += 1
+        with self._lock:
+            if failed:
+                self.failed += 1
+            else:
+                self.sent += 1
+
+    def _deliver_to(self, name: str, send: Sender, msg: Message) -> bool:
         why = ""
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                ok, why = self._send(msg)
+                ok, why = send(msg)
             except Exception as exc:  # a sender's bug must not kill the thread
                 ok, why = False, f"{type(exc).__name__}: {exc}"
             if ok:
-                self.sent += 1
-                return
-        self.failed += 1
+                return True
+        detail = "; ".join(x for x in (f"to {name}" if name else "", why) if x)
         with self._lock:
             self._problems.append(
                 f"notification not sent after {self.attempts} attempt(s): {msg.title}"
-                + (f" ({why})" if why else "")
+                + (f" ({detail})" if detail else "")
             )
+        return False
 
 
-def _apprise_sender(urls: Sequence[str], timeout: float) -> Sender:
+def _scheme(url: str) -> str:
+    """What an error may show of a URL: its scheme, never the rest (it holds the token)."""
+    if "://" in url:
+        return f"starts with {url.split('://', 1)[0]!r}://"
+    return "is a URL with no scheme"
+
+
+def _apprise_senders(urls: Sequence[str], timeout: float) -> list[tuple[str, Sender]]:
     import apprise
 
     # apprise logs its failures; uncaught, Python's last-resort handler would print them over the
     # TUI. They are captured per message below and reported through problems() instead.
     logging.getLogger("apprise").addHandler(logging.NullHandler())
     logging.getLogger("apprise").propagate = False
-    ap = apprise.Apprise()
-    bad = [u for u in urls if not ap.add(_with_timeout(u, timeout))]
+    out: list[tuple[str, Sender]] = []
+    bad: list[str] = []
+    for u in urls:
+        ap = apprise.Apprise()
+        if not ap.add(_with_timeout(u, timeout)):
+            bad.append(u)
+            continue
+        # named as apprise names it with privacy on: the service and host, never the token
+        name = str(ap[0].url(privacy=True)).split("?", 1)[0] if len(ap) else "an endpoint"
+        out.append((name, _one_sender(apprise, ap)))
     if bad:
         raise ValueError(
-            f"[notify]: {len(bad)} URL(s) apprise does not understand (the first starts with "
-            f"{bad[0].split('://', 1)[0]!r}://); see https://github.com/caronc/apprise/wiki for "
+            f"[notify]: {len(bad)} URL(s) apprise does not understand (the first "
+            f"{_scheme(bad[0])}); see https://github.com/caronc/apprise/wiki for "
             "the URL of each service"
         )
+    return out
 
+
+def _one_sender(apprise: Any, ap: Any) -> Sender:
     def send(msg: Message) -> tuple[bool, str]:
         with apprise.LogCapture(level=logging.WARNING) as log:
             ok = bool(ap.notify(body=msg.body, title=msg.title, notify_type=msg.severity))
-        lines = [ln.strip() for ln in str(log.getvalue()).splitlines() if ln.strip()]
+        lines = [_unprefixed(ln) for ln in str(log.getvalue()).splitlines() if ln.strip()]
         return ok, (lines[-1] if lines else "")
 
     return send
+
+
+def _unprefixed(line: str) -> str:
+    """apprise's log line without its "2026-11-30 23:59:59,123 - WARNING - " prefix."""
+    parts = line.strip().split(" - ", 2)
+    return parts[-1].strip() if len(parts) == 3 else line.strip()
 
 
 def _with_timeout(url: str, timeout: float) -> str:

@@ -182,3 +182,24 @@ def test_a_url_apprise_does_not_know_is_refused_by_scheme_only():
     with pytest.raises(ValueError, match="'nosuchservice'://") as err:
         Notifier(["nosuchservice://secret-token@host"])
     assert "secret-token" not in str(err.value)
+
+
+def test_a_url_with_no_scheme_is_not_printed_at_all():
+    with pytest.raises(ValueError, match="a URL with no scheme") as err:
+        Notifier(["hooks.example.com/T000/secret-token"])
+    assert "secret-token" not in str(err.value) and "hooks.example" not in str(err.value)
+
+
+def test_a_dead_endpoint_is_retried_alone_and_named_without_its_token():
+    with receiver() as ok, receiver(status=500) as dead:
+        bad_url = f"json://user:secret-token@127.0.0.1:{dead.port}/hook"
+        n = Notifier([ok.url(), bad_url], attempts=3, backoff=0.0, sleep=lambda _s: None)
+        try:
+            n.send(Message("bake", "failure", "shop: BAKE FAILED green", "why"))
+            assert n.flush(30)
+        finally:
+            n.close()
+        assert (ok.hits, dead.hits) == (1, 3)  # the healthy one got it once
+    (line,) = n.problems()
+    assert f"127.0.0.1:{dead.port}" in line and "secret-token" not in line
+    assert "(to json://" in line
