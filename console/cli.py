@@ -328,10 +328,10 @@ def cmd_action(args: argparse.Namespace) -> int:
         on_wait=waiting,
     )
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
-    from console.notify import for_service
+    from console.notify import for_service, leave_if_hung
 
     try:
-        notes = for_service(cfg.notify, service.name)
+        notes = for_service(cfg.notify, service.name, budget=NOTIFY_FLUSH)
     except ConfigFileError as exc:
         # a broken [notify] must not stop a switch or a rollback (it may be the fix for an
         # incident): said, and the action runs without notifications. notify-test, status --watch
@@ -341,6 +341,7 @@ def cmd_action(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         notes = None
+    code = EXIT_FAILED
     try:
         # With --yes nothing waits on a person: the service's lock is held from the preflight to
         # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
@@ -352,12 +353,14 @@ def cmd_action(args: argparse.Namespace) -> int:
                     controller.record_refusal(args.command, colour, exc)
                     print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
                     return EXIT_FAILED
-            return _act(args, controller, colour, notes)
+            code = _act(args, controller, colour, notes)
+            return code
     finally:
         runtime.close()
         if notes is not None:  # what the action sent: waited for (bounded), failures said
             for line in notes.close(flush=NOTIFY_FLUSH):
                 print(f"bluegreen {args.command}: {line}", file=sys.stderr)
+            leave_if_hung(notes, code)  # a send that hangs must not hold the exit past the bound
 
 
 def _act(

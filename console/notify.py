@@ -178,6 +178,15 @@ class Notifier:
             self._queue.put_nowait(None)
         self._thread.join(timeout)
 
+    @property
+    def pending(self) -> int:
+        """Messages queued or being sent."""
+        return int(self._queue.unfinished_tasks)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread.is_alive() and self.pending > 0
+
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) until every queued message was sent or given up. True when done."""
         deadline = time.monotonic() + timeout
@@ -294,12 +303,30 @@ def probe_message(service: str) -> Message:
     )
 
 
-def from_config(cfg: NotifyConfig) -> Notifier:
-    """The notifier ``[notify]`` describes. Raises ConfigFileError (naming the key and the fix) when
-    its URLs cannot be read or apprise does not understand one."""
+def within(budget: float, attempts: int, timeout: float) -> tuple[int, float]:
+    """``attempts`` and ``timeout`` cut so that one message's tries and back-offs fit in
+    ``budget`` seconds (a CLI's exit wait): fewer attempts first, then a shorter timeout."""
+
+    def cost(a: int, t: float) -> float:
+        return a * t + BACKOFF * (2 ** (a - 1) - 1)
+
+    while attempts > 1 and cost(attempts, timeout) > budget:
+        attempts -= 1
+    if cost(attempts, timeout) > budget:
+        timeout = max(0.5, budget / attempts)
+    return attempts, timeout
+
+
+def from_config(cfg: NotifyConfig, budget: float | None = None) -> Notifier:
+    """The notifier ``[notify]`` describes (its tries cut to ``budget`` seconds a message, for a
+    CLI). Raises ConfigFileError (naming the key and the fix) when its URLs cannot be read or
+    apprise does not understand one."""
     urls = cfg.urls()
+    attempts, timeout = cfg.attempts, cfg.timeout
+    if budget is not None:
+        attempts, timeout = within(budget, attempts, timeout)
     try:
-        return Notifier(urls, attempts=cfg.attempts, timeout=cfg.timeout)
+        return Notifier(urls, attempts=attempts, timeout=timeout)
     except ValueError as exc:
         raise ConfigFileError(str(exc)) from None
 
@@ -308,10 +335,16 @@ class Notifications:
     """One service's notifications: what is worth telling (:class:`NotifyFeed`) and the sender.
     What the CLI and the console hold; ``None`` of it exists without ``[notify]``."""
 
-    def __init__(self, service: str, cfg: NotifyConfig, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        cfg: NotifyConfig,
+        notifier: Notifier | None = None,
+        budget: float | None = None,
+    ) -> None:
         self.cfg = cfg
         self.feed = NotifyFeed(service, cfg.events)
-        self.notifier = notifier or from_config(cfg)
+        self.notifier = notifier or from_config(cfg, budget)
 
     def frame(self, frame: Frame) -> None:
         self.notifier.send_all(self.feed.frame(frame))
@@ -325,11 +358,39 @@ class Notifications:
     def close(self, flush: float = 0.0) -> list[str]:
         """Stop, after waiting up to ``flush`` seconds for what is queued; returns the problems
         not yet told (a CLI prints them before it exits)."""
-        if flush > 0:
-            self.notifier.flush(flush)
-        self.notifier.close()
-        return self.notifier.problems()
+        late = 0
+        if flush > 0 and not self.notifier.flush(flush):
+            late = self.notifier.pending
+        self.notifier.close(timeout=0.5 if late else 2.0)
+        lines = self.notifier.problems()
+        if late:
+            lines.append(f"{late} notification(s) not sent: gave up after {flush:g} s")
+        return lines
+
+    @property
+    def busy(self) -> bool:
+        """The sender is still in a send (after :meth:`close`: one that hangs)."""
+        return self.notifier.busy
 
 
-def for_service(notify: NotifyConfig | None, service: str) -> Notifications | None:
-    return None if notify is None else Notifications(service, notify)
+def for_service(
+    notify: NotifyConfig | None, service: str, budget: float | None = None
+) -> Notifications | None:
+    return None if notify is None else Notifications(service, notify, budget=budget)
+
+
+def leave_if_hung(notes: Notifications | None, code: int) -> None:
+    """For a CLI, after ``notes.close()``: when the sender is still stuck in a send, end the
+    process now with ``code``. Why not just return: apprise sends through concurrent.futures,
+    whose threads Python joins at exit (its shutdown hook), so a hung endpoint would hold the exit
+    for ever, and the bound the CLI promises (15 s) would be a lie. stdout and stderr are flushed
+    first; everything else this process had to write (the audit log) is already fsynced."""
+    if notes is None or not notes.busy:
+        return
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -129,9 +129,10 @@ def cmd_bake(args: argparse.Namespace) -> int:
             runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
         )
     from console.cliargs import NOTIFY_FLUSH
-    from console.notify import for_service
+    from console.notify import for_service, leave_if_hung
 
-    notes = for_service(cfg.notify, service.name)
+    notes = for_service(cfg.notify, service.name, budget=NOTIFY_FLUSH)
+    leaving = EXIT_FAILED  # the exit code, for leave_if_hung
     auto, controller = _auto(service, runtime, monitor, audit_path)
     audit = AuditLog(audit_path)
     switched = _last_switch(audit, runtime)  # the window bake judges: the last *switch* opened it
@@ -197,6 +198,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 firing = ", ".join(a.message for a in frame.alarms.firing) or "no alarm"
                 print(f"baking {bake.colour}: {left:.0f} s left; {firing}", flush=True)
             if code is not None:
+                leaving = code
                 return code
             counting = auto is not None and auto.countdown is not None
             # a running countdown outlives --timeout: it is bounded (auto_rollback_countdown <= 300
@@ -207,6 +209,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
                     f"bluegreen bake: no verdict within --timeout {args.timeout:g} s; the bake of "
                     f"{bake.colour} has {left:.0f} s left"
                 )
+                leaving = EXIT_TIMEOUT
                 return EXIT_TIMEOUT
             pause = service.poll_interval - (time.monotonic() - started)
             if deadline is not None and not counting:
@@ -220,6 +223,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 f"bluegreen bake: AUTO-ROLLBACK ABANDONED: interrupted during the countdown; "
                 f"{cd.colour} stays live and nobody rolls it back ({cd.cause})"
             )
+        leaving = 130
         return 130
     finally:
         monitor.close()
@@ -229,6 +233,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
         if notes is not None:
             for line in notes.close(flush=NOTIFY_FLUSH):
                 _say(f"bluegreen bake: {line}")
+            leave_if_hung(notes, leaving)  # a hung send must not hold the exit past the bound
 
 
 def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[Any, Any]:

@@ -203,3 +203,39 @@ def test_a_dead_endpoint_is_retried_alone_and_named_without_its_token():
     (line,) = n.problems()
     assert f"127.0.0.1:{dead.port}" in line and "secret-token" not in line
     assert "(to json://" in line
+
+
+def test_a_cli_gives_up_on_a_hung_send_says_so_and_its_exit_is_bounded(tmp_path):
+    import subprocess
+    import sys
+
+    from console.notify import within
+
+    assert within(15.0, 3, 5.0) == (2, 5.0)  # 3 x 5 s + back-offs would overrun the 15 s
+    assert within(15.0, 1, 60.0) == (1, 15.0)
+    script = tmp_path / "hung.py"
+    script.write_text(
+        "import threading\n"
+        "from console.config import NotifyConfig\n"
+        "from console.notify import Message, Notifications, Notifier, leave_if_hung\n"
+        "stuck = threading.Event()\n"
+        "def hung(msg):\n"
+        "    # a send stuck in a pool thread Python joins at exit (apprise's concurrent.futures)\n"
+        "    t = threading.Thread(target=stuck.wait)\n"
+        "    t.start()\n"
+        "    t.join()\n"
+        "    return True, ''\n"
+        "cfg = NotifyConfig(urls_env='X')\n"
+        "notes = Notifications('shop', cfg, Notifier([], sender=hung))\n"
+        "notes.notifier.send(Message('action', 'success', 'shop: action done', ''))\n"
+        "for line in notes.close(flush=0.5):\n"
+        "    print(line, flush=True)\n"
+        "leave_if_hung(notes, 4)\n"
+    )
+    from tests.support.cli import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert "1 notification(s) not sent: gave up after 0.5 s" in proc.stdout
