@@ -133,6 +133,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
 
     notes = for_service(cfg.notify, service.name, budget=NOTIFY_FLUSH)
     leaving = EXIT_FAILED  # the exit code, for leave_if_hung
+    router_error: str | None = None  # said when it changes: a bake that cannot read is not silent
     auto, controller = _auto(service, runtime, monitor, audit_path)
     audit = AuditLog(audit_path)
     switched = _last_switch(audit, runtime)  # the window bake judges: the last *switch* opened it
@@ -145,6 +146,13 @@ def cmd_bake(args: argparse.Namespace) -> int:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if frame.snapshot.router_error != router_error:
+                router_error = frame.snapshot.router_error
+                _say(
+                    f"bluegreen bake: the router cannot be read: {router_error}"
+                    if router_error
+                    else "bluegreen bake: the router can be read again"
+                )
             if notes is not None:
                 notes.frame(frame)
                 for line in notes.problems():
@@ -208,6 +216,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 _say(
                     f"bluegreen bake: no verdict within --timeout {args.timeout:g} s; the bake of "
                     f"{bake.colour} has {left:.0f} s left"
+                    + (f"; the router cannot be read: {router_error}" if router_error else "")
                 )
                 leaving = EXIT_TIMEOUT
                 return EXIT_TIMEOUT
