@@ -87,6 +87,24 @@ def test_bake_after_a_rollback_exits_1_saying_who_rolled_back(tmp_path):
         assert "PASSED" not in proc.stdout
 
 
+def test_bake_says_when_the_router_cannot_be_read(tmp_path):
+    import re
+
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        text = re.sub(
+            r'socket = ".*"', f'socket = "{tmp_path / "no-such.sock"}"', config.read_text()
+        )
+        config.write_text(text)
+        proc = _bake(config, "--timeout", "3")
+        no_traceback(proc)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "bluegreen bake: the router cannot be read: " in proc.stderr
+        assert "no verdict within --timeout 3 s" in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].count("the router cannot be read") == 1
+
+
 def test_gate_without_a_gate_section_is_a_usage_error_naming_the_fix(tmp_path):
     with haproxy_world(tmp_path) as world:
         proc = cli(world.cli_config(), "gate")
@@ -101,7 +119,8 @@ def test_a_cli_switch_and_the_bake_gate_notify_a_local_receiver(tmp_path):
     with receiver() as rx, haproxy_world(tmp_path) as world:
         urls = tmp_path / "notify-urls"
         urls.write_text(f"# the team's webhook\n{rx.url('/team')}\n")
-        config = _short_bake(world.cli_config(), 3)
+        # a window long enough that a loaded machine still starts bake inside it (3 s was not)
+        config = _short_bake(world.cli_config(), 15)
         config.write_text(config.read_text() + f'\n[notify]\nurls_file = "{urls}"\n')
         test = cli(config, "notify-test")
         assert test.returncode == 0, test.stderr
