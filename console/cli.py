@@ -262,10 +262,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     code = EXIT_OK
     first = True
     warned = False
-    from console.notify import for_service
+    from console.notify import explained_by_audit, for_service
 
-    # a watcher tells [notify] what it sees (a one-shot status tells nobody)
-    notes = for_service(cfg.notify, service.name) if args.watch else None
+    # a watcher tells [notify] what it sees (a one-shot status tells nobody); a change the audit
+    # log explains (another bluegreen's action of the last few polls) is not "outside"
+    explained = explained_by_audit(audit, service.name, 5 * service.poll_interval)
+    notes = for_service(cfg.notify, service.name, None, explained) if args.watch else None
     try:
         while True:
             started = time.monotonic()

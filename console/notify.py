@@ -66,9 +66,18 @@ class NotifyFeed:
     Pure and cheap: call :meth:`frame` with every frame applied and :meth:`action` with every action
     outcome; each returns the messages to send (often none)."""
 
-    def __init__(self, service: str, kinds: Iterable[str] = KINDS) -> None:
+    def __init__(
+        self,
+        service: str,
+        kinds: Iterable[str] = KINDS,
+        explained: Callable[[str], bool] | None = None,
+    ) -> None:
         self.service = service
         self.kinds = frozenset(kinds)
+        # ``explained(change_text)``: True when an action of this service (another bluegreen
+        # process: a CLI switch, bake's auto-rollback) explains a change the router showed, so it
+        # is not told as "routing changed outside"
+        self.explained = explained
         self._bake: tuple[Any, ...] | None = None  # the last bake verdict told: (colour, start, v)
 
     def frame(self, frame: Frame) -> list[Message]:
@@ -92,7 +101,7 @@ class NotifyFeed:
                 body = bake.verdict_text()
                 out.append(Message("bake", "success" if passed else "failure", title, body))
         change = frame.snapshot.external_change
-        if change:
+        if change and not (self.explained is not None and self.explained(change)):
             out.append(Message("outside", "warning", f"{svc}: routing changed outside", change))
         return [m for m in out if m.kind in self.kinds]
 
@@ -341,9 +350,10 @@ class Notifications:
         cfg: NotifyConfig,
         notifier: Notifier | None = None,
         budget: float | None = None,
+        explained: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.feed = NotifyFeed(service, cfg.events)
+        self.feed = NotifyFeed(service, cfg.events, explained)
         self.notifier = notifier or from_config(cfg, budget)
 
     def frame(self, frame: Frame) -> None:
@@ -374,9 +384,38 @@ class Notifications:
 
 
 def for_service(
-    notify: NotifyConfig | None, service: str, budget: float | None = None
+    notify: NotifyConfig | None,
+    service: str,
+    budget: float | None = None,
+    explained: Callable[[str], bool] | None = None,
 ) -> Notifications | None:
-    return None if notify is None else Notifications(service, notify, budget=budget)
+    if notify is None:
+        return None
+    return Notifications(service, notify, budget=budget, explained=explained)
+
+
+def explained_by_audit(audit: Any, service: str, within: float) -> Callable[[str], bool]:
+    """An ``explained`` for :class:`NotifyFeed`: a change is explained when the audit log holds an
+    action of ``service`` (its intent or outcome, from any bluegreen process) of the last
+    ``within`` seconds (a few poll intervals)."""
+
+    def explained(_change: str) -> bool:
+        try:
+            now = audit.now()
+            for e in audit.entries(service):
+                epoch = e.get("epoch")
+                if (
+                    e.get("action")
+                    and e.get("record") in ("intent", "outcome", "reconciled")
+                    and isinstance(epoch, (int, float))
+                    and now - within <= epoch <= now + 1
+                ):
+                    return True
+        except Exception:  # an unreadable log explains nothing: the change is told
+            return False
+        return False
+
+    return explained
 
 
 def leave_if_hung(notes: Notifications | None, code: int) -> None:

@@ -129,9 +129,11 @@ def cmd_bake(args: argparse.Namespace) -> int:
             runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
         )
     from console.cliargs import NOTIFY_FLUSH
-    from console.notify import for_service, leave_if_hung
+    from console.notify import explained_by_audit, for_service, leave_if_hung
 
-    notes = for_service(cfg.notify, service.name, budget=NOTIFY_FLUSH)
+    # a change the audit log explains (a CLI's switch, this bake's own rollback) is not "outside"
+    explained = explained_by_audit(AuditLog(audit_path), service.name, 5 * service.poll_interval)
+    notes = for_service(cfg.notify, service.name, NOTIFY_FLUSH, explained)
     leaving = EXIT_FAILED  # the exit code, for leave_if_hung
     router_error: str | None = None  # said when it changes: a bake that cannot read is not silent
     auto, controller = _auto(service, runtime, monitor, audit_path)

@@ -239,3 +239,27 @@ def test_a_cli_gives_up_on_a_hung_send_says_so_and_its_exit_is_bounded(tmp_path)
     )
     assert proc.returncode == 4, proc.stderr
     assert "1 notification(s) not sent: gave up after 0.5 s" in proc.stdout
+
+
+def test_a_change_the_audit_log_explains_is_not_told_as_outside(tmp_path, release):
+    import dataclasses
+
+    from backends.clock import ManualClock
+    from console.audit import AuditLog
+    from console.notify import explained_by_audit
+
+    frame = release[5]
+    changed = dataclasses.replace(
+        frame, snapshot=dataclasses.replace(frame.snapshot, external_change="live blue -> green")
+    )
+    assert [m.kind for m in NotifyFeed("shop").frame(changed)] == ["outside"]
+    clock = ManualClock()
+    audit = AuditLog(tmp_path / "audit.jsonl", clock)
+    explained = explained_by_audit(audit, "shop", 5.0)
+    feed = NotifyFeed("shop", explained=explained)
+    assert [m.kind for m in feed.frame(changed)] == ["outside"]  # nothing in the log explains it
+    audit.append(service="shop", action="switch", record="outcome", result="ok")
+    clock.advance(2)
+    assert [m.kind for m in feed.frame(changed)] == []  # a CLI's switch of 2 s ago explains it
+    clock.advance(30)
+    assert [m.kind for m in feed.frame(changed)] == ["outside"]  # too old to explain it
