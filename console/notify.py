@@ -88,7 +88,14 @@ class NotifyFeed:
             if ev.raised and a.level == Level.CRITICAL:
                 out.append(Message("alarm", "failure", f"{svc}: {a.message}", a.message))
             elif not ev.raised and ev.previous == Level.CRITICAL:
-                out.append(Message("alarm", "success", f"{svc}: {ev.text}", ev.text))
+                # only a full recovery is a success: down to WARNING is still a warning, and an
+                # alarm ended because the traffic left recovered nothing
+                severity: Severity = "success"
+                if ev.reason:
+                    severity = "info"
+                elif a.level >= Level.WARNING:
+                    severity = "warning"
+                out.append(Message("alarm", severity, f"{svc}: {ev.text}", ev.text))
         bake = frame.bake
         # A verdict decided here, told once. One read back from the recording (``origin``) was
         # decided, and told, by the console that decided it.

@@ -263,3 +263,25 @@ def test_a_change_the_audit_log_explains_is_not_told_as_outside(tmp_path, releas
     assert [m.kind for m in feed.frame(changed)] == []  # a CLI's switch of 2 s ago explains it
     clock.advance(30)
     assert [m.kind for m in feed.frame(changed)] == ["outside"]  # too old to explain it
+
+
+def test_only_a_full_recovery_from_critical_is_a_success(release):
+    import dataclasses
+
+    from backends.base import Colour
+    from console.model import AlarmEvent, AlarmState, Level
+
+    frame = release[5]
+
+    def told(level: Level, reason: str = "") -> str:
+        state = AlarmState("error_pct", "error_pct", Colour.GREEN, level, 3.0, 1.0, message="x")
+        ev = AlarmEvent(0.0, state, Level.CRITICAL, reason)
+        alarms = dataclasses.replace(frame.alarms, events=(ev,))
+        (msg,) = NotifyFeed("shop", kinds=("alarm",)).frame(
+            dataclasses.replace(frame, alarms=alarms)
+        )
+        return msg.severity
+
+    assert told(Level.OK) == "success"
+    assert told(Level.WARNING) == "warning"
+    assert told(Level.OK, reason="no traffic") == "info"
