@@ -208,3 +208,10 @@ def test_an_auto_rollback_killed_mid_action_is_reconciled_still_by_auto(stage):
     (rec,) = [e for e in stage.audit.entries() if e.get("record") == "reconciled"]
     assert rec["intent"] == intent["id"]
     assert rec["by"] == "auto" and rec["cause"] == "green error % high"
+
+
+def test_the_headless_countdown_says_how_to_stop_it_there(stage):
+    auto = AutoRollback(armed=True, countdown=5, stop_hint="Ctrl-C abandons it")
+    auto.step(stage.act("switch"))
+    _, said = _until_countdown(stage, auto)
+    assert "(Ctrl-C abandons it)" in said and "cancel key" not in said
