@@ -263,7 +263,8 @@ def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[An
         command="bluegreen bake (auto-rollback)",
         acting=monitor.acting,
     )
-    return AutoRollback(True, service.auto_rollback_countdown), controller
+    hint = "Ctrl-C abandons it: then nobody rolls back"
+    return AutoRollback(True, service.auto_rollback_countdown, hint), controller
 
 
 def _last_switch(audit: Any, runtime: Any) -> dict[str, Any] | None:
@@ -379,6 +380,17 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: a number of seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is negative: give 0 or more seconds")
+    return value
+
+
 def add_parsers(sub: Any, common: Any, recording: Any) -> None:
     g = sub.add_parser(
         "gate", help="run the pre-switch gate (smoke checks, warm-up) on the idle colour"
@@ -395,7 +407,7 @@ def add_parsers(sub: Any, common: Any, recording: Any) -> None:
         help="wait for the current bake window's verdict: exit 0 passed, 1 failed, 3 timed out",
     )
     common(b)
-    b.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
+    b.add_argument("--timeout", type=_seconds, help="give up after this many seconds (exit 3)")
     b.add_argument("--json", action="store_true", help="one JSON object per poll, then the verdict")
     recording(b)
     b.set_defaults(func=cmd_bake)

@@ -235,3 +235,8 @@ def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_ye
         assert [r["result"] for r in drains if r["record"] != "intent"] == ["refused", "ok"]
         assert "pass --cold" in drains[0]["error"]
         assert drains[-1]["inside_warm_window"] is True
+
+
+def test_a_negative_timeout_is_refused(tmp_path):
+    proc = _bake(tmp_path / "none.toml", "--timeout", "-5")
+    assert proc.returncode == 2 and "-5 is negative" in proc.stderr, proc.stderr
