@@ -699,6 +699,8 @@ def warm_left(audit: AuditLog, runtime: ServiceRuntime, colour: Colour) -> float
     before = (last or {}).get("before")
     if not last or not isinstance(before, dict) or before.get("live") != colour.value:
         return None
+    if last.get("action") != "switch":
+        return None  # only a switch opens the window: a rollback left nothing warm to go back to
     try:
         left = float(last["epoch"]) + keep - runtime.clock()
     except (KeyError, TypeError, ValueError):

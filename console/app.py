@@ -192,6 +192,7 @@ class BlueGreenApp(App[None]):
         self.auto = AutoRollback(
             cfg.auto_rollback == "armed" and not self.opts.read_only,
             cfg.auto_rollback_countdown,
+            stop_hint="x cancels",
         )
         self.notes = self.opts.notifications
 

@@ -318,7 +318,10 @@ class AuditLog:
         text: str,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Append the ``reconciled`` record of ``intent``: what the router shows now."""
+        """Append the ``reconciled`` record of ``intent``: what the router shows now. The intent's
+        tags (``by``, ``cause``, ``inside_warm_window``) are copied: a process killed mid-action
+        must not turn an auto-rollback or a --cold drain into an anonymous one."""
+        tags = {k: intent[k] for k in _INTENT_TAGS if k in intent and k not in extra}
         return self.append(
             record="reconciled",
             intent=intent.get("id"),
@@ -331,6 +334,7 @@ class AuditLog:
             after=state.summary(),
             result="reconciled",
             error=text,
+            **tags,
             **extra,
         )
 
@@ -348,6 +352,9 @@ class AuditLog:
                 self._reconciled(intent, service, router, kind, state, text, applied=took)
             )
         return written
+
+
+_INTENT_TAGS = ("by", "cause", "inside_warm_window")
 
 
 def took_effect(intent: dict[str, Any], state: RouterState) -> tuple[bool | None, str]:

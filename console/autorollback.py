@@ -55,7 +55,13 @@ class AutoView:
 
 
 class AutoRollback:
-    def __init__(self, armed: bool = False, countdown: float = DEFAULT_COUNTDOWN) -> None:
+    def __init__(
+        self,
+        armed: bool = False,
+        countdown: float = DEFAULT_COUNTDOWN,
+        stop_hint: str = "press the cancel key to stop it",
+    ) -> None:
+        self.stop_hint = stop_hint  # how to stop a countdown where it runs (the headless bake: ^C)
         self.armed = armed
         self.delay = max(0.0, countdown)
         self._countdown: Countdown | None = None
@@ -121,7 +127,7 @@ class AutoRollback:
         cause = critical[0].message
         self._spent.add((colour, started))
         self._countdown = Countdown(colour, (colour, started), now + self.delay, cause)
-        self.note = f"AUTO-ROLLBACK of {colour} in {self.delay:.0f} s: {cause}"
+        self.note = f"AUTO-ROLLBACK of {colour} in {self.delay:.0f} s ({self.stop_hint}): {cause}"
         return self.note
 
     def due(self, now: float) -> Countdown | None:
@@ -159,7 +165,7 @@ def run(controller: ActionController, cd: Countdown) -> AutoResult:
             f"the rollback would go to {plan.target}, not away from {cd.colour}: the routing "
             "changed since the alarm"
         )
-        controller.cancel(plan)
+        controller.record_refusal("rollback", plan.target, refusal, tags)
         return AutoResult(False, "refused", f"auto-rollback refused: {refusal}")
     try:
         out = controller.execute(plan, tags=tags)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends.base import COLOURS, BackendError, Colour, ColourMetrics
+from backends.base import COLOURS, ActionRefused, BackendError, Colour, ColourMetrics
 from console.audit import AuditError
 from console.cliargs import NOTIFY_FLUSH, _audit_path, _recorder, _recording_path, _service
 from console.config import ConfigFileError, ConsoleConfig, ServiceConfig
@@ -273,10 +273,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     code = EXIT_OK
     first = True
     warned = False
-    from console.notify import for_service
+    from console.notify import explained_by_audit, for_service
 
-    # a watcher tells [notify] what it sees (a one-shot status tells nobody)
-    notes = for_service(cfg.notify, service.name) if args.watch else None
+    # a watcher tells [notify] what it sees (a one-shot status tells nobody); a change the audit
+    # log explains (another bluegreen's action of the last few polls) is not "outside"
+    explained = explained_by_audit(audit, service.name, 5 * service.poll_interval)
+    notes = for_service(cfg.notify, service.name, None, explained) if args.watch else None
     try:
         while True:
             started = time.monotonic()
@@ -339,9 +341,20 @@ def cmd_action(args: argparse.Namespace) -> int:
         on_wait=waiting,
     )
     colour = Colour.parse(args.colour) if getattr(args, "colour", None) else None
-    from console.notify import for_service
+    from console.notify import for_service, leave_if_hung
 
-    notes = for_service(cfg.notify, service.name)
+    try:
+        notes = for_service(cfg.notify, service.name, budget=NOTIFY_FLUSH)
+    except ConfigFileError as exc:
+        # a broken [notify] must not stop a switch or a rollback (it may be the fix for an
+        # incident): said, and the action runs without notifications. notify-test, status --watch
+        # and bake keep it a hard error.
+        print(
+            f"bluegreen {args.command}: warning: no notifications will be sent: {exc}",
+            file=sys.stderr,
+        )
+        notes = None
+    code = EXIT_FAILED
     try:
         # With --yes nothing waits on a person: the service's lock is held from the preflight to
         # the last read-back. A prompt releases it while the operator reads (execute re-takes it).
@@ -353,12 +366,14 @@ def cmd_action(args: argparse.Namespace) -> int:
                     controller.record_refusal(args.command, colour, exc)
                     print(f"bluegreen {args.command}: refused: {exc}", file=sys.stderr)
                     return EXIT_FAILED
-            return _act(args, controller, colour, notes)
+            code = _act(args, controller, colour, notes)
+            return code
     finally:
         runtime.close()
         if notes is not None:  # what the action sent: waited for (bounded), failures said
             for line in notes.close(flush=NOTIFY_FLUSH):
                 print(f"bluegreen {args.command}: {line}", file=sys.stderr)
+            leave_if_hung(notes, code)  # a send that hangs must not hold the exit past the bound
 
 
 def _act(
@@ -379,12 +394,12 @@ def _act(
     if plan.caution:
         print(f"  CAUTION: {plan.caution}")
         if args.yes and not getattr(args, "cold", False):
-            controller.cancel(plan)
-            print(
-                f"bluegreen {args.command}: not done: {plan.target} is inside its warm-rollback "
-                "window; pass --cold as well as --yes to drain it all the same (audited)",
-                file=sys.stderr,
+            why = (
+                f"{plan.target} is inside its warm-rollback window; pass --cold as well as --yes "
+                "to drain it all the same (audited)"
             )
+            controller.record_refusal(args.command, plan.target, ActionRefused(why))
+            print(f"bluegreen {args.command}: not done: {why}", file=sys.stderr)
             return EXIT_FAILED
         tags = {"inside_warm_window": True}
     if not args.yes:

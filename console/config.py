@@ -147,6 +147,16 @@ class SmokeCheckConfig(_Strict):
     timeout: float = Field(default=2.0, gt=0, le=60)
     name: str = ""
 
+    @field_validator("path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(
+                f"path {value!r} must start with '/': it is appended to the colour's preview URL "
+                "(an absolute URL would check something else than the idle colour)"
+            )
+        return value
+
 
 class WarmupConfig(_Strict):
     """``[service.gate.warmup]``: requests sent to the idle colour before the switch."""
@@ -180,7 +190,22 @@ class GateConfig(_Strict):
             for c, url in value.items():
                 if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                     raise ValueError(f"preview.{c}: {url!r} is not an http:// or https:// URL")
+            urls = [str(u).rstrip("/") for u in value.values()]
+            if len(set(urls)) < len(urls):
+                raise ValueError(
+                    "preview.blue and preview.green are the same URL: the gate would test whichever "
+                    "colour it reaches, not the idle one; give each colour its own URL"
+                )
         return value
+
+    @model_validator(mode="after")
+    def _tests_something(self) -> GateConfig:
+        if not self.smoke and self.warmup.requests == 0:
+            raise ValueError(
+                "the gate checks nothing: add a [[service.gate.smoke]] check or set "
+                "gate.warmup.requests above 0"
+            )
+        return self
 
 
 _SPAN = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -219,7 +244,7 @@ class ServiceConfig(_Strict):
     auto_rollback_countdown: float = Field(default=5.0, ge=0, le=300)
     # The warm-rollback window (seconds after a switch the old colour is kept ready to take the
     # traffic back): None is the bake window. Draining the old colour inside it asks twice.
-    keep_warm: float | None = Field(default=None, ge=0)
+    keep_warm: float | None = Field(default=None, ge=0, le=7 * 86400)  # at most 7 days
     bake: BakeConfig = Field(default_factory=BakeConfig)  # green against blue (console.baseline)
     stale_after: int = Field(default=3, ge=1, description="missed poll intervals before STALE")
     alarms: dict[str, AlarmRuleConfig] = Field(default_factory=dict, validate_default=True)
@@ -238,6 +263,15 @@ class ServiceConfig(_Strict):
             else:
                 merged[key] = rule
         return merged
+
+    @model_validator(mode="after")
+    def _armed_needs_a_window(self) -> ServiceConfig:
+        if self.auto_rollback == "armed" and self.bake_seconds == 0:
+            raise ValueError(
+                'auto_rollback = "armed" with bake_seconds = 0 never acts (it acts only inside the '
+                'bake window): set bake_seconds above 0 or auto_rollback = "off"'
+            )
+        return self
 
     @model_validator(mode="after")
     def _rules_name_a_metric(self) -> ServiceConfig:
@@ -289,7 +323,8 @@ class NotifyConfig(_Strict):
 
     The URLs hold the services' tokens, so the config names where to read them, never the URLs:
     ``urls_env`` (an environment variable: URLs separated by spaces, commas or newlines) and/or
-    ``urls_file`` (one URL a line; ``#`` starts a comment)."""
+    ``urls_file`` (one URL a line; a line starting with ``#``, or `` #`` after a URL, is a
+    comment)."""
 
     urls_env: str | None = Field(default=None, min_length=1)
     urls_file: Path | None = None
@@ -299,6 +334,11 @@ class NotifyConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> NotifyConfig:
+        if not self.events:
+            raise ValueError(
+                "events = [] sends nothing: list the events to send (alarm, bake, action, "
+                "outside) or remove [notify]"
+            )
         if self.urls_env is None and self.urls_file is None:
             raise ValueError(
                 'say where the notification URLs are: urls_env = "NAME" (an environment '
@@ -327,7 +367,12 @@ class NotifyConfig(_Strict):
                     f"notify.urls_file: cannot read {path}: {exc}; give a readable file with one "
                     "apprise URL a line"
                 ) from None
-            lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+            # a comment is a line starting with "#" or a " #" after the URL: a "#" inside a URL
+            # (a fragment, a token) is the URL's
+            lines = [
+                "" if ln.lstrip().startswith("#") else re.split(r"\s#", ln, maxsplit=1)[0].strip()
+                for ln in text.splitlines()
+            ]
             urls = [ln for ln in lines if ln]
             if not urls:
                 raise ConfigFileError(f"notify.urls_file: {path} holds no URL")

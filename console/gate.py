@@ -21,7 +21,6 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
@@ -86,6 +85,9 @@ class WarmupResult:
 
     @property
     def ok(self) -> bool:
+        # cut at its deadline before half its requests were answered: the colour is too slow
+        if self.cut and self.sent * 2 < self.asked:
+            return False
         return self.sent > 0 and self.error_pct <= self.max_error_pct
 
     @property
@@ -155,46 +157,84 @@ def _why(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+CHUNK = 1024  # bytes read at a time from a smoke check's body (the deadline is checked between)
+
+
 def smoke(base: str, check: SmokeCheck, session: requests.Session | None = None) -> CheckResult:
-    get = (session or requests).get
+    """One smoke check, bounded in wall time by ``check.timeout``. requests' timeout bounds each
+    socket read, not the answer: a server that trickles a byte at a time would hold it for ever. So
+    the GET runs in a daemon thread of its own (with a session of its own, closed at the deadline)
+    and the body is read in chunks with the time checked between them. ``session`` is unused (kept
+    for callers): a session shared with a thread given up on is not safe to reuse."""
+    del session
     url = _join(base, check.path)
     started = time.monotonic()
-    try:
-        with get(url, timeout=check.timeout, stream=True, allow_redirects=False) as resp:
-            text = ""
-            if check.body is not None:
-                text = resp.raw.read(BODY_READ, decode_content=True).decode("utf-8", "replace")
-    except Exception as exc:  # requests raises many kinds; each becomes the check's reason
-        return CheckResult(check, False, _why(exc, check.timeout))
+    deadline = started + check.timeout
+    done = threading.Event()
+    got: dict[str, object] = {}
+    own = requests.Session()
+
+    def fetch() -> None:
+        try:
+            with own.get(url, timeout=check.timeout, stream=True, allow_redirects=False) as resp:
+                got["status"] = resp.status_code
+                if check.body is not None:
+                    data = b""
+                    for chunk in resp.iter_content(CHUNK):
+                        data += chunk
+                        if len(data) >= BODY_READ or time.monotonic() >= deadline:
+                            break
+                    if time.monotonic() >= deadline and len(data) < BODY_READ:
+                        raise requests.Timeout("body not read in time")
+                    got["text"] = data[:BODY_READ].decode("utf-8", "replace")
+        except Exception as exc:  # requests raises many kinds; each becomes the check's reason
+            got["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=fetch, name="smoke", daemon=True).start()
+    finished = done.wait(max(0.0, deadline - time.monotonic()) + 0.05)
+    if not finished:
+        own.close()  # the thread is given up on (a daemon: it never holds the exit)
+        return CheckResult(check, False, f"no answer within {check.timeout:g} s")
+    own.close()
+    err = got.get("error")
+    if isinstance(err, BaseException):
+        return CheckResult(check, False, _why(err, check.timeout))
     ms = (time.monotonic() - started) * 1000
-    if resp.status_code != check.status:
+    status = got.get("status")
+    text = str(got.get("text", ""))
+    if status != check.status:
         return CheckResult(
-            check, False, f"answered {resp.status_code}, expected {check.status} ({ms:.0f} ms)", ms
+            check, False, f"answered {status}, expected {check.status} ({ms:.0f} ms)", ms
         )
     if check.body is not None and check.body not in text:
         return CheckResult(
-            check, False, f"answered {resp.status_code} without {check.body!r} in the body", ms
+            check, False, f"answered {status} without {check.body!r} in the body", ms
         )
-    return CheckResult(check, True, f"{resp.status_code} in {ms:.0f} ms", ms)
+    return CheckResult(check, True, f"{status} in {ms:.0f} ms", ms)
 
 
 def warm(base: str, w: Warmup, now: Callable[[], float] = time.monotonic) -> WarmupResult:
     """Send ``w.requests`` GETs round-robin over ``w.paths`` at ``w.concurrency``; stop at
-    ``w.deadline``. A 5xx, a timeout or a refused connection is an error."""
+    ``w.deadline`` in wall time: the workers are daemon threads, waited on until the deadline and
+    then left (never joined: one held by a trickling server would hold the gate, and the exit). A
+    4xx or 5xx, a timeout or a refused connection is an error."""
     deadline = now() + w.deadline
     lock = threading.Lock()
     answers: list[tuple[int, float, bool]] = []  # (index, ms, error)
     next_index = [0]
-    local = threading.local()
+    stop = threading.Event()
+    sessions: list[requests.Session] = []
 
     def worker() -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
+        session = requests.Session()
+        with lock:
+            sessions.append(session)
         while True:
             with lock:
                 i = next_index[0]
-                if i >= w.requests or now() >= deadline:
+                if i >= w.requests or now() >= deadline or stop.is_set():
                     return
                 next_index[0] += 1
             url = _join(base, w.paths[i % len(w.paths)])
@@ -202,19 +242,28 @@ def warm(base: str, w: Warmup, now: Callable[[], float] = time.monotonic) -> War
             try:
                 timeout = max(0.05, min(w.timeout, deadline - now()))
                 resp = session.get(url, timeout=timeout, allow_redirects=False)
-                bad = resp.status_code >= 500
+                bad = resp.status_code >= 400
                 resp.close()
             except Exception:  # any failure of one request is one error
                 bad = True
             ms = (time.monotonic() - t0) * 1000
             with lock:
-                answers.append((i, ms, bad))
+                if not stop.is_set():
+                    answers.append((i, ms, bad))
 
     workers = max(1, min(w.concurrency, w.requests))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="warmup") as pool:
-        for _ in range(workers):
-            pool.submit(worker)
-    answers.sort()
+    threads = [
+        threading.Thread(target=worker, name=f"warmup-{n}", daemon=True) for n in range(workers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.0, deadline - now()) + 0.05)
+    stop.set()  # what answers after this is not counted; a hung worker is left, never joined
+    with lock:
+        answers = sorted(answers)
+        for s in sessions:
+            s.close()
     tenth = max(1, len(answers) // 10)
     first = [ms for _, ms, bad in answers[:tenth] if not bad]
     last = [ms for _, ms, bad in answers[-tenth:] if not bad]

@@ -66,9 +66,18 @@ class NotifyFeed:
     Pure and cheap: call :meth:`frame` with every frame applied and :meth:`action` with every action
     outcome; each returns the messages to send (often none)."""
 
-    def __init__(self, service: str, kinds: Iterable[str] = KINDS) -> None:
+    def __init__(
+        self,
+        service: str,
+        kinds: Iterable[str] = KINDS,
+        explained: Callable[[str], bool] | None = None,
+    ) -> None:
         self.service = service
         self.kinds = frozenset(kinds)
+        # ``explained(change_text)``: True when an action of this service (another bluegreen
+        # process: a CLI switch, bake's auto-rollback) explains a change the router showed, so it
+        # is not told as "routing changed outside"
+        self.explained = explained
         self._bake: tuple[Any, ...] | None = None  # the last bake verdict told: (colour, start, v)
 
     def frame(self, frame: Frame) -> list[Message]:
@@ -79,7 +88,14 @@ class NotifyFeed:
             if ev.raised and a.level == Level.CRITICAL:
                 out.append(Message("alarm", "failure", f"{svc}: {a.message}", a.message))
             elif not ev.raised and ev.previous == Level.CRITICAL:
-                out.append(Message("alarm", "success", f"{svc}: {ev.text}", ev.text))
+                # only a full recovery is a success: down to WARNING is still a warning, and an
+                # alarm ended because the traffic left recovered nothing
+                severity: Severity = "success"
+                if ev.reason:
+                    severity = "info"
+                elif a.level >= Level.WARNING:
+                    severity = "warning"
+                out.append(Message("alarm", severity, f"{svc}: {ev.text}", ev.text))
         bake = frame.bake
         # A verdict decided here, told once. One read back from the recording (``origin``) was
         # decided, and told, by the console that decided it.
@@ -92,7 +108,7 @@ class NotifyFeed:
                 body = bake.verdict_text()
                 out.append(Message("bake", "success" if passed else "failure", title, body))
         change = frame.snapshot.external_change
-        if change:
+        if change and not (self.explained is not None and self.explained(change)):
             out.append(Message("outside", "warning", f"{svc}: routing changed outside", change))
         return [m for m in out if m.kind in self.kinds]
 
@@ -134,7 +150,11 @@ class Notifier:
         self._dropped = 0
         self.sent = 0
         self.failed = 0
-        self._send = sender or _apprise_sender(urls, timeout)
+        # one sender per endpoint, each retried on its own: a dead endpoint never makes the healthy
+        # ones get the message twice
+        self._endpoints: list[tuple[str, Sender]] = (
+            [("", sender)] if sender is not None else _apprise_senders(urls, timeout)
+        )
         self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
         self._thread.start()
 
@@ -174,6 +194,15 @@ class Notifier:
             self._queue.put_nowait(None)
         self._thread.join(timeout)
 
+    @property
+    def pending(self) -> int:
+        """Messages queued or being sent."""
+        return int(self._queue.unfinished_tasks)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread.is_alive() and self.pending > 0
+
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) until every queued message was sent or given up. True when done."""
         deadline = time.monotonic() + timeout
@@ -194,48 +223,83 @@ class Notifier:
                 self._queue.task_done()
 
     def _deliver(self, msg: Message) -> None:
+        failed = 0
+        for name, send in self._endpoints:
+            if not self._deliver_to(name, send, msg):
+                failed += 1
+        with self._lock:
+            if failed:
+                self.failed += 1
+            else:
+                self.sent += 1
+
+    def _deliver_to(self, name: str, send: Sender, msg: Message) -> bool:
         why = ""
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                ok, why = self._send(msg)
+                ok, why = send(msg)
             except Exception as exc:  # a sender's bug must not kill the thread
                 ok, why = False, f"{type(exc).__name__}: {exc}"
             if ok:
-                self.sent += 1
-                return
-        self.failed += 1
+                return True
+        detail = "; ".join(x for x in (f"to {name}" if name else "", why) if x)
         with self._lock:
             self._problems.append(
                 f"notification not sent after {self.attempts} attempt(s): {msg.title}"
-                + (f" ({why})" if why else "")
+                + (f" ({detail})" if detail else "")
             )
+        return False
 
 
-def _apprise_sender(urls: Sequence[str], timeout: float) -> Sender:
+def _scheme(url: str) -> str:
+    """What an error may show of a URL: its scheme, never the rest (it holds the token)."""
+    if "://" in url:
+        return f"starts with {url.split('://', 1)[0]!r}://"
+    return "is a URL with no scheme"
+
+
+def _apprise_senders(urls: Sequence[str], timeout: float) -> list[tuple[str, Sender]]:
     import apprise
 
     # apprise logs its failures; uncaught, Python's last-resort handler would print them over the
     # TUI. They are captured per message below and reported through problems() instead.
     logging.getLogger("apprise").addHandler(logging.NullHandler())
     logging.getLogger("apprise").propagate = False
-    ap = apprise.Apprise()
-    bad = [u for u in urls if not ap.add(_with_timeout(u, timeout))]
+    out: list[tuple[str, Sender]] = []
+    bad: list[str] = []
+    for u in urls:
+        ap = apprise.Apprise()
+        if not ap.add(_with_timeout(u, timeout)):
+            bad.append(u)
+            continue
+        # named as apprise names it with privacy on: the service and host, never the token
+        name = str(ap[0].url(privacy=True)).split("?", 1)[0] if len(ap) else "an endpoint"
+        out.append((name, _one_sender(apprise, ap)))
     if bad:
         raise ValueError(
-            f"[notify]: {len(bad)} URL(s) apprise does not understand (the first starts with "
-            f"{bad[0].split('://', 1)[0]!r}://); see https://github.com/caronc/apprise/wiki for "
+            f"[notify]: {len(bad)} URL(s) apprise does not understand (the first "
+            f"{_scheme(bad[0])}); see https://github.com/caronc/apprise/wiki for "
             "the URL of each service"
         )
+    return out
 
+
+def _one_sender(apprise: Any, ap: Any) -> Sender:
     def send(msg: Message) -> tuple[bool, str]:
         with apprise.LogCapture(level=logging.WARNING) as log:
             ok = bool(ap.notify(body=msg.body, title=msg.title, notify_type=msg.severity))
-        lines = [ln.strip() for ln in str(log.getvalue()).splitlines() if ln.strip()]
+        lines = [_unprefixed(ln) for ln in str(log.getvalue()).splitlines() if ln.strip()]
         return ok, (lines[-1] if lines else "")
 
     return send
+
+
+def _unprefixed(line: str) -> str:
+    """apprise's log line without its "2026-11-30 23:59:59,123 - WARNING - " prefix."""
+    parts = line.strip().split(" - ", 2)
+    return parts[-1].strip() if len(parts) == 3 else line.strip()
 
 
 def _with_timeout(url: str, timeout: float) -> str:
@@ -255,12 +319,30 @@ def probe_message(service: str) -> Message:
     )
 
 
-def from_config(cfg: NotifyConfig) -> Notifier:
-    """The notifier ``[notify]`` describes. Raises ConfigFileError (naming the key and the fix) when
-    its URLs cannot be read or apprise does not understand one."""
+def within(budget: float, attempts: int, timeout: float) -> tuple[int, float]:
+    """``attempts`` and ``timeout`` cut so that one message's tries and back-offs fit in
+    ``budget`` seconds (a CLI's exit wait): fewer attempts first, then a shorter timeout."""
+
+    def cost(a: int, t: float) -> float:
+        return a * t + BACKOFF * (2 ** (a - 1) - 1)
+
+    while attempts > 1 and cost(attempts, timeout) > budget:
+        attempts -= 1
+    if cost(attempts, timeout) > budget:
+        timeout = max(0.5, budget / attempts)
+    return attempts, timeout
+
+
+def from_config(cfg: NotifyConfig, budget: float | None = None) -> Notifier:
+    """The notifier ``[notify]`` describes (its tries cut to ``budget`` seconds a message, for a
+    CLI). Raises ConfigFileError (naming the key and the fix) when its URLs cannot be read or
+    apprise does not understand one."""
     urls = cfg.urls()
+    attempts, timeout = cfg.attempts, cfg.timeout
+    if budget is not None:
+        attempts, timeout = within(budget, attempts, timeout)
     try:
-        return Notifier(urls, attempts=cfg.attempts, timeout=cfg.timeout)
+        return Notifier(urls, attempts=attempts, timeout=timeout)
     except ValueError as exc:
         raise ConfigFileError(str(exc)) from None
 
@@ -269,10 +351,17 @@ class Notifications:
     """One service's notifications: what is worth telling (:class:`NotifyFeed`) and the sender.
     What the CLI and the console hold; ``None`` of it exists without ``[notify]``."""
 
-    def __init__(self, service: str, cfg: NotifyConfig, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        cfg: NotifyConfig,
+        notifier: Notifier | None = None,
+        budget: float | None = None,
+        explained: Callable[[str], bool] | None = None,
+    ) -> None:
         self.cfg = cfg
-        self.feed = NotifyFeed(service, cfg.events)
-        self.notifier = notifier or from_config(cfg)
+        self.feed = NotifyFeed(service, cfg.events, explained)
+        self.notifier = notifier or from_config(cfg, budget)
 
     def frame(self, frame: Frame) -> None:
         self.notifier.send_all(self.feed.frame(frame))
@@ -286,11 +375,68 @@ class Notifications:
     def close(self, flush: float = 0.0) -> list[str]:
         """Stop, after waiting up to ``flush`` seconds for what is queued; returns the problems
         not yet told (a CLI prints them before it exits)."""
-        if flush > 0:
-            self.notifier.flush(flush)
-        self.notifier.close()
-        return self.notifier.problems()
+        late = 0
+        if flush > 0 and not self.notifier.flush(flush):
+            late = self.notifier.pending
+        self.notifier.close(timeout=0.5 if late else 2.0)
+        lines = self.notifier.problems()
+        if late:
+            lines.append(f"{late} notification(s) not sent: gave up after {flush:g} s")
+        return lines
+
+    @property
+    def busy(self) -> bool:
+        """The sender is still in a send (after :meth:`close`: one that hangs)."""
+        return self.notifier.busy
 
 
-def for_service(notify: NotifyConfig | None, service: str) -> Notifications | None:
-    return None if notify is None else Notifications(service, notify)
+def for_service(
+    notify: NotifyConfig | None,
+    service: str,
+    budget: float | None = None,
+    explained: Callable[[str], bool] | None = None,
+) -> Notifications | None:
+    if notify is None:
+        return None
+    return Notifications(service, notify, budget=budget, explained=explained)
+
+
+def explained_by_audit(audit: Any, service: str, within: float) -> Callable[[str], bool]:
+    """An ``explained`` for :class:`NotifyFeed`: a change is explained when the audit log holds an
+    action of ``service`` (its intent or outcome, from any bluegreen process) of the last
+    ``within`` seconds (a few poll intervals)."""
+
+    def explained(_change: str) -> bool:
+        try:
+            now = audit.now()
+            for e in audit.entries(service):
+                epoch = e.get("epoch")
+                if (
+                    e.get("action")
+                    and e.get("record") in ("intent", "outcome", "reconciled")
+                    and isinstance(epoch, (int, float))
+                    and now - within <= epoch <= now + 1
+                ):
+                    return True
+        except Exception:  # an unreadable log explains nothing: the change is told
+            return False
+        return False
+
+    return explained
+
+
+def leave_if_hung(notes: Notifications | None, code: int) -> None:
+    """For a CLI, after ``notes.close()``: when the sender is still stuck in a send, end the
+    process now with ``code``. Why not just return: apprise sends through concurrent.futures,
+    whose threads Python joins at exit (its shutdown hook), so a hung endpoint would hold the exit
+    for ever, and the bound the CLI promises (15 s) would be a lie. stdout and stderr are flushed
+    first; everything else this process had to write (the audit log) is already fsynced."""
+    if notes is None or not notes.busy:
+        return
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

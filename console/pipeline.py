@@ -129,10 +129,16 @@ def cmd_bake(args: argparse.Namespace) -> int:
             runtime.name, runtime.router.kind, runtime.router.identity, service_settings(service)
         )
     from console.cliargs import NOTIFY_FLUSH
-    from console.notify import for_service
+    from console.notify import explained_by_audit, for_service, leave_if_hung
 
-    notes = for_service(cfg.notify, service.name)
+    # a change the audit log explains (a CLI's switch, this bake's own rollback) is not "outside"
+    explained = explained_by_audit(AuditLog(audit_path), service.name, 5 * service.poll_interval)
+    notes = for_service(cfg.notify, service.name, NOTIFY_FLUSH, explained)
+    leaving = EXIT_FAILED  # the exit code, for leave_if_hung
+    router_error: str | None = None  # said when it changes: a bake that cannot read is not silent
     auto, controller = _auto(service, runtime, monitor, audit_path)
+    audit = AuditLog(audit_path)
+    switched = _last_switch(audit, runtime)  # the window bake judges: the last *switch* opened it
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     window: tuple[Colour, float] | None = None
     last_said = -1.0
@@ -142,6 +148,13 @@ def cmd_bake(args: argparse.Namespace) -> int:
         while True:
             started = time.monotonic()
             frame = monitor.poll()
+            if frame.snapshot.router_error != router_error:
+                router_error = frame.snapshot.router_error
+                _say(
+                    f"bluegreen bake: the router cannot be read: {router_error}"
+                    if router_error
+                    else "bluegreen bake: the router can be read again"
+                )
             if notes is not None:
                 notes.frame(frame)
                 for line in notes.problems():
@@ -160,7 +173,14 @@ def cmd_bake(args: argparse.Namespace) -> int:
                         notes.action(done.ok, done.result, done.message, by="auto")
                     rolled = done
             bake = frame.bake
-            code, final = _bake_step(frame, bake, window)
+            # a rollback this bake ran itself is said with the verdict, not as someone else's
+            code, final = (
+                (None, None)
+                if rolled is not None
+                else _rolled_back(frame, audit, runtime, switched)
+            )
+            if code is None:
+                code, final = _bake_step(frame, bake, window)
             if held is None and code is not None and auto is not None and auto.countdown:
                 held, code, final = (code, final), None, None  # said once the countdown is over
             elif held is not None:
@@ -171,6 +191,8 @@ def cmd_bake(args: argparse.Namespace) -> int:
                         if rolled is not None
                         else f"; {auto.note if auto is not None else ''}"
                     )
+            elif final is not None and rolled is not None:
+                final += f"; then {rolled.message}"  # a countdown of 0: rolled back in this poll
             if window is None and bake.colour is not None and bake.started is not None:
                 window = (bake.colour, bake.started)
             if args.json:
@@ -186,20 +208,33 @@ def cmd_bake(args: argparse.Namespace) -> int:
                 firing = ", ".join(a.message for a in frame.alarms.firing) or "no alarm"
                 print(f"baking {bake.colour}: {left:.0f} s left; {firing}", flush=True)
             if code is not None:
+                leaving = code
                 return code
-            if deadline is not None and time.monotonic() >= deadline:
+            counting = auto is not None and auto.countdown is not None
+            # a running countdown outlives --timeout: it is bounded (auto_rollback_countdown <= 300
+            # s), and a job that gave up on it would drop the rollback it promised
+            if deadline is not None and time.monotonic() >= deadline and not counting:
                 left = bake.remaining(frame.snapshot.mono_time)
                 _say(
                     f"bluegreen bake: no verdict within --timeout {args.timeout:g} s; the bake of "
                     f"{bake.colour} has {left:.0f} s left"
+                    + (f"; the router cannot be read: {router_error}" if router_error else "")
                 )
+                leaving = EXIT_TIMEOUT
                 return EXIT_TIMEOUT
             pause = service.poll_interval - (time.monotonic() - started)
-            if deadline is not None:
+            if deadline is not None and not counting:
                 pause = min(pause, deadline - time.monotonic())
             if pause > 0:
                 time.sleep(pause)
     except KeyboardInterrupt:
+        if auto is not None and auto.countdown is not None:
+            cd = auto.countdown
+            _say(
+                f"bluegreen bake: AUTO-ROLLBACK ABANDONED: interrupted during the countdown; "
+                f"{cd.colour} stays live and nobody rolls it back ({cd.cause})"
+            )
+        leaving = 130
         return 130
     finally:
         monitor.close()
@@ -209,6 +244,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
         if notes is not None:
             for line in notes.close(flush=NOTIFY_FLUSH):
                 _say(f"bluegreen bake: {line}")
+            leave_if_hung(notes, leaving)  # a hung send must not hold the exit past the bound
 
 
 def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[Any, Any]:
@@ -227,7 +263,70 @@ def _auto(service: Any, runtime: Any, monitor: Any, audit_path: Any) -> tuple[An
         command="bluegreen bake (auto-rollback)",
         acting=monitor.acting,
     )
-    return AutoRollback(True, service.auto_rollback_countdown), controller
+    hint = "Ctrl-C abandons it: then nobody rolls back"
+    return AutoRollback(True, service.auto_rollback_countdown, hint), controller
+
+
+def _last_switch(audit: Any, runtime: Any) -> dict[str, Any] | None:
+    """The newest ``switch`` (not a rollback) of the service that moved the live colour."""
+    from console.audit import AuditError
+
+    try:
+        entries = list(audit.entries(runtime.name))
+    except (AuditError, OSError):
+        return None
+    last = None
+    for e in entries:
+        if e.get("action") != "switch" or e.get("result") not in ("ok", "failed", "reconciled"):
+            continue
+        if not audit._same_router(e, runtime.router.identity):
+            continue
+        before, after = e.get("before") or {}, e.get("after") or {}
+        if (
+            isinstance(before, dict)
+            and isinstance(after, dict)
+            and after.get("live") not in (None, before.get("live"))
+        ):
+            last = e
+    return last
+
+
+def _rolled_back(
+    frame: Frame, audit: Any, runtime: Any, switched: dict[str, Any] | None
+) -> tuple[int | None, str | None]:
+    """(EXIT_FAILED, the line) when the colour the last switch made live is not live any more: a
+    rollback (or someone) moved it away; the window open now is not the one bake was asked to judge.
+    """
+    if switched is None:
+        return None, None
+    to = str((switched.get("after") or {}).get("live"))
+    live = frame.snapshot.live
+    from console.audit import AuditError
+
+    try:
+        last = audit.last_switch(runtime.name, runtime.router.identity)
+    except (AuditError, OSError):
+        last = None
+    rollback = (
+        last is not None
+        and last.get("id") != switched.get("id")
+        and last.get("action") == "rollback"
+        and (last.get("before") or {}).get("live") == to
+    )
+    if rollback and last is not None:
+        who = str(last.get("user") or "someone")
+        if last.get("by"):
+            who = f"{last['by']} ({who})"
+        return EXIT_FAILED, (
+            f"bake of {to}: rolled back by {who} at {last.get('time')} "
+            f"(now {live or 'unknown'} live); not a verdict on {to}"
+        )
+    if live is not None and live.value != to:
+        return EXIT_FAILED, (
+            f"bake of {to}: rolled back or changed outside: the live colour is {live}, not {to} "
+            "as the last switch left it"
+        )
+    return None, None
 
 
 def _bake_step(
@@ -281,6 +380,17 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: a number of seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is negative: give 0 or more seconds")
+    return value
+
+
 def add_parsers(sub: Any, common: Any, recording: Any) -> None:
     g = sub.add_parser(
         "gate", help="run the pre-switch gate (smoke checks, warm-up) on the idle colour"
@@ -297,7 +407,7 @@ def add_parsers(sub: Any, common: Any, recording: Any) -> None:
         help="wait for the current bake window's verdict: exit 0 passed, 1 failed, 3 timed out",
     )
     common(b)
-    b.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
+    b.add_argument("--timeout", type=_seconds, help="give up after this many seconds (exit 3)")
     b.add_argument("--json", action="store_true", help="one JSON object per poll, then the verdict")
     recording(b)
     b.set_defaults(func=cmd_bake)

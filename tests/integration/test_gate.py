@@ -135,6 +135,66 @@ def test_the_warm_up_stops_at_its_deadline(app):
     assert "cut at the deadline" in w.line
 
 
+@pytest.fixture
+def trickler() -> Iterator[str]:
+    """A server that answers one byte every 0.1 s, never stalling long enough for a per-read
+    timeout: /head trickles its status line and headers, /body sends them at once and trickles the
+    body. Each connection gives up after 40 s (a bound for the test, not for the code)."""
+    import socket
+
+    stop = threading.Event()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                req = conn.recv(4096)
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n"
+                slow = b"X-Pad: " + b"a" * 1000 if b"/head" in req else b"v2 " * 1000
+                if b"/body" in req:
+                    conn.sendall(head + b"\r\n")
+                end = time.monotonic() + 40
+                for byte in (head if b"/head" in req else b"") + slow:
+                    if stop.is_set() or time.monotonic() > end:
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        srv.close()
+
+
+def test_a_trickling_server_costs_the_smoke_checks_and_the_warm_ups_timeouts(trickler):
+    started = time.monotonic()
+    res = run_gate(
+        Colour.GREEN,
+        trickler,
+        [SmokeCheck("/head", timeout=1.0), SmokeCheck("/body", body="v3", timeout=1.0)],
+        Warmup(8, 2, ("/head", "/body"), timeout=1.0, deadline=2.0),
+    )
+    assert time.monotonic() - started < 20  # a hang guard: the server would trickle for 40 s
+    assert not res.ok
+    assert [c.reason for c in res.checks] == ["no answer within 1 s"] * 2
+    assert res.warmup is not None and res.warmup.cut and not res.warmup.ok
+
+
 def _service(gate: dict) -> dict:
     return {"service": [{"name": "shop", "router": {"kind": "simulator"}, "gate": gate}]}
 
@@ -158,6 +218,23 @@ def test_the_gate_is_configured_per_colour_and_a_missing_preview_is_named(app):
     assert gate is not None
     res = gate_from_config(gate, Colour.GREEN)
     assert res.ok and res.warmup is not None and res.warmup.sent == 20
+
+
+def test_a_gate_that_checks_nothing_or_one_url_for_both_colours_is_refused(app):
+    _, url = app
+    with pytest.raises(ConfigFileError, match=r"add a \[\[service.gate.smoke\]\].*warmup.requests"):
+        from_mapping(_service({"preview": {"blue": "http://127.0.0.1:9", "green": url}}))
+    with pytest.raises(ConfigFileError, match="preview.blue and preview.green are the same URL"):
+        from_mapping(_service({"preview": {"blue": url, "green": url + "/"}, "smoke": [{}]}))
+    with pytest.raises(ConfigFileError, match="must start with '/'"):
+        from_mapping(
+            _service(
+                {
+                    "preview": {"blue": "http://127.0.0.1:9", "green": url},
+                    "smoke": [{"path": "http://elsewhere.example/healthz"}],
+                }
+            )
+        )
 
 
 def test_bluegreen_gate_exits_0_on_a_pass_and_1_on_a_failure_with_the_reason(app, tmp_path):

@@ -74,6 +74,37 @@ def test_bake_exits_1_when_the_window_fails_and_3_when_the_timeout_comes_first(t
         assert world.live() == Colour.GREEN  # bake only judges; it never acts
 
 
+def test_bake_after_a_rollback_exits_1_saying_who_rolled_back(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = _short_bake(world.cli_config(), 4)
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        assert cli(config, "rollback", "--yes").returncode == 0
+        # the rollback opened a window for blue: it is not the switch's verdict
+        proc = _bake(config, "--timeout", "60")
+        no_traceback(proc)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "bake of green: rolled back by" in proc.stdout
+        assert "PASSED" not in proc.stdout
+
+
+def test_bake_says_when_the_router_cannot_be_read(tmp_path):
+    import re
+
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+        text = re.sub(
+            r'socket = ".*"', f'socket = "{tmp_path / "no-such.sock"}"', config.read_text()
+        )
+        config.write_text(text)
+        proc = _bake(config, "--timeout", "3")
+        no_traceback(proc)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "bluegreen bake: the router cannot be read: " in proc.stderr
+        assert "no verdict within --timeout 3 s" in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].count("the router cannot be read") == 1
+
+
 def test_gate_without_a_gate_section_is_a_usage_error_naming_the_fix(tmp_path):
     with haproxy_world(tmp_path) as world:
         proc = cli(world.cli_config(), "gate")
@@ -88,7 +119,8 @@ def test_a_cli_switch_and_the_bake_gate_notify_a_local_receiver(tmp_path):
     with receiver() as rx, haproxy_world(tmp_path) as world:
         urls = tmp_path / "notify-urls"
         urls.write_text(f"# the team's webhook\n{rx.url('/team')}\n")
-        config = _short_bake(world.cli_config(), 3)
+        # a window long enough that a loaded machine still starts bake inside it (3 s was not)
+        config = _short_bake(world.cli_config(), 15)
         config.write_text(config.read_text() + f'\n[notify]\nurls_file = "{urls}"\n')
         test = cli(config, "notify-test")
         assert test.returncode == 0, test.stderr
@@ -104,6 +136,20 @@ def test_a_cli_switch_and_the_bake_gate_notify_a_local_receiver(tmp_path):
     assert "blue → green" in got[1]["body"]["message"]
     assert {m["path"] for m in got} == {"/team"}
     assert got[2]["body"]["type"] == "success"
+
+
+def test_a_broken_notify_section_warns_but_never_stops_a_switch(tmp_path):
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        config.write_text(config.read_text() + '\n[notify]\nurls_env = "BG_NOTIFY_NOT_SET"\n')
+        proc = cli(config, "switch", "--to", "green", "--yes")
+        no_traceback(proc)
+        assert proc.returncode == 0, proc.stderr
+        assert "warning: no notifications will be sent" in proc.stderr
+        assert "BG_NOTIFY_NOT_SET" in proc.stderr
+        assert world.live() == Colour.GREEN
+        # a watcher (bake) keeps it a hard error: it exists to tell
+        assert _bake(config, "--timeout", "5").returncode == 2
 
 
 def test_notify_test_names_a_missing_url_variable(tmp_path):
@@ -143,6 +189,35 @@ def test_armed_bake_gate_rolls_back_a_failing_green_by_itself_and_exits_1(tmp_pa
         assert auto[-1]["result"] == "ok" and auto[-1]["cause"].startswith("CRITICAL green")
 
 
+@pytest.mark.parametrize(("countdown", "timeout"), [(0, "60"), (40, "20")])
+def test_the_armed_bake_reports_its_rollback_whatever_the_countdown_and_timeout(
+    tmp_path, countdown, timeout
+):
+    # countdown 0: rolled back in the poll that saw the alarm; countdown 40 outlives --timeout 20
+    from tests.integration.haproxy_fixture import Load
+
+    with haproxy_world(tmp_path) as world:
+        config = world.cli_config()
+        text = config.read_text().replace(
+            "bake_seconds = 60",
+            f'bake_seconds = 120\nauto_rollback = "armed"\nauto_rollback_countdown = {countdown}',
+        )
+        config.write_text(text)
+        with Load(world.lab.url, clients=2, rate=40, max_seconds=120, max_requests=5000) as load:
+            assert cli(config, "switch", "--to", "green", "--yes").returncode == 0
+            for app in world.lab.colour_apps("green"):
+                app.set_fault(error_rate=0.5)
+            failed = _bake(config, "--timeout", timeout)
+            load.stop()
+        no_traceback(failed)
+        said = failed.stdout + failed.stderr
+        assert failed.returncode == 1, said
+        last = failed.stdout.strip().splitlines()[-1]
+        assert last.startswith("BAKE FAILED green"), said
+        assert "; then AUTO-ROLLBACK: " in last, said
+        assert world.live() == Colour.BLUE
+
+
 def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_yes(tmp_path):
     with haproxy_world(tmp_path) as world:
         config = world.cli_config()  # keep_warm: the 60 s bake window
@@ -157,5 +232,11 @@ def test_draining_the_old_colour_inside_its_warm_window_needs_cold_as_well_as_ye
         assert cold.returncode == 0, cold.stderr
         assert world.draining(Colour.BLUE)
         drains = [r for r in audit_records(world.audit_path) if r.get("action") == "drain"]
-        assert [r["result"] for r in drains if r["record"] != "intent"] == ["cancelled", "ok"]
+        assert [r["result"] for r in drains if r["record"] != "intent"] == ["refused", "ok"]
+        assert "pass --cold" in drains[0]["error"]
         assert drains[-1]["inside_warm_window"] is True
+
+
+def test_a_negative_timeout_is_refused(tmp_path):
+    proc = _bake(tmp_path / "none.toml", "--timeout", "-5")
+    assert proc.returncode == 2 and "-5 is negative" in proc.stderr, proc.stderr

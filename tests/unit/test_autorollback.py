@@ -172,3 +172,46 @@ def test_a_rollback_someone_else_did_first_is_refused_and_audited_not_retried(st
     refused = [e for e in stage.audit.entries() if e.get("by") == "auto"]
     assert [e["result"] for e in refused] == ["refused"]
     assert auto.due(frame.snapshot.mono_time + 100) is None
+
+
+def test_a_rollback_that_would_go_elsewhere_is_refused_and_audited_as_auto(stage):
+    from console.autorollback import Countdown
+
+    stage.act("switch")  # green live; a rollback would go to blue
+    cd = Countdown(BLUE, (BLUE, 0.0), 0.0, "blue error % high")  # a countdown away from blue
+    result = run(stage.ctl, cd)
+    assert not result.ok and result.result == "refused"
+    assert "the routing changed since the alarm" in result.message
+    last = list(stage.audit.entries())[-1]
+    assert last["result"] == "refused" and last["by"] == "auto"
+    assert last["cause"] == "blue error % high"
+    assert "the routing changed since the alarm" in last["error"]
+
+
+def test_an_auto_rollback_killed_mid_action_is_reconciled_still_by_auto(stage):
+    rt = stage.monitor.runtime
+    stage.act("switch")  # green live
+    # kill -9 between the intent and the outcome: the router took the rollback, no outcome written
+    intent = stage.audit.append(
+        record="intent",
+        service=rt.name,
+        router=rt.router.kind,
+        router_id=rt.router.identity,
+        action="rollback",
+        target="blue",
+        before={"live": "green"},
+        by="auto",
+        cause="green error % high",
+    )
+    rt.router.world.switch(BLUE)  # type: ignore[attr-defined]
+    Monitor(rt, stage.audit).poll()  # the next start reconciles it
+    (rec,) = [e for e in stage.audit.entries() if e.get("record") == "reconciled"]
+    assert rec["intent"] == intent["id"]
+    assert rec["by"] == "auto" and rec["cause"] == "green error % high"
+
+
+def test_the_headless_countdown_says_how_to_stop_it_there(stage):
+    auto = AutoRollback(armed=True, countdown=5, stop_hint="Ctrl-C abandons it")
+    auto.step(stage.act("switch"))
+    _, said = _until_countdown(stage, auto)
+    assert "(Ctrl-C abandons it)" in said and "cancel key" not in said

@@ -157,7 +157,131 @@ def test_the_config_names_where_the_urls_are_never_the_urls(tmp_path, monkeypatc
         cfg.notify.urls()
 
 
+def test_a_hash_inside_a_url_is_the_urls_and_an_empty_events_list_is_refused(tmp_path):
+    f = tmp_path / "urls"
+    f.write_text("  # the team\njson://127.0.0.1:1/c#frag  # the on-call\njson://h/t#ok\n")
+    cfg = from_mapping(_config({"urls_file": str(f)}))
+    assert cfg.notify is not None
+    assert cfg.notify.urls() == ["json://127.0.0.1:1/c#frag", "json://h/t#ok"]
+    with pytest.raises(ConfigFileError, match=r"events = \[\] sends nothing"):
+        from_mapping(_config({"urls_env": "X", "events": []}))
+
+
+def test_armed_without_a_bake_window_and_an_endless_keep_warm_are_refused():
+    def svc(**keys):
+        return {"service": [{"name": "shop", "router": {"kind": "simulator"}, **keys}]}
+
+    with pytest.raises(ConfigFileError, match='auto_rollback = "armed" with bake_seconds = 0'):
+        from_mapping(svc(auto_rollback="armed", bake_seconds=0))
+    with pytest.raises(ConfigFileError, match="keep_warm"):
+        from_mapping(svc(keep_warm=30 * 86400))
+    assert from_mapping(svc(keep_warm=86400)).service[0].keep_warm == 86400
+
+
 def test_a_url_apprise_does_not_know_is_refused_by_scheme_only():
     with pytest.raises(ValueError, match="'nosuchservice'://") as err:
         Notifier(["nosuchservice://secret-token@host"])
     assert "secret-token" not in str(err.value)
+
+
+def test_a_url_with_no_scheme_is_not_printed_at_all():
+    with pytest.raises(ValueError, match="a URL with no scheme") as err:
+        Notifier(["hooks.example.com/T000/secret-token"])
+    assert "secret-token" not in str(err.value) and "hooks.example" not in str(err.value)
+
+
+def test_a_dead_endpoint_is_retried_alone_and_named_without_its_token():
+    with receiver() as ok, receiver(status=500) as dead:
+        bad_url = f"json://user:secret-token@127.0.0.1:{dead.port}/hook"
+        n = Notifier([ok.url(), bad_url], attempts=3, backoff=0.0, sleep=lambda _s: None)
+        try:
+            n.send(Message("bake", "failure", "shop: BAKE FAILED green", "why"))
+            assert n.flush(30)
+        finally:
+            n.close()
+        assert (ok.hits, dead.hits) == (1, 3)  # the healthy one got it once
+    (line,) = n.problems()
+    assert f"127.0.0.1:{dead.port}" in line and "secret-token" not in line
+    assert "(to json://" in line
+
+
+def test_a_cli_gives_up_on_a_hung_send_says_so_and_its_exit_is_bounded(tmp_path):
+    import subprocess
+    import sys
+
+    from console.notify import within
+
+    assert within(15.0, 3, 5.0) == (2, 5.0)  # 3 x 5 s + back-offs would overrun the 15 s
+    assert within(15.0, 1, 60.0) == (1, 15.0)
+    script = tmp_path / "hung.py"
+    script.write_text(
+        "import threading\n"
+        "from console.config import NotifyConfig\n"
+        "from console.notify import Message, Notifications, Notifier, leave_if_hung\n"
+        "stuck = threading.Event()\n"
+        "def hung(msg):\n"
+        "    # a send stuck in a pool thread Python joins at exit (apprise's concurrent.futures)\n"
+        "    t = threading.Thread(target=stuck.wait)\n"
+        "    t.start()\n"
+        "    t.join()\n"
+        "    return True, ''\n"
+        "cfg = NotifyConfig(urls_env='X')\n"
+        "notes = Notifications('shop', cfg, Notifier([], sender=hung))\n"
+        "notes.notifier.send(Message('action', 'success', 'shop: action done', ''))\n"
+        "for line in notes.close(flush=0.5):\n"
+        "    print(line, flush=True)\n"
+        "leave_if_hung(notes, 4)\n"
+    )
+    from tests.support.cli import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert "1 notification(s) not sent: gave up after 0.5 s" in proc.stdout
+
+
+def test_a_change_the_audit_log_explains_is_not_told_as_outside(tmp_path, release):
+    import dataclasses
+
+    from backends.clock import ManualClock
+    from console.audit import AuditLog
+    from console.notify import explained_by_audit
+
+    frame = release[5]
+    changed = dataclasses.replace(
+        frame, snapshot=dataclasses.replace(frame.snapshot, external_change="live blue -> green")
+    )
+    assert [m.kind for m in NotifyFeed("shop").frame(changed)] == ["outside"]
+    clock = ManualClock()
+    audit = AuditLog(tmp_path / "audit.jsonl", clock)
+    explained = explained_by_audit(audit, "shop", 5.0)
+    feed = NotifyFeed("shop", explained=explained)
+    assert [m.kind for m in feed.frame(changed)] == ["outside"]  # nothing in the log explains it
+    audit.append(service="shop", action="switch", record="outcome", result="ok")
+    clock.advance(2)
+    assert [m.kind for m in feed.frame(changed)] == []  # a CLI's switch of 2 s ago explains it
+    clock.advance(30)
+    assert [m.kind for m in feed.frame(changed)] == ["outside"]  # too old to explain it
+
+
+def test_only_a_full_recovery_from_critical_is_a_success(release):
+    import dataclasses
+
+    from backends.base import Colour
+    from console.model import AlarmEvent, AlarmState, Level
+
+    frame = release[5]
+
+    def told(level: Level, reason: str = "") -> str:
+        state = AlarmState("error_pct", "error_pct", Colour.GREEN, level, 3.0, 1.0, message="x")
+        ev = AlarmEvent(0.0, state, Level.CRITICAL, reason)
+        alarms = dataclasses.replace(frame.alarms, events=(ev,))
+        (msg,) = NotifyFeed("shop", kinds=("alarm",)).frame(
+            dataclasses.replace(frame, alarms=alarms)
+        )
+        return msg.severity
+
+    assert told(Level.OK) == "success"
+    assert told(Level.WARNING) == "warning"
+    assert told(Level.OK, reason="no traffic") == "info"

@@ -67,3 +67,15 @@ def test_a_confirmed_cold_drain_is_audited_as_such(clock, audit):
         assert last["inside_warm_window"] is True and last["result"] == "ok"
     finally:
         rt.close()
+
+
+def test_a_rollback_opens_no_warm_window(clock, audit):
+    rt, ctl = _switched(clock, audit)
+    try:
+        out = ctl.execute(ctl.plan("rollback"))
+        assert out.ok, out.message
+        clock.advance(5)
+        # back on blue: green is no warm rollback target, draining it is ordinary
+        assert ctl.plan("drain", GREEN).caution == ""
+    finally:
+        rt.close()
