@@ -335,7 +335,7 @@ class ActionController:
             return ""
         return (
             f"{target} is inside its warm-rollback window ({_mmss(left)} left of keep_warm "
-            f"{_mmss(self.runtime.config.warm_seconds)}): a rollback now is one switch to a warm "
+            f"{_mmss(self.runtime.warm_seconds)}): a rollback now is one switch to a warm "
             f"colour; after this drain it must ready {target} first, and its connections and "
             "caches start cold (where the router scales a drained colour down, it must start "
             "again)"
@@ -689,7 +689,7 @@ def warm_left(audit: AuditLog, runtime: ServiceRuntime, colour: Colour) -> float
     """Seconds left of ``colour``'s warm-rollback window: the last switch moved the live colour
     away from it less than ``keep_warm`` ago (the audit log's wall time; read from any process).
     None outside the window."""
-    keep = runtime.config.warm_seconds
+    keep = runtime.warm_seconds
     if keep <= 0:
         return None
     try:

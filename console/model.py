@@ -704,6 +704,25 @@ def _p(p: float) -> str:
 
 
 @dataclass(frozen=True)
+class WarmWindow:
+    """The old colour kept warm after a switch (``keep_warm``): rollback to it is instant while the
+    window runs, and draining it asks twice (``console.actions.warm_left``).
+
+    Attributes:
+        colour: the colour that was live before the switch.
+        started: when the switch happened (monotonic seconds, as ``BakeState.started``).
+        duration: ``keep_warm`` in seconds.
+    """
+
+    colour: Colour
+    started: float
+    duration: float
+
+    def remaining(self, now: float) -> float:
+        return max(0.0, self.started + self.duration - now)
+
+
+@dataclass(frozen=True)
 class Frame:
     """Everything the UI draws after one poll: the snapshot and what the alarm engine made of it."""
 
@@ -714,6 +733,9 @@ class Frame:
     # The baked colour against its reference (green against blue's baseline: console.baseline);
     # None outside a bake window, with `[service.bake] compare = "off"`, and in replay (not recorded)
     comparison: BakeComparison | None = None
+    # The old colour's warm-rollback window (issue 12): None outside it, and when the last change
+    # of the live colour was not a switch of ours (a rollback, a change from outside)
+    warm: WarmWindow | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape of one line of ``bluegreen status --watch --json``."""
@@ -756,6 +778,13 @@ class Frame:
             },
             "last_switch": self.last_switch,
             "comparison": self.comparison.to_json() if self.comparison else None,
+            "warm": {
+                "colour": self.warm.colour.value,
+                "remaining": round(self.warm.remaining(snap.mono_time), 1),
+                "keep_warm": self.warm.duration,
+            }
+            if self.warm is not None and self.warm.remaining(snap.mono_time) > 0
+            else None,
         }
 
 

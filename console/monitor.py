@@ -33,6 +33,7 @@ from console.model import (
     Frame,
     RoutingKey,
     Snapshot,
+    WarmWindow,
     describe_change,
     routing_key,
 )
@@ -91,6 +92,9 @@ class Monitor:
         # with its stored verdict
         self._window: tuple[tuple[Colour, float], int | None] | None = None  # (window, row id)
         self._settled = False  # this window's verdict was stored (or adopted)
+        # The warm-rollback window of the bake window that started at (colour, monotonic start):
+        # looked up in the audit log once per window
+        self._warm: tuple[tuple[Colour, float], WarmWindow | None] | None = None
 
     def _read_router(self) -> RouterState:
         return self.runtime.router_guard.call(self.runtime.router.state)
@@ -338,8 +342,49 @@ class Monitor:
         if self.verdicts is not None:
             bake = self._one_verdict(bake, now, mono, router)
         comparison = tracker.comparison(bake) if tracker is not None else None
-        frame = Frame(snap, alarms, bake, self._last_switch_wall(now, mono), comparison)
-        return frame
+        warm = self._warm_window(bake, router, now, mono)
+        return Frame(snap, alarms, bake, self._last_switch_wall(now, mono), comparison, warm)
+
+    def _warm_window(
+        self, bake: BakeState, router: RouterState | None, now: float, mono: float
+    ) -> WarmWindow | None:
+        """The old colour's warm-rollback window (``keep_warm``), the one the drain guard asks twice
+        inside (``console.actions.warm_left``): opened by a *switch* recorded in the audit log that
+        moved the live colour to the one baked now (a rollback leaves nothing warm to go back to; a
+        change from outside is not ours to promise). Looked up once per bake window; counted on
+        the monotonic clock from the window's start."""
+        keep = self.runtime.warm_seconds
+        if keep <= 0 or bake.colour is None or bake.started is None or self._log is None:
+            return None
+        if router is not None and router.live is not None and router.live != bake.colour:
+            return None
+        key = (bake.colour, bake.started)
+        if self._warm is None or self._warm[0] != key:
+            self._warm = (key, self._warm_from_audit(bake.colour, bake.started, now, mono, keep))
+        warm = self._warm[1]
+        return warm if warm is not None and warm.remaining(mono) > 0 else None
+
+    def _warm_from_audit(
+        self, colour: Colour, started: float, now: float, mono: float, keep: float
+    ) -> WarmWindow | None:
+        log = self._log
+        if log is None:
+            return None
+        started_wall = now - (mono - started)
+        tol = max(5.0, 3 * self.runtime.config.poll_interval)
+        with contextlib.suppress(AuditError, OSError, ValueError, TypeError):
+            last = log.last_switch(self.runtime.name, self.runtime.router.identity)
+            before, after = (last or {}).get("before"), (last or {}).get("after")
+            if (
+                last
+                and last.get("action") == "switch"
+                and isinstance(before, dict)
+                and isinstance(after, dict)
+                and after.get("live") == colour.value
+                and abs(float(last["epoch"]) - started_wall) <= tol
+            ):
+                return WarmWindow(Colour.parse(str(before.get("live"))), started, keep)
+        return None
 
     def _one_verdict(
         self, bake: BakeState, now: float, mono: float, router: RouterState | None

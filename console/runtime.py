@@ -33,6 +33,20 @@ class ServiceRuntime:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def warm_seconds(self) -> float:
+        """The warm-rollback window after a switch: ``keep_warm`` when set; else the bake window,
+        or longer when the router says clients may keep the old answer longer (a DNS-like router's
+        ``keep_warm_hint()``: twice the record's TTL, from its last read; never I/O here)."""
+        if self.config.keep_warm is not None:
+            return self.config.keep_warm
+        hint_of = getattr(self.router, "keep_warm_hint", None)
+        hint = None
+        if callable(hint_of):
+            with contextlib.suppress(Exception):  # a hint must never break an action or a poll
+                hint = hint_of()
+        return max(self.config.bake_seconds, float(hint)) if hint else self.config.bake_seconds
+
     def close(self) -> None:
         for obj in (self.router, self.metrics):
             if obj is not None:

@@ -129,7 +129,21 @@ def panel_view(
         level=frame.alarms.level(colour).label,
         metrics=tuple(rows),
         error="; ".join(errors),
+        warm_text=warm_text(frame, colour, now),
     )
+
+
+def warm_text(frame: Frame, colour: Colour, now: float) -> str:
+    """The old colour's warm-rollback countdown after a switch, on its panel's status row: "warm
+    01:40" (rollback to it is instant until then; draining it asks twice). "" outside the window.
+    Short on purpose: the row also holds the servers and the data's age at 80 columns."""
+    warm = frame.warm
+    if warm is None or warm.colour != colour:
+        return ""
+    left = warm.remaining(frame.snapshot.mono_time) - since_frame(frame, now)
+    if left <= 0:
+        return ""
+    return f"warm {int(left) // 60:02d}:{int(left) % 60:02d}"
 
 
 def _servers_text(servers: tuple, down: list[str]) -> str:

@@ -39,6 +39,8 @@ class PanelView:
         level: the colour's alarm level; a metric's own level also counts toward the border.
         metrics: one block each, in order.
         error: why the data could not be read ("router unreachable: ..."), shown in red.
+        warm_text: the old colour's warm-rollback countdown after a switch ("kept warm 09:12:
+            rollback is instant"), "" outside the window.
     """
 
     colour: str  # "blue" | "green"
@@ -53,6 +55,7 @@ class PanelView:
     level: str = "ok"
     metrics: tuple[MetricView, ...] = ()
     error: str = ""
+    warm_text: str = ""
 
     @property
     def effective_level(self) -> str:
@@ -83,6 +86,8 @@ def status_parts(view: PanelView) -> tuple[Content, Content]:
         )
     else:
         left = Content.styled("servers —", "dim")
+    if view.warm_text:
+        left += Content.assemble("  ", (view.warm_text, ".colour-panel--warm"))
     right = Content("")
     if view.stale:
         right += Content.styled(" STALE ", ".colour-panel--stale")
@@ -133,6 +138,7 @@ class ColourPanel(Widget):
         "colour-panel--badge-unknown",
         "colour-panel--servers-down",
         "colour-panel--stale",
+        "colour-panel--warm",
     }
     """
     | Class | Description |
@@ -144,6 +150,7 @@ class ColourPanel(Widget):
     | `colour-panel--badge-unknown` | The UNKNOWN badge. |
     | `colour-panel--servers-down` | The server count when fewer are healthy than exist. |
     | `colour-panel--stale` | The STALE badge. |
+    | `colour-panel--warm` | The warm-rollback countdown of the old colour after a switch. |
     """
 
     DEFAULT_CSS = (
@@ -161,6 +168,7 @@ class ColourPanel(Widget):
         & > .colour-panel--badge-unknown { color: $foreground-muted; text-style: italic; }
         & > .colour-panel--servers-down { color: $error; text-style: bold; }
         & > .colour-panel--stale { color: $warning; text-style: bold reverse; }
+        & > .colour-panel--warm { color: $accent; }
         & > .cp-status { margin-bottom: 1; }
         & > .cp-error { color: $error; height: auto; max-height: 2; display: none; }
         &.-has-error > .cp-error { display: block; }

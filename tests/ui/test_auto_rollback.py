@@ -6,7 +6,7 @@ from __future__ import annotations
 from backends.base import Colour
 from console.screens import ConfirmScreen
 from tests.support.pilot import clock_of, demo_app, poll, press, settle
-from widgets import ActionLog, StatusHeader
+from widgets import ActionLog, ColourPanel, StatusHeader
 
 SIZE = (110, 32)
 
@@ -93,3 +93,41 @@ async def test_draining_the_old_colour_inside_its_warm_window_asks_twice(tmp_pat
         assert app.frame.snapshot.router.colour(Colour.BLUE).draining
         drain = [e for e in app.audit.entries() if e["action"] == "drain"][-1]
         assert drain["inside_warm_window"] is True and drain["result"] == "ok"
+
+
+def status_row(app, colour: str) -> str:  # type: ignore[no-untyped-def]
+    panel = app.query_one(f"#panel-{colour}", ColourPanel)
+    return panel._status.render_content(60).plain
+
+
+async def test_the_old_colours_panel_counts_its_warm_window_down(tmp_path):
+    app = demo_app("healthy", audit_path=tmp_path / "a.jsonl")  # keep_warm: the 2 min bake window
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 3)
+        assert "warm" not in status_row(app, "blue")
+        await press(pilot, "s", "y")
+        await poll(pilot)  # one second on the app's clock
+        assert "servers 3/3 up  warm 01:59" in status_row(app, "blue")
+        assert "warm" not in status_row(app, "green")
+        assert app.frame.to_json()["warm"]["colour"] == "blue"
+        await poll(pilot, 20)
+        assert "warm 01:39" in status_row(app, "blue")
+        await press(pilot, "d", "y", "y")  # asked twice: inside the window
+        await poll(pilot)
+        assert "servers 3/3 draining  warm 01:38" in status_row(app, "blue")
+        await poll(pilot, 100)
+        assert "warm" not in status_row(app, "blue")  # the window ran out
+        assert app.frame.to_json()["warm"] is None
+
+
+async def test_a_rollback_opens_no_warm_window(tmp_path):
+    app = demo_app("healthy", audit_path=tmp_path / "a.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot, 3)
+        await press(pilot, "s", "y")
+        await poll(pilot, 2)
+        await press(pilot, "r", "y")
+        await poll(pilot, 2)
+        assert app.frame.snapshot.live == Colour.BLUE
+        assert "warm" not in status_row(app, "green") + status_row(app, "blue")
+        assert app.frame.warm is None

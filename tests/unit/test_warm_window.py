@@ -1,81 +1,30 @@
-"""The warm-rollback window: after a switch the old colour stays ready to take the traffic back for
-``keep_warm`` (default: the bake window); draining it inside that window is allowed only with a
-second, explicit confirmation that says what a rollback would lose."""
+"""The warm-rollback window's length: ``keep_warm`` when set, else the bake window, or twice a
+DNS-like router's TTL when that is longer (the router's ``keep_warm_hint()``)."""
 
 from __future__ import annotations
 
-import pytest
-
-from backends.base import ActionRefused, Colour
-from console.actions import ActionController
-from tests.conftest import make_runtime
-
-BLUE, GREEN = Colour.BLUE, Colour.GREEN
+from backends.clock import ManualClock
+from console.config import from_mapping
+from console.runtime import build
 
 
-def _switched(clock, audit, bake: float = 60.0):
-    rt = make_runtime(clock, bake=bake)
-    ctl = ActionController(rt, audit, command="test")
-    out = ctl.execute(ctl.plan("switch", GREEN))
-    assert out.ok, out.message
-    return rt, ctl
+def _runtime(**extra: float):  # type: ignore[no-untyped-def]
+    service = {"name": "shop", "bake_seconds": 60, "router": {"kind": "simulator"}, **extra}
+    cfg = from_mapping({"service": [service]}, "test")
+    return build(cfg.service[0], clock=ManualClock(1000.0))
 
 
-def test_draining_the_old_colour_inside_the_window_asks_twice_and_says_why(clock, audit):
-    rt, ctl = _switched(clock, audit)
-    try:
-        clock.advance(20)
-        plan = ctl.plan("drain", BLUE)
-        assert plan.caution.startswith("blue is inside its warm-rollback window (40s left of ")
-        assert "keep_warm 1m00s" in plan.caution and "must ready blue first" in plan.caution
-        # after the window: an ordinary drain
-        clock.advance(41)
-        assert ctl.plan("drain", BLUE).caution == ""
-    finally:
-        rt.close()
+def test_the_bake_window_by_default_and_keep_warm_when_set():
+    assert _runtime().warm_seconds == 60
+    assert _runtime(keep_warm=15).warm_seconds == 15
+    assert _runtime(keep_warm=0).warm_seconds == 0
 
 
-def test_keep_warm_overrides_the_bake_window_and_zero_turns_it_off(clock, audit):
-    rt, ctl = _switched(clock, audit)
-    try:
-        rt.config = rt.config.model_copy(update={"keep_warm": 600.0})
-        clock.advance(120)
-        assert "(8m00s left of keep_warm 10m00s)" in ctl.plan("drain", BLUE).caution
-        rt.config = rt.config.model_copy(update={"keep_warm": 0.0})
-        assert ctl.plan("drain", BLUE).caution == ""
-    finally:
-        rt.close()
-
-
-def test_the_colour_switched_to_is_no_warm_target(clock, audit):
-    rt, ctl = _switched(clock, audit)
-    try:
-        with pytest.raises(ActionRefused, match="green is live"):
-            ctl.plan("drain", GREEN)
-    finally:
-        rt.close()
-
-
-def test_a_confirmed_cold_drain_is_audited_as_such(clock, audit):
-    rt, ctl = _switched(clock, audit)
-    try:
-        plan = ctl.plan("drain", BLUE)
-        assert plan.caution
-        out = ctl.execute(plan, tags={"inside_warm_window": True})
-        assert out.ok, out.message
-        last = [e for e in audit.entries() if e["action"] == "drain"][-1]
-        assert last["inside_warm_window"] is True and last["result"] == "ok"
-    finally:
-        rt.close()
-
-
-def test_a_rollback_opens_no_warm_window(clock, audit):
-    rt, ctl = _switched(clock, audit)
-    try:
-        out = ctl.execute(ctl.plan("rollback"))
-        assert out.ok, out.message
-        clock.advance(5)
-        # back on blue: green is no warm rollback target, draining it is ordinary
-        assert ctl.plan("drain", GREEN).caution == ""
-    finally:
-        rt.close()
+def test_a_dns_like_router_keeps_the_old_colour_warm_for_twice_its_ttl():
+    rt = _runtime()
+    rt.router.keep_warm_hint = lambda: 600.0  # type: ignore[attr-defined]  # TTL 300 s
+    assert rt.warm_seconds == 600
+    rt.router.keep_warm_hint = lambda: 20.0  # type: ignore[attr-defined]  # shorter: the bake window
+    assert rt.warm_seconds == 60
+    rt.router.keep_warm_hint = lambda: 1 / 0  # type: ignore[attr-defined]  # a broken hint
+    assert rt.warm_seconds == 60
