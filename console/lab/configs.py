@@ -93,10 +93,16 @@ def console_config(state: LabState) -> str:
 # Open the console on it:  bluegreen watch --config {state.console_config}
 # Stop the lab:            bluegreen lab down --dir {state.dir}
 
+# Notifications go to the lab's own receiver on 127.0.0.1; watch them arrive:
+#   tail -f {state.notifications}
+[notify]
+urls_file = {_toml_str(state.notify_urls)}
+
 [[service]]
 name = {_toml_str(SERVICE)}
 poll_interval = 1.0
 bake_seconds = 60
+# auto_rollback = "armed"   # roll back by itself on a critical alarm in the bake window (or press a)
 
 [service.router]
 kind = "haproxy"

@@ -152,7 +152,7 @@ def up(
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
     fleet_names = [f"{c}-{i}" for c in BACKENDS for i in range(1, INSTANCES + 1)]
-    ports = free_ports(["frontend", "haproxy_metrics", "prometheus", *fleet_names])
+    ports = free_ports(["frontend", "haproxy_metrics", "prometheus", "notify", *fleet_names])
     sock = root / "admin.sock"
     runtime_dir = None
     if len(str(sock)) > 100:  # sun_path holds 108 bytes
@@ -244,6 +244,27 @@ def up(
             30,
             state.processes,
         )
+        # The notification receiver the lab's [notify] points at (console.lab.receiver)
+        receiver_cmd = [
+            sys.executable,
+            "-m",
+            "console.lab.receiver",
+            "--port",
+            str(ports["notify"]),
+            "--out",
+            str(state.notifications),
+            "--duration",
+            f"{duration + 3600:g}",
+        ]
+        state.processes.append(spawn("notify-receiver", receiver_cmd, logs, _project_root()))
+        state.save()
+        _wait(
+            "the notification receiver",
+            lambda: http(f"http://127.0.0.1:{ports['notify']}/", timeout=0.5)[0] != 0,
+            15,
+            state.processes,
+        )
+        Path(state.notify_urls).write_text(f"json://127.0.0.1:{ports['notify']}/lab\n")
         load_cmd = [
             sys.executable,
             "-m",
@@ -375,6 +396,8 @@ def _stop_all(state: LabState, say: Say) -> None:
 def _remove_state(root: Path, state: LabState) -> None:
     for name in (
         "console.toml",
+        "notify-urls",
+        "notifications.jsonl",
         "haproxy.cfg",
         "prometheus.yml",
         "backend.map",

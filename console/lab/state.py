@@ -75,6 +75,16 @@ class LabState:
     def console_config(self) -> str:
         return str(Path(self.dir) / "console.toml")
 
+    @property
+    def notify_urls(self) -> str:
+        """The apprise URL file the lab's ``[notify]`` reads (its receiver's address)."""
+        return str(Path(self.dir) / "notify-urls")
+
+    @property
+    def notifications(self) -> str:
+        """Where the lab's notification receiver appends what it gets, a JSON line each."""
+        return str(Path(self.dir) / "notifications.jsonl")
+
     def instances(self, colour: str | None = None) -> list[dict[str, Any]]:
         colours = [colour] if colour else list(self.fleet)
         return [inst for c in colours for inst in self.fleet.get(c, [])]

@@ -92,6 +92,7 @@ def test_lab_up_fault_down(lab_dir: Path) -> None:
         "fleet-green-2",
         "haproxy",
         "prometheus",
+        "notify-receiver",
         "load",
     ]
     assert all(alive(p) for p in state.processes)
@@ -142,6 +143,14 @@ def test_lab_up_fault_down(lab_dir: Path) -> None:
     sample = PrometheusMetrics(metrics, BackendContext(service="lab")).sample()
     assert sample[Colour.BLUE].rate and sample[Colour.BLUE].rate > 0
     assert sample[Colour.GREEN].sessions == 0.0  # HAProxy's bg_green, through sessions_backends
+
+    # Notifications go to the lab's own receiver: `bluegreen notify-test` lands in its file.
+    assert config["notify"]["urls_file"] == str(lab_dir / "notify-urls")
+    sent = bluegreen("notify-test", "--config", str(lab_dir / "console.toml"))
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    received = (lab_dir / "notifications.jsonl").read_text().splitlines()
+    assert len(received) == 1 and json.loads(received[0])["path"] == "/lab"
+    assert "test" in json.dumps(json.loads(received[0])["body"]).lower()
 
     # Up again: refused, nothing started twice.
     again = bluegreen("lab", "up", "--dir", str(lab_dir), "--no-install")
