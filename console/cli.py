@@ -49,7 +49,7 @@ def _run_app(
     notes = None
     warnings: tuple[str, ...] = ()
     try:
-        notes = for_service(cfg.notify, service.name)
+        notes = for_service(cfg.notify, service.name, audit_path=audit_path)
     except ConfigFileError as exc:  # the console still runs: notifications are not its job
         warnings = (f"notifications off: {exc}",)
     app = make_app(
@@ -278,7 +278,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     # a watcher tells [notify] what it sees (a one-shot status tells nobody); a change the audit
     # log explains (another bluegreen's action of the last few polls) is not "outside"
     explained = explained_by_audit(audit, service.name, 5 * service.poll_interval)
-    notes = for_service(cfg.notify, service.name, None, explained) if args.watch else None
+    notes = (
+        for_service(cfg.notify, service.name, None, explained, audit_path) if args.watch else None
+    )
     try:
         while True:
             started = time.monotonic()

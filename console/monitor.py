@@ -454,10 +454,10 @@ class Monitor:
         self._settled = True
         if ours or stored.verdict is None:
             return bake
-        adopted = self._stored(stored, bake.colour, bake.started)
-        if adopted.verdict == bake.verdict:
-            return bake  # the same verdict, decided a moment earlier elsewhere: nothing to say
-        return self.bake.adopt(adopted)
+        # Decided a moment earlier elsewhere: that one is the window's verdict here too, with its
+        # origin, even when it is the same word (its reason may quote other figures). So one
+        # process tells it (notifications, the log): the one that decided it.
+        return self.bake.adopt(self._stored(stored, bake.colour, bake.started))
 
     def _stored(self, row: StoredVerdict, colour: Colour, started: float) -> BakeState:
         verdict = BakeVerdict.FAILED if row.verdict == "failed" else BakeVerdict.PASSED

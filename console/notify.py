@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Any, Literal
 
 from console.config import ConfigFileError, NotifyConfig
 from console.model import BakeVerdict, Frame, Level
+from console.notifyclaims import Claims, claims_path
 
 Kind = Literal["alarm", "bake", "action", "outside", "test"]
 KINDS: tuple[Kind, ...] = ("alarm", "bake", "action", "outside", "test")
@@ -52,12 +54,16 @@ class Message:
         severity: apprise's notify type: info, success, warning or failure.
         title: one short line, e.g. "shop: CRITICAL green error %".
         body: the detail, e.g. the alarm's message with its figures.
+        key: names the event for processes that share an audit log (``console.notifyclaims``):
+            another process that sends the same key within a minute does not; "" for a message
+            only this process can have (an action it ran, a test).
     """
 
     kind: Kind
     severity: Severity
     title: str
     body: str
+    key: str = ""
 
 
 class NotifyFeed:
@@ -85,8 +91,11 @@ class NotifyFeed:
         svc = self.service
         for ev in frame.alarms.events:
             a = ev.alarm
+            event = f"{svc} alarm {a.colour} {a.rule}"
             if ev.raised and a.level == Level.CRITICAL:
-                out.append(Message("alarm", "failure", f"{svc}: {a.message}", a.message))
+                out.append(
+                    Message("alarm", "failure", f"{svc}: {a.message}", a.message, event + " raised")
+                )
             elif not ev.raised and ev.previous == Level.CRITICAL:
                 # only a full recovery is a success: down to WARNING is still a warning, and an
                 # alarm ended because the traffic left recovered nothing
@@ -95,7 +104,9 @@ class NotifyFeed:
                     severity = "info"
                 elif a.level >= Level.WARNING:
                     severity = "warning"
-                out.append(Message("alarm", severity, f"{svc}: {ev.text}", ev.text))
+                out.append(
+                    Message("alarm", severity, f"{svc}: {ev.text}", ev.text, event + " ended")
+                )
         bake = frame.bake
         # A verdict decided here, told once. One read back from the recording (``origin``) was
         # decided, and told, by the console that decided it.
@@ -106,10 +117,20 @@ class NotifyFeed:
                 passed = bake.verdict == BakeVerdict.PASSED
                 title = f"{svc}: BAKE {bake.verdict.name} {bake.colour}"
                 body = bake.verdict_text()
-                out.append(Message("bake", "success" if passed else "failure", title, body))
+                sev: Severity = "success" if passed else "failure"
+                event = f"{svc} bake {bake.colour} {bake.verdict.name}"
+                out.append(Message("bake", sev, title, body, event))
         change = frame.snapshot.external_change
         if change and not (self.explained is not None and self.explained(change)):
-            out.append(Message("outside", "warning", f"{svc}: routing changed outside", change))
+            out.append(
+                Message(
+                    "outside",
+                    "warning",
+                    f"{svc}: routing changed outside",
+                    change,
+                    f"{svc} {change}",
+                )
+            )
         return [m for m in out if m.kind in self.kinds]
 
     def action(self, ok: bool, result: str, message: str, by: str = "") -> list[Message]:
@@ -140,8 +161,11 @@ class Notifier:
         timeout: float = TIMEOUT,
         sender: Sender | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        claims: Claims | None = None,
     ) -> None:
         self.attempts = max(1, attempts)
+        self.claims = claims  # one message per event across processes (console.notifyclaims)
+        self.told_elsewhere = 0  # messages another process claimed first
         self.backoff = backoff
         self._sleep = sleep
         self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=max(1, queue_size))
@@ -181,6 +205,9 @@ class Notifier:
         with self._lock:
             out = list(self._problems)
             self._problems.clear()
+            if self.claims is not None and self.claims.problem:
+                out.append(self.claims.problem)
+                self.claims.problem = None
         return out
 
     def close(self, timeout: float = 2.0) -> None:
@@ -223,6 +250,10 @@ class Notifier:
                 self._queue.task_done()
 
     def _deliver(self, msg: Message) -> None:
+        if msg.key and self.claims is not None and not self.claims.claim(msg.key):
+            with self._lock:
+                self.told_elsewhere += 1
+            return
         failed = 0
         for name, send in self._endpoints:
             if not self._deliver_to(name, send, msg):
@@ -333,7 +364,9 @@ def within(budget: float, attempts: int, timeout: float) -> tuple[int, float]:
     return attempts, timeout
 
 
-def from_config(cfg: NotifyConfig, budget: float | None = None) -> Notifier:
+def from_config(
+    cfg: NotifyConfig, budget: float | None = None, claims: Claims | None = None
+) -> Notifier:
     """The notifier ``[notify]`` describes (its tries cut to ``budget`` seconds a message, for a
     CLI). Raises ConfigFileError (naming the key and the fix) when its URLs cannot be read or
     apprise does not understand one."""
@@ -342,7 +375,7 @@ def from_config(cfg: NotifyConfig, budget: float | None = None) -> Notifier:
     if budget is not None:
         attempts, timeout = within(budget, attempts, timeout)
     try:
-        return Notifier(urls, attempts=attempts, timeout=timeout)
+        return Notifier(urls, attempts=attempts, timeout=timeout, claims=claims)
     except ValueError as exc:
         raise ConfigFileError(str(exc)) from None
 
@@ -358,10 +391,11 @@ class Notifications:
         notifier: Notifier | None = None,
         budget: float | None = None,
         explained: Callable[[str], bool] | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self.cfg = cfg
         self.feed = NotifyFeed(service, cfg.events, explained)
-        self.notifier = notifier or from_config(cfg, budget)
+        self.notifier = notifier or from_config(cfg, budget, claims)
 
     def frame(self, frame: Frame) -> None:
         self.notifier.send_all(self.feed.frame(frame))
@@ -395,10 +429,14 @@ def for_service(
     service: str,
     budget: float | None = None,
     explained: Callable[[str], bool] | None = None,
+    audit_path: str | os.PathLike[str] | None = None,
 ) -> Notifications | None:
+    """``audit_path``: the audit log this process writes; the processes that share it send each
+    alarm, verdict and outside change once between them (``console.notifyclaims``)."""
     if notify is None:
         return None
-    return Notifications(service, notify, budget=budget, explained=explained)
+    claims = Claims(claims_path(audit_path)) if audit_path is not None else None
+    return Notifications(service, notify, budget=budget, explained=explained, claims=claims)
 
 
 def explained_by_audit(audit: Any, service: str, within: float) -> Callable[[str], bool]:

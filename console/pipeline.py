@@ -133,7 +133,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
 
     # a change the audit log explains (a CLI's switch, this bake's own rollback) is not "outside"
     explained = explained_by_audit(AuditLog(audit_path), service.name, 5 * service.poll_interval)
-    notes = for_service(cfg.notify, service.name, NOTIFY_FLUSH, explained)
+    notes = for_service(cfg.notify, service.name, NOTIFY_FLUSH, explained, audit_path)
     leaving = EXIT_FAILED  # the exit code, for leave_if_hung
     router_error: str | None = None  # said when it changes: a bake that cannot read is not silent
     auto, controller = _auto(service, runtime, monitor, audit_path)

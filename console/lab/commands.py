@@ -59,6 +59,7 @@ The lab is up (everything on 127.0.0.1):
   HAProxy      stats {state.haproxy_stats_url}, admin socket {state.socket}
   load         {state.rate:g} req/s through HAProxy for {state.duration:g} s, then it stops
   console      {config}
+  notify       what [notify] sends lands in {_shown(state.notifications)} (tail -f it)
 
 Open the console on it (metrics appear within about 10 s):
   bluegreen watch --config {config}

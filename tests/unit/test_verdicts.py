@@ -256,3 +256,33 @@ def test_the_recording_says_a_rolled_back_colour_lost_its_traffic(world):
         replayed = [e for f in r.frames(svc) for e in f.alarms.events if not e.raised]
     assert [(e.message, e.data.get("reason")) for e in events] == [(text, "no traffic")]
     assert [e.text for e in replayed] == [text]  # replay words it the same way
+
+
+def test_two_consoles_deciding_the_same_poll_tell_the_verdict_once(world):
+    """Both consoles see the switch and the alarm at the same poll and both decide FAILED: the one
+    that stored it first tells it; the other adopts it with its origin, so a notification (and the
+    log's verdict line) goes out once, not once per console."""
+    from console.notify import NotifyFeed
+
+    alice, bob = world.console("alice@host"), world.console("bob@host")
+    feeds = {"alice": NotifyFeed("shop"), "bob": NotifyFeed("shop")}
+    ctl = ActionController(world.rt, AuditLog(world.audit_path, world.clock), alice.observe_action)
+    world.tick(alice, bob)
+    ctl.execute(ctl.plan("switch"))
+    told: list[str] = []
+    for _ in range(40):
+        a, b = world.tick(alice, bob)
+        for who, frame in (("alice", a), ("bob", b)):
+            told += [who for m in feeds[who].frame(frame) if m.kind == "bake"]
+        if a.bake.decided and b.bake.decided:
+            break
+    else:
+        raise AssertionError("no verdict")
+    assert a.bake.verdict == b.bake.verdict == BakeVerdict.FAILED
+    assert a.bake.reason == b.bake.reason  # the stored one, word for word
+    assert sorted(bool(x.bake.origin) for x in (a, b)) == [False, True]
+    for _ in range(3):  # and not later either
+        a, b = world.tick(alice, bob)
+        for who, frame in (("alice", a), ("bob", b)):
+            told += [who for m in feeds[who].frame(frame) if m.kind == "bake"]
+    assert len(told) == 1, told
