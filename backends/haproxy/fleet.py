@@ -352,16 +352,18 @@ class Fleet:
                         files[m.name] = (
                             f"its map file could not be put back ({exc.strerror or exc})"
                         )
-        now = dict(self.each(lambda m: m.read()))
+        now = dict(self.each(lambda m: m.read(), askable))
         parts = []
         lives: set[Colour | None] = set()
         for m, r in done:
-            first = "changed" if not isinstance(r, BackendError) else f"failed: {r}"
+            first = (
+                "changed" if not isinstance(r, BackendError) else f"failed: {str(r).rstrip('.')}"
+            )
             back = undone.get(m)
             if m not in undone:
                 then = "not put back (it did not answer in time: its routing is unknown)"
             elif isinstance(back, BackendError):
-                then = f"could not be put back ({back})"
+                then = f"could not be put back ({str(back).rstrip('.')})"
             else:
                 then = "put back"
             read = now.get(m)
@@ -369,12 +371,14 @@ class Fleet:
                 lv = _live(m.opts, read)
                 lives.add(lv)
                 reads = f"reads {read.map_entries.get(self.opts.map_key) or '(no entry)'}"
+            elif m not in now:
+                reads = "not read again"
             else:
                 reads = "cannot be read now"
             extra = f", {files[m.name]}" if m.name in files else ""
             parts.append(f"{m.name}: {first}; {then}, {reads}{extra}")
         verdict = (
-            f"every instance that answers routes to {next(iter(lives)) or 'neither colour'} as before"
+            f"Every instance that answers routes to {next(iter(lives)) or 'neither colour'} as before"
             if len(lives) == 1
             else "THE INSTANCES NOW DISAGREE: check each one (`show map`) and switch again with --to"
         )

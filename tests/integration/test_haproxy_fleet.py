@@ -254,7 +254,7 @@ def test_an_instance_killed_mid_switch_leaves_every_instance_on_blue_and_names_e
     assert "lb1: changed; put back, reads blue-backend" in message
     assert "lb3: changed; put back, reads blue-backend" in message
     assert "lb2: failed:" in message and "its map file says blue-backend again" in message
-    assert "every instance that answers routes to blue as before" in message
+    assert "Every instance that answers routes to blue as before" in message
     values = haproxy_fleet.map_values()
     assert values == {"lb1": "blue-backend", "lb2": None, "lb3": "blue-backend"}
     assert haproxy_fleet.file_values() == ALL_BLUE
@@ -262,6 +262,43 @@ def test_an_instance_killed_mid_switch_leaves_every_instance_on_blue_and_names_e
     haproxy_fleet.lab("lb2").start()
     assert haproxy_fleet.map_values() == ALL_BLUE
     assert r.state().live is BLUE
+
+
+def test_an_instance_hung_mid_switch_fails_it_loudly_and_the_others_stay_blue(haproxy_fleet):
+    r = router(haproxy_fleet)
+    assert r.fleet is not None
+    lb2 = next(m for m in r.fleet.members if m.name == "lb2")
+    lab2 = haproxy_fleet.lab("lb2")
+    assert lab2.proc is not None
+    sock: StatsSocket = lb2._sock
+    real = sock.command
+
+    def command(cmd: str) -> list[str]:
+        if cmd.startswith("set map"):
+            os.killpg(lab2.proc.pid, signal.SIGSTOP)  # hangs just as the switch reaches it
+        return real(cmd)
+
+    sock.command = command  # type: ignore[method-assign]
+    try:
+        with pytest.raises(FleetActionFailed) as err:
+            r.switch(GREEN)
+    finally:
+        sock.command = real  # type: ignore[method-assign]
+        os.killpg(lab2.proc.pid, signal.SIGCONT)
+    message = str(err.value)
+    assert "lb2: failed: HAProxy did not answer `" in message  # `set map` or its read-back
+    assert "not put back (it did not answer in time: its routing is unknown)" in message
+    assert "its map file says blue-backend again" in message
+    assert "lb1: changed; put back, reads blue-backend" in message
+    assert haproxy_fleet.file_values() == ALL_BLUE
+    # lb2 resumed: whatever it did with the command it was sent, the fleet's state says so.
+    state = r.state()
+    values = haproxy_fleet.map_values()
+    if values["lb2"] == "blue-backend":
+        assert state.live is BLUE and state.split is None
+    else:  # it took the switch after all: the disagreement is the critical alarm's
+        assert state.live is None
+        assert state.split == "2 of 3 instances route to blue (lb1, lb3); lb2 routes to green"
 
 
 def test_a_killed_instance_mid_switch_is_a_failed_audited_action_naming_each(
