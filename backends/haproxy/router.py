@@ -10,8 +10,20 @@ Config (``[service.router]``, ``kind = "haproxy"``)::
     blue = "blue-backend"
     green = "green-backend"
 
+A fleet names several instances instead of ``socket`` (each with its own socket and map; see
+``fleet``)::
+
+    map = "/etc/haproxy/backend.map"
+    [[service.router.instances]]
+    name = "lb1"
+    socket = "/run/haproxy/admin.sock"
+    [[service.router.instances]]
+    name = "lb2"
+    socket = "10.0.0.12:9999"
+    map_file = "/mnt/lb2/backend.map"
+
 The package: ``options`` (the typed options), ``io`` (socket, map file), ``stats`` (parsing,
-counters), ``state`` (read -> RouterState). Nothing here imports Textual, ``console`` or ``widgets``.
+counters), ``state`` (read -> RouterState), ``fleet`` (several instances as one). Nothing here imports Textual, ``console`` or ``widgets``.
 """
 
 from __future__ import annotations
@@ -98,6 +110,15 @@ class HAProxyRouter(Router):
       is false (something else keeps the file) or the file cannot be rewritten.
     * **rollback** is not a verb of the router: the console switches back to the colour recorded
       before the last switch in its audit log (re-readying it first if it was drained).
+
+    **A fleet** (``instances``, two or more): every verb above runs on all instances, side by side,
+    in three steps: preflight all (one refusal or unreachable instance refuses the verb, nothing
+    changed anywhere), change all (each read back), and if one fails, put back those already
+    changed (and every instance's map file) and raise ``FleetActionFailed`` naming each instance's
+    outcome. ``state()`` reads all at once (each within 0.8 x ``timeout``); the result's
+    ``instances`` says where each one routes, and ``live`` is None while they disagree
+    (``RouterState.split``). drain, ready and weights refuse while they disagree; a switch (the
+    operator's pick of a colour) puts them all on it.
 
     ``state()`` sends ``show map <map>``, ``show stat`` (the whole table, once) and ``show servers
     state``. Router-side metrics per colour come from the colour backend's row (plus the split
