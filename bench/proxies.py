@@ -346,8 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         f"HAProxy {med(hap.to_first)}; the fleet of three had every instance on the new colour "
         f"{med(flt.to_last_instance)} after the call (median).",
         f"Requests sent after the call returned and still served by the old colour: nginx "
-        f"{ngx.stale} (its old workers finish the keep-alive connections they hold), HAProxy "
-        f"{hap.stale}, fleet {flt.stale}.",
+        f"{ngx.stale} "
+        + (
+            "(its old workers closed their kept-alive connections rather than serve more on them)"
+            if ngx.stale == 0
+            else "(its old workers finish the keep-alive connections they hold)"
+        )
+        + f", HAProxy {hap.stale}, fleet {flt.stale}.",
         f"Old-colour responses to requests sent after that proxy had already answered with the "
         f"new colour (the mixed period): nginx {ngx.mixed}, HAProxy {hap.mixed}, fleet "
         f"{flt.mixed}.",
