@@ -202,6 +202,56 @@ class ColourState:
 
 
 @dataclass(frozen=True)
+class InstanceState:
+    """One instance of a router made of several (a HAProxy fleet), as its own read found it.
+
+    Attributes:
+        name: the instance's name from config (``lb1``), or its address.
+        live: the colour this instance sends new requests to, None when it points at neither or
+            could not be read.
+        error: why the instance could not be read (its routing is then unknown), else None.
+        detail: backend-specific facts for display, e.g. {"socket": "...", "backend": "..."}.
+    """
+
+    name: str
+    live: Colour | None
+    error: str | None = None
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+
+def instances_split(instances: Sequence[InstanceState]) -> str | None:
+    """The sentence saying that the instances which answered do not all route to one colour
+    ("2 of 3 instances route to green (lb1, lb2); lb3 routes to blue"), else None (they agree, or
+    there is at most one)."""
+    read = [i for i in instances if i.error is None]
+    lives = {i.live for i in read}
+    if len(read) < 2 or len(lives) < 2:
+        return None
+    groups: dict[Colour | None, list[str]] = {}
+    for i in read:
+        groups.setdefault(i.live, []).append(i.name)
+    # The biggest group first (a tie: green, the colour a switch usually moves to, first).
+    order = sorted(groups, key=lambda c: (-len(groups[c]), c is None, c != Colour.GREEN))
+    first, rest = order[0], order[1:]
+    total = len(instances)
+
+    def where(c: Colour | None) -> str:
+        return str(c) if c is not None else "neither colour"
+
+    n = len(groups[first])
+    head = (
+        f"{n} of {total} instances route to {where(first)} ({', '.join(groups[first])})"
+        if n > 1
+        else f"{groups[first][0]} routes to {where(first)}"
+    )
+    tail = "; ".join(
+        f"{', '.join(groups[c])} route{'s' if len(groups[c]) == 1 else ''} to {where(c)}"
+        for c in rest
+    )
+    return f"{head}; {tail}"
+
+
+@dataclass(frozen=True)
 class RouterState:
     """The router's answer to "where does traffic go now?", read in one go.
 
@@ -212,12 +262,21 @@ class RouterState:
         fingerprint: an opaque token that changes whenever the routing changes (a map value, a
             resourceVersion); used to notice changes made outside the console.
         detail: backend-specific facts for the header, e.g. {"map": "/etc/haproxy/backend.map"}.
+        instances: for a router made of several instances (a HAProxy fleet), each one's own
+            routing; empty for a single one. ``live`` is then the colour they all route to, or
+            None while they disagree (``instances_split`` says how).
     """
 
     live: Colour | None
     colours: Mapping[Colour, ColourState]
     fingerprint: str = ""
     detail: Mapping[str, str] = field(default_factory=dict)
+    instances: tuple[InstanceState, ...] = ()
+
+    @property
+    def split(self) -> str | None:
+        """The instances that answered disagree: the sentence saying how (see instances_split)."""
+        return instances_split(self.instances)
 
     def colour(self, colour: Colour) -> ColourState:
         return self.colours.get(colour) or ColourState(colour)
@@ -235,6 +294,18 @@ class RouterState:
                 }
                 for c, s in self.colours.items()
             },
+            **(
+                {
+                    "instances": {
+                        i.name: (i.live.value if i.live else None)
+                        if i.error is None
+                        else f"unreadable: {i.error}"
+                        for i in self.instances
+                    }
+                }
+                if self.instances
+                else {}
+            ),
         }
 
 

@@ -284,6 +284,11 @@ class ActionController:
             raise ActionRefused(f"the router shows no server for {to}: nothing would serve")
 
     def _plan_switch(self, state: RouterState, colour: Colour | None, _w: Any) -> Plan:
+        if colour is None and state.split:
+            raise ActionRefused(
+                f"the router's instances disagree ({state.split}): pick the colour they should "
+                f"all route to: `bluegreen switch --service {self.service} --to green` (or --to blue)"
+            )
         to = colour or (state.live.other if state.live else Colour.GREEN)
         if state.live == to:
             raise ActionRefused(f"{to} is already live: nothing to switch")

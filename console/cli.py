@@ -189,6 +189,14 @@ def _human_status(frame: Frame) -> str:
         out.append(f"  {snap.external_change}")
     if snap.router_error:
         out.append(f"  router: {snap.router_error}")
+    if snap.router is not None and snap.router.instances:
+        out.append(
+            "  instances: "
+            + ", ".join(
+                f"{i.name} → {i.live or 'neither'}" if i.error is None else f"{i.name} → ?"
+                for i in snap.router.instances
+            )
+        )
     if router_notice(frame):
         out.append(f"  router says: {router_notice(frame)}")
     if snap.metrics_error:

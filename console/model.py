@@ -130,7 +130,7 @@ def routing_key(state: RouterState) -> RoutingKey:
     health is not in it (DOWN, and MAINT, which health checks and tracked servers also bring): a
     flapping server is health, shown in the panels, not a routing change someone else made (and it
     must not make a rollback refuse)."""
-    return (
+    key: RoutingKey = (
         state.live,
         tuple(
             (c, cs.draining, cs.weight, () if cs.draining else _taken_out(cs))
@@ -138,6 +138,9 @@ def routing_key(state: RouterState) -> RoutingKey:
             for cs in [state.colour(c)]
         ),
     )
+    if state.split:  # a fleet whose instances disagree: which one routes where is routing too
+        key += (tuple((i.name, i.live) for i in state.instances if i.error is None),)
+    return key
 
 
 def _taken_out(cs: ColourState) -> tuple[str, ...]:
@@ -149,6 +152,10 @@ def describe_change(old: RouterState, new: RouterState) -> str:
     parts: list[str] = []
     if old.live != new.live:
         parts.append(f"live {old.live or 'none'} → {new.live or 'none'}")
+    was = {i.name: i.live for i in old.instances if i.error is None}
+    for i in new.instances:  # a fleet: the instances that moved, by name
+        if i.error is None and i.name in was and was[i.name] != i.live:
+            parts.append(f"{i.name} {was[i.name] or 'none'} → {i.live or 'none'}")
     for c in COLOURS:
         a, b = old.colour(c), new.colour(c)
         if a.weight != b.weight:
@@ -176,7 +183,8 @@ class Violation:
     """One broken routing invariant.
 
     Attributes:
-        rule: which invariant: ``live_drained``, ``live_unhealthy`` or ``weight_to_drained``.
+        rule: which invariant: ``live_drained``, ``live_unhealthy``, ``weight_to_drained`` or
+            ``instances_split`` (a fleet's instances route to different colours).
         colour: the colour it is about (the live one, or the drained one weights still feed).
         message: the sentence for an operator.
     """
@@ -210,6 +218,18 @@ def invariant_breaches(state: RouterState) -> tuple[Violation, ...]:
                     "the router answers 503 to every request",
                 )
             )
+    split = state.split
+    if split:
+        read = [i.live for i in state.instances if i.error is None and i.live is not None]
+        most = max(COLOURS, key=lambda c: (read.count(c), c == Colour.GREEN))
+        out.append(
+            Violation(
+                "instances_split",
+                most,
+                f"{split}: the fleet splits new requests between colours; pick one with "
+                "`bluegreen switch --to blue|green`",
+            )
+        )
     for c in COLOURS:
         cs = state.colour(c)
         if c != live and cs.draining and (cs.weight or 0) > 0:

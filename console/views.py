@@ -163,9 +163,15 @@ def header_view(
     since = ""
     if frame and frame.last_switch is not None:
         since = duration(now - frame.last_switch)
+    router = frame.snapshot.router if frame else None
+    instances = tuple(
+        (i.name, "?" if i.error is not None else (i.live.value if i.live else ""))
+        for i in (router.instances if router is not None else ())
+    )
     return HeaderView(
         service=service,
         router_kind=router_kind,
+        instances=instances,
         live=live.value if live else "",
         since_switch=since,
         clock=datetime.fromtimestamp(now).strftime("%H:%M:%S"),

@@ -24,6 +24,8 @@ class HeaderView:
     read_only: bool = False
     notice: str = ""  # e.g. "routing changed outside the console"
     replay: str = ""  # e.g. "REPLAY ▶ 5x": a recording is on screen (the clock is its time)
+    # a router of several instances (a HAProxy fleet): (name, "blue" | "green" | "" | "?") each
+    instances: tuple[tuple[str, str], ...] = ()
 
 
 def header_parts(view: HeaderView) -> tuple[Content, Content]:
@@ -36,6 +38,11 @@ def header_parts(view: HeaderView) -> tuple[Content, Content]:
         )
     else:
         left += Content.assemble(" · ", ("live unknown", "italic"))
+    if view.instances:
+        left += Content(" ·")
+        for name, colour in view.instances:
+            style = f"bold {accent(colour)}" if colour in ("blue", "green") else "bold $warning"
+            left += Content.assemble(f" {name} ", (colour or "neither", style))
     if view.since_switch:
         left += Content(f" · switched {view.since_switch} ago")
     right = Content("")

@@ -10,8 +10,20 @@ Config (``[service.router]``, ``kind = "haproxy"``)::
     blue = "blue-backend"
     green = "green-backend"
 
+A fleet names several instances instead of ``socket`` (each with its own socket and map; see
+``fleet``)::
+
+    map = "/etc/haproxy/backend.map"
+    [[service.router.instances]]
+    name = "lb1"
+    socket = "/run/haproxy/admin.sock"
+    [[service.router.instances]]
+    name = "lb2"
+    socket = "10.0.0.12:9999"
+    map_file = "/mnt/lb2/backend.map"
+
 The package: ``options`` (the typed options), ``io`` (socket, map file), ``stats`` (parsing,
-counters), ``state`` (read -> RouterState). Nothing here imports Textual, ``console`` or ``widgets``.
+counters), ``state`` (read -> RouterState), ``fleet`` (several instances as one). Nothing here imports Textual, ``console`` or ``widgets``.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from backends.base import (
     Unsupported,
     VerifyFailed,
 )
+from backends.haproxy.fleet import Fleet
 from backends.haproxy.io import (
     StatsSocket,
     map_file_problem,
@@ -98,6 +111,15 @@ class HAProxyRouter(Router):
     * **rollback** is not a verb of the router: the console switches back to the colour recorded
       before the last switch in its audit log (re-readying it first if it was drained).
 
+    **A fleet** (``instances``, two or more): every verb above runs on all instances, side by side,
+    in three steps: preflight all (one refusal or unreachable instance refuses the verb, nothing
+    changed anywhere), change all (each read back), and if one fails, put back those already
+    changed (and every instance's map file) and raise ``FleetActionFailed`` naming each instance's
+    outcome. ``state()`` reads all at once (each within 0.8 x ``timeout``); the result's
+    ``instances`` says where each one routes, and ``live`` is None while they disagree
+    (``RouterState.split``). drain, ready and weights refuse while they disagree; a switch (the
+    operator's pick of a colour) puts them all on it.
+
     ``state()`` sends ``show map <map>``, ``show stat`` (the whole table, once) and ``show servers
     state``. Router-side metrics per colour come from the colour backend's row (plus the split
     servers tracking that colour): ``rate`` is HAProxy's session rate (per second, over the last
@@ -113,10 +135,34 @@ class HAProxyRouter(Router):
 
     def __init__(self, options: Mapping[str, Any], context: BackendContext) -> None:
         super().__init__(options, context)
-        self.opts: HAProxyOptions = load_options(options, context)
-        if self.opts.split_backend:
+        opts = load_options(options, context)
+        self._setup(opts, opts.socket or "")
+        self.fleet: Fleet | None = None
+        if opts.instances is not None and len(opts.instances) > 1:
+            members = [
+                HAProxyRouter.member(o, inst.name, context)
+                for o, inst in zip(opts.fleet, opts.instances, strict=True)
+            ]
+            self.fleet = Fleet(members, opts)
+        elif opts.instances is not None:  # a list of one: the single-instance router
+            self._setup(opts.fleet[0], opts.instances[0].name)
+
+    @classmethod
+    def member(cls, opts: HAProxyOptions, name: str, context: BackendContext) -> HAProxyRouter:
+        """One instance of a fleet: the single-instance router on ``opts`` (which has no
+        ``instances``), named ``name`` in messages."""
+        obj = cls.__new__(cls)
+        Router.__init__(obj, {}, context)
+        obj._setup(opts, name)
+        obj.fleet = None
+        return obj
+
+    def _setup(self, opts: HAProxyOptions, name: str) -> None:
+        self.opts: HAProxyOptions = opts
+        self.name = name
+        if opts.split_backend:
             self.SUPPORTS_WEIGHTS = True  # type: ignore[misc]  # per instance, see supports_weights
-        self._sock = StatsSocket(self.opts.socket, self.opts.timeout)
+        self._sock = StatsSocket(opts.socket or "", opts.timeout)
         self._history = CounterHistory()
         self._action_lock = threading.Lock()  # one verb at a time; state() may run alongside
 
@@ -128,6 +174,8 @@ class HAProxyRouter(Router):
     def identity(self) -> str:
         """``haproxy SOCKET map MAP key KEY``: the admin socket and the map entry this router moves."""
         o = self.opts
+        if self.fleet is not None:
+            return self.fleet.identity
         return f"haproxy {o.socket} map {o.map} key {o.map_key}"
 
     # -- reading ------------------------------------------------------------------------------
@@ -150,6 +198,17 @@ class HAProxyRouter(Router):
         flags = parse_servers_state(self._sock.command("show servers state")) if admin else {}
         return HAProxyRead(parse_map(map_lines), rows, flags)
 
+    def read(self, admin: bool = True) -> HAProxyRead:
+        """One read of this instance (a fleet's member reads side by side with the others)."""
+        return self._read(admin)
+
+    @property
+    def history(self) -> CounterHistory:
+        return self._history
+
+    def point_map_at(self, value: str, verb: str) -> HAProxyRead:
+        return self._point_map_at(value, verb)
+
     def _map_unknown(self) -> MapUnknown:
         try:
             known = ", ".join(parse_map_list(self._sock.command("show map"))) or "none"
@@ -162,6 +221,8 @@ class HAProxyRouter(Router):
         )
 
     def state(self) -> RouterState:
+        if self.fleet is not None:
+            return self.fleet.state()
         return build_state(self._read(), self.opts, self._history)
 
     # -- preflight ----------------------------------------------------------------------------
@@ -190,7 +251,7 @@ class HAProxyRouter(Router):
                 f"`map_key`). Add the line `{o.map_key} {o.backends[Colour.BLUE]}` to the map file "
                 "and reload HAProxy once."
             )
-        problem = map_file_problem(o.map_file) if o.map_file_write else None
+        problem = map_file_problem(o.file) if o.map_file_write else None
         if problem:
             raise ActionRefused(
                 f"refusing to {verb}: the map file {o.map_file} cannot be rewritten ({problem}), so "
@@ -228,7 +289,7 @@ class HAProxyRouter(Router):
             )
         if o.map_file_write:
             try:
-                rewrite_map_file(o.map_file, o.map_key, value)
+                rewrite_map_file(o.file, o.map_key, value)
             except OSError as exc:
                 raise MapFileNotWritten(
                     f"HAProxy now routes {o.map_key!r} to {value} (read back), but the map file "
@@ -241,13 +302,21 @@ class HAProxyRouter(Router):
 
     def switch(self, to: Colour) -> RouterState:
         to = Colour(to)
+        if self.fleet is not None:
+            return self.fleet.switch(to)
         verb = f"switch to {to}"
         with self._action_lock:
-            read = self._read(admin=False)
-            self._require_up(read, to, verb)
-            self._preflight_map(read, verb)
+            self.switch_check(to, verb)
             after = self._point_map_at(self.opts.backends[to], verb)
             return build_state(after, self.opts, self._history)
+
+    def switch_check(self, to: Colour, verb: str) -> HAProxyRead:
+        """A switch's preflight: the target backend has a server UP, the map has the key, the map
+        file can be rewritten. Returns the read (ActionRefused: nothing was changed)."""
+        read = self._read(admin=False)
+        self._require_up(read, to, verb)
+        self._preflight_map(read, verb)
+        return read
 
     def drain(self, colour: Colour) -> RouterState:
         return self._server_state(Colour(colour), "drain")
@@ -256,32 +325,55 @@ class HAProxyRouter(Router):
         return self._server_state(Colour(colour), "ready")
 
     def _server_state(self, colour: Colour, state: str) -> RouterState:
-        backend = self.opts.backends[colour]
+        if self.fleet is not None:
+            return self.fleet.server_state(colour, state)
         verb = f"{state} {colour}"
         with self._action_lock:
-            read = self._read()
-            names = [r["svname"] for r in read.servers(backend)]
-            if backend not in read.backends or not names:
-                raise ActionRefused(
-                    f"refusing to {verb}: HAProxy has no backend {backend!r} with servers "
-                    f"(router option `backends.{colour}`)."
-                )
-            self._send("; ".join(f"set server {backend}/{n} state {state}" for n in names), verb)
-            after = self._read()
-            wrong = []
-            for n in names:
-                flags = after.admin.get((backend, n))
-                if flags is None:
-                    wrong.append(f"{n} (gone)")
-                elif (state == "drain" and not flags & ADMF_FDRAIN) or (
-                    state == "ready" and flags & (ADMF_FDRAIN | ADMF_FMAINT)
-                ):
-                    wrong.append(f"{n} (admin state {flags:#x})")
-            if wrong:
-                raise VerifyFailed(
-                    f"{verb}: sent `set server ... state {state}` but read back {', '.join(wrong)}."
-                )
+            _read, names = self.server_check(colour, verb)
+            after = self.server_apply(colour, state, names, verb)
             return build_state(after, self.opts, self._history)
+
+    def server_check(self, colour: Colour, verb: str) -> tuple[HAProxyRead, list[str]]:
+        """Drain/ready's preflight: the colour's backend and its servers' names."""
+        backend = self.opts.backends[colour]
+        read = self._read()
+        names = [r["svname"] for r in read.servers(backend)]
+        if backend not in read.backends or not names:
+            raise ActionRefused(
+                f"refusing to {verb}: HAProxy has no backend {backend!r} with servers "
+                f"(router option `backends.{colour}`)."
+            )
+        return read, names
+
+    def server_apply(self, colour: Colour, state: str, names: list[str], verb: str) -> HAProxyRead:
+        """``set server <backend>/<name> state <state>`` for ``names``, in one line; read back."""
+        backend = self.opts.backends[colour]
+        self._send("; ".join(f"set server {backend}/{n} state {state}" for n in names), verb)
+        after = self._read()
+        wrong = []
+        for n in names:
+            flags = after.admin.get((backend, n))
+            if flags is None:
+                wrong.append(f"{n} (gone)")
+            elif (state == "drain" and not flags & ADMF_FDRAIN) or (
+                state == "ready" and flags & (ADMF_FDRAIN | ADMF_FMAINT)
+            ):
+                wrong.append(f"{n} (admin state {flags:#x})")
+        if wrong:
+            raise VerifyFailed(
+                f"{verb}: sent `set server ... state {state}` but read back {', '.join(wrong)}."
+            )
+        return after
+
+    def servers_put_back(self, colour: Colour, before: HAProxyRead, names: list[str]) -> None:
+        """Undo :meth:`server_apply`: each server drained or ready as ``before`` read it."""
+        backend = self.opts.backends[colour]
+        cmds = [
+            f"set server {backend}/{n} state "
+            + ("drain" if (before.admin.get((backend, n)) or 0) & ADMF_FDRAIN else "ready")
+            for n in names
+        ]
+        self._send("; ".join(cmds), "put back")
 
     def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
         split = self.opts.split_backend
@@ -302,44 +394,85 @@ class HAProxyRouter(Router):
                 f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100."
             )
         verb = f"split blue {asked[Colour.BLUE]} % / green {asked[Colour.GREEN]} %"
+        if self.fleet is not None:
+            return self.fleet.set_weights(asked, verb)
         with self._action_lock:
-            read = self._read()
-            if split not in read.backends:
-                raise ActionRefused(
-                    f"refusing to {verb}: HAProxy has no backend {split!r} (`split_backend`)."
-                )
-            groups = split_groups(read, self.opts)
-            stray = [r["svname"] for r in groups.get(None, [])]
-            if stray:
-                raise ActionRefused(
-                    f"refusing to {verb}: servers {', '.join(stray)} of {split!r} do not `track` a "
-                    "server of either colour backend, so their colour is unknown."
-                )
-            for c in COLOURS:
-                if asked[c] > 0:
-                    if not groups.get(c):
-                        raise ActionRefused(
-                            f"refusing to {verb}: {split!r} has no server tracking a server of "
-                            f"{self.opts.backends[c]!r}."
-                        )
-                    self._require_up(read, c, verb)
-            moving = read.map_entries.get(self.opts.map_key) != split
-            if moving:
-                self._preflight_map(read, verb)
-            self._send(
-                "; ".join(
-                    f"set weight {split}/{r['svname']} {absolute_weights(asked[c], len(groups[c]))}"
-                    for c in COLOURS
-                    for r in groups.get(c, [])
-                ),
-                verb,
+            read = self.weights_check(asked, verb)
+            return self.weights_apply(asked, read, verb)
+
+    def weights_check(self, asked: Mapping[Colour, int], verb: str) -> HAProxyRead:
+        """set_weights' preflight: the split backend, its servers tracking each colour, UP."""
+        split = self.opts.split_backend
+        assert split is not None
+        read = self._read()
+        if split not in read.backends:
+            raise ActionRefused(
+                f"refusing to {verb}: HAProxy has no backend {split!r} (`split_backend`)."
             )
-            after = self._point_map_at(split, verb) if moving else self._read()
-            state = build_state(after, self.opts, self._history)
-            got = {c: state.colour(c).weight for c in COLOURS}
-            if any(got[c] is None or abs((got[c] or 0) - asked[c]) > 2 for c in COLOURS):
-                raise VerifyFailed(f"{verb}: sent the weights but read back {got}.")
-            return state
+        groups = split_groups(read, self.opts)
+        stray = [r["svname"] for r in groups.get(None, [])]
+        if stray:
+            raise ActionRefused(
+                f"refusing to {verb}: servers {', '.join(stray)} of {split!r} do not `track` a "
+                "server of either colour backend, so their colour is unknown."
+            )
+        for c in COLOURS:
+            if asked[c] > 0:
+                if not groups.get(c):
+                    raise ActionRefused(
+                        f"refusing to {verb}: {split!r} has no server tracking a server of "
+                        f"{self.opts.backends[c]!r}."
+                    )
+                self._require_up(read, c, verb)
+        if read.map_entries.get(self.opts.map_key) != split:
+            self._preflight_map(read, verb)
+        return read
+
+    def weights_apply(
+        self, asked: Mapping[Colour, int], read: HAProxyRead, verb: str
+    ) -> RouterState:
+        """Set the split servers' weights, point the map at the split backend if it is not yet;
+        read back (VerifyFailed if the weights differ)."""
+        split = self.opts.split_backend
+        assert split is not None
+        groups = split_groups(read, self.opts)
+        moving = read.map_entries.get(self.opts.map_key) != split
+        self._send(
+            "; ".join(
+                f"set weight {split}/{r['svname']} {absolute_weights(asked[c], len(groups[c]))}"
+                for c in COLOURS
+                for r in groups.get(c, [])
+            ),
+            verb,
+        )
+        after = self._point_map_at(split, verb) if moving else self._read()
+        state = build_state(after, self.opts, self._history)
+        got = {c: state.colour(c).weight for c in COLOURS}
+        if any(got[c] is None or abs((got[c] or 0) - asked[c]) > 2 for c in COLOURS):
+            raise VerifyFailed(f"{verb}: sent the weights but read back {got}.")
+        return state
+
+    def weights_put_back(self, before: HAProxyRead) -> None:
+        """Undo :meth:`weights_apply`: the split servers' weights and the map as ``before``."""
+        split = self.opts.split_backend
+        assert split is not None
+        cmds = [
+            f"set weight {split}/{r['svname']} {int(float(r.get('uweight') or r.get('weight') or 0))}"
+            for r in before.servers(split)
+        ]
+        if cmds:
+            self._send("; ".join(cmds), "put back")
+        value = before.map_entries.get(self.opts.map_key)
+        if value is not None:
+            self.map_put_back(value)
+
+    def map_put_back(self, value: str) -> None:
+        """Point the map key at ``value`` again and rewrite the map file to it (best effort for
+        the file: OSError propagates to the caller, which names it)."""
+        o = self.opts
+        self._send(f"set map {o.map} {o.map_key} {value}", "put back")
+        if o.map_file_write:
+            rewrite_map_file(o.file, o.map_key, value)
 
     # -- sync ---------------------------------------------------------------------------------
 
@@ -358,7 +491,7 @@ class HAProxyRouter(Router):
                 "there is no routing to write down."
             )
         try:
-            on_disk = read_map_file_value(o.map_file, o.map_key)
+            on_disk = read_map_file_value(o.file, o.map_key)
         except FileNotFoundError:
             on_disk = None
         except OSError as exc:
@@ -369,6 +502,8 @@ class HAProxyRouter(Router):
         return value, on_disk
 
     def sync_preview(self) -> str | None:
+        if self.fleet is not None:
+            return self.fleet.sync_preview()
         read = self._read(admin=False)
         value, on_disk = self._sync_drift(read, "sync")
         if on_disk == value:
@@ -381,17 +516,19 @@ class HAProxyRouter(Router):
     def sync(self) -> RouterState:
         o = self.opts
         verb = "sync the map file"
+        if self.fleet is not None:
+            return self.fleet.sync()
         with self._action_lock:
             read = self._read()
             value, _on_disk = self._sync_drift(read, verb)
-            problem = map_file_problem(o.map_file)
+            problem = map_file_problem(o.file)
             if problem:
                 raise ActionRefused(
                     f"refusing to {verb}: {o.map_file} cannot be rewritten ({problem})."
                 )
             try:
-                rewrite_map_file(o.map_file, o.map_key, value)
-                written = read_map_file_value(o.map_file, o.map_key)
+                rewrite_map_file(o.file, o.map_key, value)
+                written = read_map_file_value(o.file, o.map_key)
             except OSError as exc:
                 raise ActionRefused(
                     f"{verb}: could not rewrite {o.map_file} ({exc.strerror or exc}); HAProxy "
@@ -412,4 +549,6 @@ class HAProxyRouter(Router):
             return build_state(after, self.opts, self._history)
 
     def close(self) -> None:
+        if self.fleet is not None:
+            self.fleet.close()
         self._sock.close()

@@ -81,10 +81,10 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
         weights = {c: 100 if value == opts.backends[c] else 0 for c in COLOURS}
 
     detail: dict[str, str] = {
-        "map": opts.map,
+        "map": opts.map or "",
         "map_key": opts.map_key,
         "backend": value if value is not None else "(no entry)",
-        "socket": opts.socket,
+        "socket": opts.socket or "",
     }
     live = next((c for c in COLOURS if value == opts.backends[c]), None)
     if split_live:
@@ -111,9 +111,9 @@ def build_state(read: HAProxyRead, opts: HAProxyOptions, history: CounterHistory
                 f"the map names {value!r}, which is neither colour's backend{unknown}"
             )
     # Compare with the file a reload would read (when this machine can see it).
-    if value is not None and (opts.map_file_write or os.path.isfile(opts.map_file)):
+    if value is not None and (opts.map_file_write or os.path.isfile(opts.file)):
         try:
-            on_disk = read_map_file_value(opts.map_file, opts.map_key)
+            on_disk = read_map_file_value(opts.file, opts.map_key)
         except OSError as exc:
             on_disk = f"nothing readable ({exc.strerror or exc})"
         if on_disk != value:

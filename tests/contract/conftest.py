@@ -16,14 +16,17 @@ import pytest
 
 from backends import registry
 from tests.support.cli import PROXY_VARS
-from tests.support.router_worlds import WORLDS, RouterWorld
+from tests.support.router_worlds import VARIANTS, WORLDS, RouterWorld
 
 KINDS = registry.available(registry.ROUTERS)
 REAL = {"haproxy", "kubernetes", "nginx"}  # worlds that start processes or servers on 127.0.0.1
+REAL |= set(VARIANTS)  # a HAProxy fleet: three HAProxy processes
 
 
 def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]:
     """The world builder for ``kind``; fails (not skips) when the suite has none."""
+    if kind in VARIANTS:
+        return VARIANTS[kind]
     if kind not in WORLDS:
         pytest.fail(
             f"router kind {kind!r} is registered ({registry.ROUTERS}) but the router contract "
@@ -38,7 +41,7 @@ def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManag
 @pytest.fixture(
     params=[
         pytest.param(kind, id=kind, marks=[pytest.mark.integration] if kind in REAL else [])
-        for kind in KINDS
+        for kind in [*KINDS, *VARIANTS]
     ]
 )
 def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -4,6 +4,6 @@ HAProxy's live in ``haproxy_fixture.py`` so the benchmark can import them too; t
 here for pytest.
 """
 
-from tests.integration.haproxy_fixture import haproxy_lab  # noqa: F401
+from tests.integration.haproxy_fixture import haproxy_fleet, haproxy_lab  # noqa: F401
 from tests.integration.nginx_fixture import nginx_lab  # noqa: F401
 from tests.integration.prom_fixture import prometheus_binary, prometheus_factory  # noqa: F401

@@ -5,6 +5,9 @@
 started. Every wait is bounded. The ``haproxy_lab`` fixture builds one per test with two FleetApp
 servers per colour (blue v1, green v2).
 
+``running_fleet`` / the ``haproxy_fleet`` fixture start two or three such HAProxy processes in front
+of the same servers (a fleet: lb1, lb2, lb3, each with its own socket and map file).
+
 The layout (also the example in docs/haproxy.md)::
 
     frontend fe           use_backend %[path,map_beg(<dir>/backend.map,blue-backend)]
@@ -482,6 +485,101 @@ def running_lab(servers_per_colour: int = 2) -> Iterator[LabWithApps]:
         for t in stoppers:
             t.join(timeout=10)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class FleetLab:
+    """Several HAProxy processes (``labs``, named lb1, lb2, ...) in front of the same FleetApps,
+    each with its own directory, admin socket, map file and port: a HAProxy fleet."""
+
+    labs: list[HAProxyLab]
+    apps: dict[str, FleetApp]
+
+    @property
+    def names(self) -> list[str]:
+        return [f"lb{i + 1}" for i in range(len(self.labs))]
+
+    def lab(self, name: str) -> HAProxyLab:
+        return self.labs[self.names.index(name)]
+
+    def router_options(self, **overrides: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "instances": [
+                {"name": name, "socket": str(lab.socket), "map": str(lab.map)}
+                for name, lab in zip(self.names, self.labs, strict=True)
+            ],
+            "backends": {"blue": "blue-backend", "green": "green-backend"},
+            "split_backend": "split-backend",
+            "timeout": 1.0,
+        }
+        options.update(overrides)
+        return options
+
+    def map_values(self) -> dict[str, str | None]:
+        """Each instance's map value for "/" (None: it does not answer), read on its own socket."""
+        out: dict[str, str | None] = {}
+        for name, lab in zip(self.names, self.labs, strict=True):
+            try:
+                lines = lab.command(f"show map {lab.map}", timeout=1.0).splitlines()
+            except OSError:
+                out[name] = None
+                continue
+            out[name] = next(
+                (ln.split()[2] for ln in lines if len(ln.split()) == 3 and ln.split()[1] == "/"),
+                None,
+            )
+        return out
+
+    def file_values(self) -> dict[str, str | None]:
+        """Each instance's map file value for "/" (what a restart would route by)."""
+        out: dict[str, str | None] = {}
+        for name, lab in zip(self.names, self.labs, strict=True):
+            words = [ln.split() for ln in lab.map.read_text().splitlines()]
+            out[name] = next((w[1] for w in words if len(w) == 2 and w[0] == "/"), None)
+        return out
+
+
+@contextlib.contextmanager
+def running_fleet(instances: int = 3, servers_per_colour: int = 2) -> Iterator[FleetLab]:
+    """Start FleetApps and ``instances`` HAProxy processes in front of them (as running_lab)."""
+    if haproxy_binary() is None:
+        pytest.skip(SKIP_REASON)
+    root = Path(tempfile.mkdtemp(prefix="bg-fleet-", dir="/tmp"))
+    os.chmod(root, 0o711)
+    apps: dict[str, FleetApp] = {}
+    labs: list[HAProxyLab] = []
+    try:
+        for colour, version in (("blue", "v1"), ("green", "v2")):
+            for i in range(1, servers_per_colour + 1):
+                name = f"{colour}-{i}"
+                apps[name] = quiet(FleetApp(colour, version, name=name, latency_ms=2.0)).start()
+        servers = {
+            c: [(a.name, a.port) for a in apps.values() if a.colour == c] for c in ("blue", "green")
+        }
+        for i in range(instances):
+            directory = root / f"lb{i + 1}"
+            directory.mkdir(mode=0o711)
+            labs.append(HAProxyLab(directory, servers).start())
+        for lab in labs:
+            lab.wait_until_up()
+        yield FleetLab(labs, apps)
+    finally:
+        for lab in labs:
+            lab.stop()
+        stoppers = [threading.Thread(target=app.stop) for app in apps.values()]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def haproxy_fleet() -> Iterator[FleetLab]:
+    """Three running HAProxy instances (lb1..lb3) in front of blue-1, blue-2, green-1, green-2;
+    blue is live on each."""
+    with running_fleet(3) as fleet:
+        yield fleet
 
 
 @pytest.fixture

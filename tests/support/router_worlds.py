@@ -440,6 +440,172 @@ class HAProxyWorld(RouterWorld):
         return self._build_from(config)
 
 
+def haproxy_fleet_config(
+    tmp_path: Path,
+    fleet: Any,
+    *,
+    user: bool = False,
+    split: bool = True,
+    name: str = "console.toml",
+) -> Path:
+    """A console config for a HAProxy fleet (``running_fleet``): one ``[[service.router.instances]]``
+    per HAProxy, each with its own socket (``user``: the ``level user`` one) and map file."""
+    audit = tmp_path / "audit.jsonl"
+    instances = "".join(
+        "\n[[service.router.instances]]\n"
+        f'name = "{n}"\n'
+        f'socket = "{lab.user_socket if user else lab.socket}"\n'
+        f'map = "{lab.map}"\n'
+        for n, lab in zip(fleet.names, fleet.labs, strict=True)
+    )
+    split_line = 'split_backend = "split-backend"\n' if split else ""
+    config = tmp_path / name
+    config.write_text(
+        f'audit_log = "{audit}"\n'
+        "\n"
+        "[[service]]\n"
+        'name = "shop"\n'
+        "poll_interval = 1.0\n"
+        "timeout = 2.0\n"
+        "bake_seconds = 60\n"
+        "\n"
+        "[service.router]\n"
+        'kind = "haproxy"\n'
+        'map_key = "/"\n'
+        f"{split_line}"
+        "\n"
+        "[service.router.backends]\n"
+        'blue = "blue-backend"\n'
+        'green = "green-backend"\n'
+        f"{instances}"
+    )
+    return config
+
+
+class HAProxyFleetWorld(RouterWorld):
+    """Three real HAProxy processes (``running_fleet``: lb1..lb3, each with its own admin socket
+    and map file, in front of the same blue-1, blue-2 / green-1, green-2) configured as one
+    ``kind = "haproxy"`` router with ``instances``. The views read every instance; the outside
+    changes are made on every instance (someone switching the whole fleet by hand)."""
+
+    kind = "haproxy"
+
+    def __init__(self, tmp_path: Path, fleet: Any) -> None:
+        super().__init__(tmp_path)
+        self.fleet = fleet
+        self.config_file = haproxy_fleet_config(tmp_path, fleet)
+
+    def service_config(self) -> ServiceConfig:
+        return load(self.config_file).pick(None)
+
+    def cli_config(self) -> Path:
+        return self.config_file
+
+    def _build_from(self, config: Path) -> ServiceRuntime:
+        return self._keep(build(load(config).pick(None), source=str(config)))
+
+    def live(self) -> Colour | None:
+        values = set(self.fleet.map_values().values())
+        if len(values) != 1:
+            return None  # the instances disagree (or one does not answer)
+        return {"blue-backend": BLUE, "green-backend": GREEN}.get(values.pop() or "")
+
+    def assert_kept(self) -> None:
+        memory, files = self.fleet.map_values(), self.fleet.file_values()
+        assert memory == files and len(set(memory.values())) == 1, (memory, files)
+
+    def statuses(self, colour: Colour) -> set[str]:
+        return {
+            s.split()[0]
+            for lab in self.fleet.labs
+            for (b, _), s in lab.statuses().items()
+            if b == f"{colour}-backend"
+        }
+
+    def draining(self, colour: Colour) -> bool:
+        return self.statuses(colour) == {"DRAIN"}
+
+    def served(self) -> set[str] | None:
+        from tests.integration.haproxy_fixture import get
+
+        colours: set[str] = set()
+        for lab in self.fleet.labs:
+            answers = get(lab.url, 6)
+            assert all(status == 200 for status, _, _ in answers), answers
+            colours |= {colour for _, colour, _ in answers if colour}
+        return colours
+
+    def writes(self) -> int | None:
+        return None
+
+    def switch_outside(self, to: Colour) -> None:
+        for lab in self.fleet.labs:
+            lab.command(f"set map {lab.map} / {to}-backend")
+
+    def drain_outside(self, colour: Colour) -> None:
+        for lab in self.fleet.labs:
+            lab.command(
+                "; ".join(f"set server {colour}-backend/{colour}-{i} state drain" for i in (1, 2))
+            )
+
+    def unhealthy(self, colour: Colour) -> Iterator[str]:
+        names = [f"{colour}-backend/{colour}-{i}" for i in (1, 2)]
+        for lab in self.fleet.labs:
+            lab.command("; ".join(f"disable server {n}" for n in names))
+        try:
+            yield "2 MAINT"
+        finally:
+            for lab in self.fleet.labs:
+                lab.command("; ".join(f"enable server {n}" for n in names))
+        # The servers really go DOWN on every instance: their processes stop.
+        old = [a for a in self.fleet.apps.values() if a.colour == str(colour)]
+        for app in old:
+            app.stop()
+        try:
+            assert wait_for(lambda: self.statuses(colour) == {"DOWN"}), self.statuses(colour)
+            yield "2 DOWN"
+        finally:
+            from console.lab.fleet import FleetApp
+
+            for app in old:
+                self.fleet.apps[app.name] = FleetApp(
+                    app.colour, app.version, name=app.name, port=app.port, latency_ms=2.0
+                ).start()
+        assert wait_for(lambda: self.statuses(colour) == {"UP"}), self.statuses(colour)
+
+    @contextlib.contextmanager
+    def unreachable(self) -> Iterator[str]:
+        for lab in self.fleet.labs:
+            lab.kill()
+        yield "no instance of the HAProxy fleet answered"
+
+    @contextlib.contextmanager
+    def denied(self) -> Iterator[tuple[ServiceRuntime, str]]:
+        config = haproxy_fleet_config(self.tmp, self.fleet, user=True, name="user-level.toml")
+        yield self._build_from(config), "level admin"
+
+    def race_on_write(self, to: Colour) -> str:
+        raise Cannot("HAProxy's `set map` has no precondition (see HAProxyWorld)")
+
+    def drift_persisted(self, to: Colour) -> None:
+        from backends.haproxy.io import rewrite_map_file
+
+        for lab in self.fleet.labs:
+            rewrite_map_file(str(lab.map), "/", f"{to.value}-backend")
+
+    def persisted(self) -> Colour | None:
+        values = set(self.fleet.file_values().values())
+        if len(values) != 1:
+            return None
+        value = values.pop()
+        return next((c for c in (Colour.BLUE, Colour.GREEN) if value == f"{c.value}-backend"), None)
+
+    def without_split(self) -> ServiceRuntime:
+        return self._build_from(
+            haproxy_fleet_config(self.tmp, self.fleet, split=False, name="no-split.toml")
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Kubernetes: the fake API server (tests/support/k8s_fake.py) in this process, over HTTP.
 
@@ -821,6 +987,18 @@ def haproxy_world(tmp_path: Path) -> Iterator[RouterWorld]:
 
 
 @contextlib.contextmanager
+def haproxy_fleet_world(tmp_path: Path) -> Iterator[RouterWorld]:
+    from tests.integration.haproxy_fixture import running_fleet
+
+    with running_fleet(3) as fleet:
+        world = HAProxyFleetWorld(tmp_path, fleet)
+        try:
+            yield world
+        finally:
+            world.close()
+
+
+@contextlib.contextmanager
 def kubernetes_world(tmp_path: Path) -> Iterator[RouterWorld]:
     with shop_cluster() as kube:
         world = KubernetesWorld(tmp_path, kube)
@@ -850,7 +1028,13 @@ WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld
     "nginx": nginx_world,
 }
 
+#: more worlds of a registered kind in another layout (world id -> builder), run by the same suite
+VARIANTS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]] = {
+    "haproxy-fleet": haproxy_fleet_world,
+}
+
 __all__ = [
+    "VARIANTS",
     "BLUE_PODS",
     "GREEN_PODS",
     "WORLDS",

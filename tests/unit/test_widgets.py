@@ -146,3 +146,19 @@ async def test_banner_and_bake_colour_classes():
         banner.items = (BannerItem("critical", "c"),)
         await pilot.pause()
         assert banner.has_class("-critical") and not banner.has_class("-warning")
+
+
+def test_header_of_a_fleet_names_where_each_instance_routes_in_its_colour():
+    view = HeaderView(
+        "shop",
+        "haproxy",
+        "",
+        clock="14:02:11",
+        instances=(("lb1", "green"), ("lb2", "green"), ("lb3", "blue"), ("lb4", "?")),
+    )
+    left, _ = header_parts(view)
+    assert left.plain.endswith("live unknown · lb1 green lb2 green lb3 blue lb4 ?")
+    styles = {left.plain[s.start : s.end]: str(s.style) for s in left.spans}
+    assert styles["blue"] == "bold #4a9eff" and styles["green"] == "bold #3fcf6a"  # ACCENT
+    assert "warning" in styles["?"]
+    assert header_parts(HeaderView("shop", "haproxy", "blue"))[0].plain.endswith("LIVE BLUE ")
