@@ -168,3 +168,36 @@ def test_an_outside_change_on_one_instance_names_it_and_changes_the_routing_key(
     later = fleet_state(BLUE, GREEN, GREEN)  # a second one moves while they disagree
     assert routing_key(after) != routing_key(later)
     assert describe_change(after, later) == "lb3 blue → green"
+
+
+def test_the_header_status_and_json_show_where_each_instance_routes_and_the_alarm_fires():
+    from console.alarms import AlarmEngine
+    from console.cli import _human_status
+    from console.model import BakeState, Frame, Snapshot
+    from console.views import header_view
+
+    state = fleet_state(GREEN, GREEN, BLUE)
+    snap = Snapshot("shop", 100.0, router=state, mono=1.0)
+    report = AlarmEngine([]).evaluate(snap)
+    (alarm,) = report.firing
+    assert alarm.level.name == "CRITICAL" and alarm.colour is GREEN
+    assert alarm.message.startswith(
+        "CRITICAL 2 of 3 instances route to green (lb1, lb2); lb3 routes to blue"
+    )
+    frame = Frame(snap, report, BakeState())
+    view = header_view(frame, "shop", "haproxy", 100.0, False, "")
+    assert view.live == "" and view.instances == (
+        ("lb1", "green"),
+        ("lb2", "green"),
+        ("lb3", "blue"),
+    )
+    text = _human_status(frame)
+    assert "shop  live NONE" in text
+    assert "instances: lb1 → green, lb2 → green, lb3 → blue" in text
+    assert "ALARM CRITICAL 2 of 3 instances route to green" in text
+    assert frame.to_json()["router"]["instances"] == {"lb1": "green", "lb2": "green", "lb3": "blue"}
+    # agreeing again: the alarm clears on the next snapshot
+    again = Snapshot("shop", 101.0, router=fleet_state(GREEN, GREEN, GREEN), mono=2.0)
+    engine = AlarmEngine([])
+    engine.evaluate(snap)
+    assert engine.evaluate(again).firing == ()
