@@ -20,6 +20,7 @@ from tests.support.router_worlds import WORLDS, RouterWorld
 
 KINDS = registry.available(registry.ROUTERS)
 REAL = {"haproxy", "kubernetes", "nginx"}  # worlds that start processes or servers on 127.0.0.1
+REAL |= {"gateway-api", "istio"}  # the Kubernetes API fake, with the route custom objects
 
 
 def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]:
