@@ -28,6 +28,20 @@ kube-apiserver's handlers), for the few resources it uses:
   serving a snapshot to mimic its lag.
 * coordination.k8s.io/v1 Leases: GET, POST (409 AlreadyExists), PUT (409 on a stale
   resourceVersion); ``acquireTime`` / ``renewTime`` are MicroTime: six fractional digits, else 400.
+* Custom resources, while their CRD is installed (``crds``; without it every request of the type is
+  404 "the server could not find the requested resource", with no object named, as kube-apiserver
+  answers an unknown path): gateway.networking.k8s.io/v1 HTTPRoutes and networking.istio.io/v1
+  VirtualServices: GET, LIST, POST, PUT (409 on a stale resourceVersion), PATCH (merge and JSON
+  patch; a strategic merge patch is 415, as for every custom resource), and the ``/status``
+  subresource (GET, PUT, PATCH). A write through the object keeps the status, one through
+  ``/status`` changes only the status; ``metadata.generation`` moves when anything but metadata and
+  status changes. An HTTPRoute's backendRef weight outside 0..1000000 is 422. Their controllers run
+  in the controller loop: the gateway writes an HTTPRoute's ``status.parents`` (per parentRef,
+  Accepted, False as ``route_rejects`` says, and ResolvedRefs, False with BackendNotFound when a
+  backendRef names no Service, each with the generation it observed); ``gateway_paused`` stops it.
+  istiod writes a VirtualService's ``observedGeneration`` (a string, as protobuf JSON has it) and
+  ``Reconciled`` (False as ``istio_rejects`` says) when ``istio_status`` is on (off by default, as
+  in Istio). ``add_custom`` builds one, ``set_status`` writes a status as a controller would.
 * ``resourceVersion`` is one counter that grows on every write (a no-op patch writes nothing).
 * RBAC: the Role in docs/kubernetes-rbac.yaml (``role=``; ``use_role(None)`` for a broader one) is
   enforced on every request, ``resourceNames`` included (never matching a list or a create), with
