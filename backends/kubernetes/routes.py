@@ -654,7 +654,8 @@ class RouteRouter(Router):
                 f"{verb} refused: {colour} is live ({now[colour]} % of new requests on "
                 f"{self.ROUTE_KIND} {self.o.route}); switch to {colour.other} first, then drain {colour}"
             )
-        zero = now is not None and now[colour] == 0 and split.disagreement() is None
+        # at 0 % already (or no colour gets requests: both weights 0), only the annotation is written
+        zero = now is None or (now[colour] == 0 and split.disagreement() is None)
         if self.drained(r.route, colour) and zero:
             raise ActionRefused(f"{colour} is already drained; nothing to do")
         want = {colour: 0, colour.other: 100}

@@ -140,6 +140,15 @@ def test_weights_shift_a_canary_share_and_drain_takes_it_back_in_one_write(kind,
         r.ready(GREEN)
 
 
+def test_drain_with_both_weights_0_marks_it_and_sends_no_traffic_anywhere(kind, kube):
+    spec = httproute_spec(0, 0) if kind == "gateway-api" else virtualservice_spec(0, 0)
+    set_spec(kind, kube, spec)
+    r = router(kind, kube)
+    assert r.state().live is None
+    st = r.drain(GREEN)
+    assert st.colour(GREEN).draining and weights(kind, kube) == [0, 0]
+
+
 def test_bad_weights_are_refused_before_anything_is_read(kind, kube):
     r = router(kind, kube)
     with pytest.raises(ActionRefused, match="adding up to 100"):
