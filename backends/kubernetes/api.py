@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from backends.base import COLOURS, BackendTimeout, Colour, ConfigError, Conflict
-from backends.kubernetes.errors import Target, translate
+from backends.kubernetes.errors import RBAC_HINT, Target, translate
 from backends.kubernetes.objects import selector_of
 from backends.kubernetes.options import KubeOptions
 
@@ -36,20 +36,45 @@ class Snapshot:
     slices: list[Any]  # EndpointSlices of the live and preview Services
 
 
-class KubeApi:
-    """One ApiClient per router, a per-call deadline, and every error translated."""
+class ClusterAccess(Protocol):
+    """The options that say how to reach the cluster (KubeOptions, and the route routers' own)."""
 
-    def __init__(self, o: KubeOptions, client: Any, config: Any) -> None:
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def in_cluster(self) -> bool: ...
+    @property
+    def kubeconfig(self) -> str | None: ...
+    @property
+    def context(self) -> str | None: ...
+
+
+class ClusterApi:
+    """One ApiClient per router, a per-call deadline, and every error translated: what every router
+    on the Kubernetes API shares (``kubernetes``, ``gateway-api``, ``istio``)."""
+
+    #: what a 403 tells the operator to grant (the page of the router's minimal Role)
+    rbac_hint = RBAC_HINT
+
+    def __init__(self, o: ClusterAccess, client: Any, config: Any) -> None:
         self.o = o
         self._client_mod, self._config_mod = client, config
         self._lock = threading.Lock()
         self._local = threading.local()
         self._apis: tuple[Any, Any, Any] | None = None
         self._coordination: Any = None
+        self._custom: Any = None
         self._client: Any = None
         self.host = o.host or "(from kubeconfig)"
         # kubernetes 37 imports its API modules on first attribute access (about 1 s): here, at build
         _ = (client.CoreV1Api, client.AppsV1Api, client.DiscoveryV1Api, client.CoordinationV1Api)
+        _ = client.CustomObjectsApi
 
     def connect(self) -> tuple[Any, Any, Any]:
         """(CoreV1Api, AppsV1Api, DiscoveryV1Api), loading the configuration on first use."""
@@ -89,6 +114,7 @@ class KubeApi:
                     client.DiscoveryV1Api(self._client),
                 )
                 self._coordination = client.CoordinationV1Api(self._client)
+                self._custom = client.CustomObjectsApi(self._client)
             return self._apis
 
     def coordination(self) -> Any:
@@ -96,12 +122,22 @@ class KubeApi:
         self.connect()
         return self._coordination
 
+    def custom(self) -> Any:
+        """CustomObjectsApi (HTTPRoutes, VirtualServices), on the same connection."""
+        self.connect()
+        return self._custom
+
     def begin(self, acting: bool) -> None:
         """Start one router call: its budget, and whether errors are an action's or a read's."""
         self.connect()  # loading the kubeconfig (maybe an exec plugin) is not charged to the budget
         # 90 %: our own error, naming the request, should arrive before the console's guard gives up
         self._local.deadline = time.monotonic() + 0.9 * self.o.timeout
         self._local.acting = acting
+
+    @property
+    def acting(self) -> bool:
+        """Whether the current call is an action's (errors become ActionRefused) or a read's."""
+        return bool(getattr(self._local, "acting", False))
 
     def remaining(self) -> float:
         deadline = getattr(self._local, "deadline", time.monotonic() + self.o.timeout)
@@ -118,7 +154,7 @@ class KubeApi:
         **kw: Any,
     ) -> Any:
         """Send one request within the call's budget; ``missing_ok``: a 404 returns None."""
-        target = Target(verb, resource, name, self.o.namespace)
+        target = Target(verb, resource, name, self.o.namespace, self.rbac_hint)
         left = self.remaining()
         if left <= 0.02:
             raise BackendTimeout(
@@ -131,6 +167,21 @@ class KubeApi:
                 return None
             acting = getattr(self._local, "acting", False)
             raise translate(exc, target, self.host, self.o.timeout, acting) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            self._client, self._apis = None, None
+
+
+class KubeApi(ClusterApi):
+    """The Kubernetes router's reads and conditional patches (Services, Deployments, pods, slices)."""
+
+    o: KubeOptions
+
+    def __init__(self, o: KubeOptions, client: Any, config: Any) -> None:
+        super().__init__(o, client, config)
 
     def get(self, resource: str, name: str) -> Any:
         core, apps, _ = self.connect()
@@ -224,9 +275,3 @@ class KubeApi:
                     ) from None
                 obj = now
         raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client, self._apis = None, None

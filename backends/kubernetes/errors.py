@@ -24,15 +24,22 @@ class Target:
     """What a request was about, for messages: ``patch services/shop in namespace prod``."""
 
     verb: str
-    resource: str  # "services", "deployments", "pods", "endpointslices", "leases"
+    resource: (
+        str  # "services", "deployments", "pods", "endpointslices", "leases", "httproutes", ...
+    )
     name: str | None
     namespace: str
+    rbac: str = RBAC_HINT  # what a 403 tells the operator to grant
 
     @property
     def kind(self) -> str:
-        return {"services": "Service", "deployments": "Deployment", "leases": "Lease"}.get(
-            self.resource, self.resource
-        )
+        return {
+            "services": "Service",
+            "deployments": "Deployment",
+            "leases": "Lease",
+            "httproutes": "HTTPRoute",
+            "virtualservices": "VirtualService",
+        }.get(self.resource, self.resource)
 
     def __str__(self) -> str:
         what = f"{self.resource}/{self.name}" if self.name else self.resource
@@ -101,7 +108,7 @@ def translate(
             "renew them (for instance run `kubectl get ns` with the same context) and try again"
         )
     if status == 403:
-        return PermissionDenied(f"forbidden: {target}; {RBAC_HINT} (the API server said: {said})")
+        return PermissionDenied(f"forbidden: {target}; {target.rbac} (the API server said: {said})")
     if status == 404:
         if target.name:
             msg = f"{target.kind} {target.name!r} not found in namespace {target.namespace!r}; check [service.router]"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from backends.base import ActionRefused, BackendError, Conflict
-from backends.kubernetes.api import KubeApi
+from backends.kubernetes.api import ClusterApi
 
 LEASE_SECONDS = 30  # a holder that dies (kill -9, lost network) blocks others this long at most
 MANAGED_BY = {"app.kubernetes.io/managed-by": "bluegreen-console"}
@@ -49,7 +49,7 @@ def _as_datetime(value: Any) -> datetime | None:
 class LeaseLock:
     """Take and give back the Lease of one service (see the module docstring)."""
 
-    def __init__(self, api: KubeApi, service: str, now: Callable[[], float]) -> None:
+    def __init__(self, api: ClusterApi, service: str, now: Callable[[], float]) -> None:
         self.api, self.name, self.now = api, lease_name(service), now
 
     def _get(self) -> Any:

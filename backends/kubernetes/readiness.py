@@ -62,38 +62,58 @@ def endpoint_ready(ep: Any) -> bool:
 
 def ready_pods(s: Snapshot, colour: Colour) -> int:
     """Pods of ``colour`` that are Ready and not terminating (Pending ones have no Ready condition)."""
-    return sum(1 for p in s.pods[colour] if pod_server(p, False).status is ServerStatus.UP)
+    return count_ready(s.pods[colour])
+
+
+def count_ready(pods: list[Any]) -> int:
+    """Of ``pods``, those Ready and not terminating."""
+    return sum(1 for p in pods if pod_server(p, False).status is ServerStatus.UP)
+
+
+def deployment_unready(
+    dep: Any, name: str, to: Colour, pods: list[Any], endpoints: int, no_endpoint: str
+) -> str | None:
+    """Why a switch to ``to`` must not happen yet, from its Deployment ``dep`` (named ``name``), the
+    pods it would route to and its ready endpoints (``no_endpoint`` says why there are none); None
+    when it is scaled up, rolled out and ready. The gate of every router on the Kubernetes API."""
+    st, desired = dep.status, desired_replicas(dep)
+    ready = (st.ready_replicas if st else 0) or 0
+    updated = (st.updated_replicas if st else 0) or 0
+    if desired == 0:
+        return f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
+    if st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
+        return f"its Deployment {name} has a change its controller has not processed yet"
+    if updated < desired:
+        return (
+            f"its Deployment {name} is still rolling out ({updated} of {desired} replicas updated)"
+        )
+    if ready < desired:
+        return f"only {ready} of {desired} replicas of Deployment {name} are ready"
+    if endpoints == 0:
+        return f"it has no ready endpoint ({no_endpoint})"
+    if (up := count_ready(pods)) < desired:
+        # the Deployment's status lags its pods: deleted pods are Terminating (still Ready a while)
+        # before its controller writes the new count
+        gone = sum(1 for p in pods if p.metadata.deletion_timestamp is not None)
+        return (
+            f"only {up} of {desired} pods of Deployment {name} are ready"
+            + (f" ({gone} terminating)" if gone else "")
+            + f"; its status still says {ready} ready"
+        )
+    return None
 
 
 def gate(o: KubeOptions, s: Snapshot, to: Colour) -> None:
     """Refuse a switch to ``to`` (ActionRefused) unless its Deployment is scaled up, rolled out and
     ready, and it has a ready endpoint."""
-    dep, name = s.deployments[to], o.deployments[to]
-    st, desired = dep.status, desired_replicas(dep)
-    ready = (st.ready_replicas if st else 0) or 0
-    updated = (st.updated_replicas if st else 0) or 0
-    why = None
-    if desired == 0:
-        why = f"its Deployment {name} is scaled to 0; scale it up (or ready {to}) and wait for its pods"
-    elif st is None or (st.observed_generation or 0) < (dep.metadata.generation or 0):
-        why = f"its Deployment {name} has a change its controller has not processed yet"
-    elif updated < desired:
-        why = (
-            f"its Deployment {name} is still rolling out ({updated} of {desired} replicas updated)"
-        )
-    elif ready < desired:
-        why = f"only {ready} of {desired} replicas of Deployment {name} are ready"
-    elif ready_endpoints(o, s, to) == 0:
-        sel = {**selector_of(s.service), o.selector_label: o.value(to)}
-        why = f"it has no ready endpoint (no ready pod matches {selector_text(sel)})"
-    elif (pods := ready_pods(s, to)) < desired:
-        # the Deployment's status lags its pods: deleted pods are Terminating (still Ready a while)
-        # before its controller writes the new count
-        gone = sum(1 for p in s.pods[to] if p.metadata.deletion_timestamp is not None)
-        why = (
-            f"only {pods} of {desired} pods of Deployment {name} are ready"
-            + (f" ({gone} terminating)" if gone else "")
-            + f"; its status still says {ready} ready"
-        )
+    sel = {**selector_of(s.service), o.selector_label: o.value(to)}
+    why = deployment_unready(
+        s.deployments[to],
+        o.deployments[to],
+        to,
+        s.pods[to],
+        ready_endpoints(o, s, to),
+        f"no ready pod matches {selector_text(sel)}",
+    )
     if why:
         raise ActionRefused(f"switch to {to} refused: {why}; nothing was written")

@@ -28,6 +28,20 @@ kube-apiserver's handlers), for the few resources it uses:
   serving a snapshot to mimic its lag.
 * coordination.k8s.io/v1 Leases: GET, POST (409 AlreadyExists), PUT (409 on a stale
   resourceVersion); ``acquireTime`` / ``renewTime`` are MicroTime: six fractional digits, else 400.
+* Custom resources, while their CRD is installed (``crds``; without it every request of the type is
+  404 "the server could not find the requested resource", with no object named, as kube-apiserver
+  answers an unknown path): gateway.networking.k8s.io/v1 HTTPRoutes and networking.istio.io/v1
+  VirtualServices: GET, LIST, POST, PUT (409 on a stale resourceVersion), PATCH (merge and JSON
+  patch; a strategic merge patch is 415, as for every custom resource), and the ``/status``
+  subresource (GET, PUT, PATCH). A write through the object keeps the status, one through
+  ``/status`` changes only the status; ``metadata.generation`` moves when anything but metadata and
+  status changes. An HTTPRoute's backendRef weight outside 0..1000000 is 422. Their controllers run
+  in the controller loop: the gateway writes an HTTPRoute's ``status.parents`` (per parentRef,
+  Accepted, False as ``route_rejects`` says, and ResolvedRefs, False with BackendNotFound when a
+  backendRef names no Service, each with the generation it observed); ``gateway_paused`` stops it.
+  istiod writes a VirtualService's ``observedGeneration`` (a string, as protobuf JSON has it) and
+  ``Reconciled`` (False as ``istio_rejects`` says) when ``istio_status`` is on (off by default, as
+  in Istio). ``add_custom`` builds one, ``set_status`` writes a status as a controller would.
 * ``resourceVersion`` is one counter that grows on every write (a no-op patch writes nothing).
 * RBAC: the Role in docs/kubernetes-rbac.yaml (``role=``; ``use_role(None)`` for a broader one) is
   enforced on every request, ``resourceNames`` included (never matching a list or a create), with
@@ -63,6 +77,8 @@ GROUPS = {
     "deployments": "apps",
     "endpointslices": "discovery.k8s.io",
     "leases": "coordination.k8s.io",
+    "httproutes": "gateway.networking.k8s.io",
+    "virtualservices": "networking.istio.io",
 }
 KINDS = {
     "services": "Service",
@@ -70,6 +86,8 @@ KINDS = {
     "deployments": "Deployment",
     "endpointslices": "EndpointSlice",
     "leases": "Lease",
+    "httproutes": "HTTPRoute",
+    "virtualservices": "VirtualService",
 }
 API_VERSIONS = {
     "services": "v1",
@@ -77,7 +95,11 @@ API_VERSIONS = {
     "deployments": "apps/v1",
     "endpointslices": "discovery.k8s.io/v1",
     "leases": "coordination.k8s.io/v1",
+    "httproutes": "gateway.networking.k8s.io/v1",
+    "virtualservices": "networking.istio.io/v1",
 }
+#: custom resources (CRDs), served with their status subresource while their CRD is installed
+CUSTOM = ("httproutes", "virtualservices")
 #: the Role the fake enforces unless told otherwise: the documented one, read from the file itself
 RBAC_DOC = Path(__file__).resolve().parents[2] / "docs" / "kubernetes-rbac.yaml"
 MAX_ENDPOINTS_PER_SLICE = 2  # kube-controller-manager's default is 100; 2 gives several slices
@@ -92,7 +114,17 @@ _ROUTES = [
         r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>leases)"
         r"(?:/(?P<name>[^/]+))?$"
     ),
+    re.compile(
+        r"^/apis/gateway\.networking\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>httproutes)"
+        r"(?:/(?P<name>[^/]+)(?:/(?P<sub>status))?)?$"
+    ),
+    re.compile(
+        r"^/apis/networking\.istio\.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>virtualservices)"
+        r"(?:/(?P<name>[^/]+)(?:/(?P<sub>status))?)?$"
+    ),
 ]
+GATEWAY_CONTROLLER = "example.net/fake-gateway-controller"
+TRANSITION = "2025-01-01T00:00:00Z"
 HANG_LIMIT = 10.0  # a hung request answers 504 after this long at most, or at stop()
 
 
@@ -308,6 +340,12 @@ class FakeKube:
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()  # open client connections, closed by stop()
         self._timers: dict[str, list[tuple[float, str]]] = {}  # pod name -> [(when, what)]
+        # custom resources: installed CRDs, and the route controllers (the gateway, istiod)
+        self.crds: set[str] = set(CUSTOM)
+        self.gateway_paused = False  # True: the gateway's controller writes no route status (lag)
+        self.route_rejects: dict[str, tuple[str, str, str]] = {}  # route -> (type, reason, message)
+        self.istio_status = False  # istiod's status reporting (PILOT_ENABLE_STATUS), off by default
+        self.istio_rejects: dict[str, tuple[str, str]] = {}  # VirtualService -> (reason, message)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -383,7 +421,7 @@ class FakeKube:
         never matches a request without a name (list, create), as in Kubernetes."""
         if self.rules is None:
             return True
-        group = GROUPS[resource]
+        group = GROUPS[resource.split("/")[0]]
         for rule in self.rules:
             names = rule.get("resourceNames") or []
             if (
@@ -534,9 +572,9 @@ class FakeKube:
             before = copy.deepcopy(obj.get("spec"))
             fn(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
+            if resource in ("deployments", *CUSTOM) and obj.get("spec") != before:
+                obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
             if resource == "deployments":
-                if obj.get("spec") != before:
-                    obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
                 self._reconcile(ns, name)
         self.settle()
 
@@ -666,6 +704,13 @@ class FakeKube:
                         self._run(pod, what == "ready")
                 if not timers:
                     self._timers.pop(pod_name, None)
+            for (res, _, _), obj in list(self.objects.items()):
+                if res in CUSTOM and res in self.crds:
+                    want_status = self._wanted_status(res, obj)
+                    if want_status is not None and obj.get("status") != want_status:
+                        obj["status"] = want_status
+                        obj["metadata"]["resourceVersion"] = self._next_rv()
+                        wrote = True
             if self.controller_paused:
                 return wrote
             for (res, _, _), dep in list(self.objects.items()):
@@ -690,6 +735,10 @@ class FakeKube:
                     dep.get("status") == self._status(dep)
                     for (res, _, _), dep in self.objects.items()
                     if res == "deployments"
+                ) and all(
+                    (want := self._wanted_status(res, obj)) is None or obj.get("status") == want
+                    for (res, _, _), obj in self.objects.items()
+                    if res in CUSTOM and res in self.crds
                 ):
                     return
             time.sleep(self.controller_interval / 2)
@@ -775,6 +824,7 @@ class FakeKube:
         if route is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns, res, name = route["ns"], route["res"], route.groupdict().get("name")
+        sub = route.groupdict().get("sub")
         verb = {
             "GET": "get" if name else "list",
             "PUT": "update",
@@ -784,8 +834,9 @@ class FakeKube:
         if (
             verb is None
             or (verb in ("update", "patch") and not name)
-            or (verb == "create" and (name or res != "leases"))
+            or (verb == "create" and (name or res not in ("leases", *CUSTOM)))
             or (res == "endpointslices" and verb != "list")
+            or (sub is not None and verb not in ("get", "update", "patch"))
         ):
             raise ApiError(
                 405,
@@ -799,16 +850,19 @@ class FakeKube:
                 hook[3] -= 1
                 hook[2](self)
         group = GROUPS[res]
-        if (verb, res) in self.deny or not self.allowed(verb, res, name):
-            qualified = f"{res}.{group}" if group else res
+        rbac_res = f"{res}/{sub}" if sub else res
+        if (verb, rbac_res) in self.deny or not self.allowed(verb, rbac_res, name):
+            qualified = f"{rbac_res}.{group}" if group else rbac_res
             who = f'{qualified} "{name}"' if name else qualified
             raise ApiError(
                 403,
                 "Forbidden",
                 f'{who} is forbidden: User "{self.user}" cannot {verb} resource '
-                f'"{res}" in API group "{group}" in the namespace "{ns}"',
+                f'"{rbac_res}" in API group "{group}" in the namespace "{ns}"',
                 {"name": name, "group": group, "kind": res},
             )
+        if res in CUSTOM and res not in self.crds:  # no such CRD: the path itself is unknown
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if (method, res) in self.hang:
             self._release.wait(HANG_LIMIT)
             raise ApiError(504, "Timeout", "the request was held by the test and released")
@@ -843,7 +897,7 @@ class FakeKube:
             if verb == "get":
                 return 200, self._finish(res, self._view(res, self.objects[key]))
             return 200, self._finish(
-                res, self._write(res, key, method, headers.get("Content-Type", ""), body)
+                res, self._write(res, key, method, headers.get("Content-Type", ""), body, sub)
             )
 
     def _create(self, res: str, ns: str, raw: bytes) -> dict[str, Any]:
@@ -879,7 +933,13 @@ class FakeKube:
         return {"kind": KINDS[res], "apiVersion": API_VERSIONS[res], **obj}
 
     def _write(
-        self, res: str, key: tuple[str, str, str], method: str, ctype: str, raw: bytes
+        self,
+        res: str,
+        key: tuple[str, str, str],
+        method: str,
+        ctype: str,
+        raw: bytes,
+        sub: str | None = None,
     ) -> dict[str, Any]:
         old = self.objects[key]
         current = self._view(res, old)
@@ -899,6 +959,14 @@ class FakeKube:
             )
         elif ctype == "application/json-patch+json":
             new = json_patch(current, body)
+        elif ctype == "application/strategic-merge-patch+json" and res in CUSTOM:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            )
         elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             if not isinstance(body, dict):
                 raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")
@@ -926,6 +994,8 @@ class FakeKube:
         new.pop("kind", None)
         new.pop("apiVersion", None)
         micro_times(res, new)
+        if res in CUSTOM:
+            return self._write_custom(res, key, old, current, new, sub)
         if res == "deployments":
             # status is the controller's (the /status subresource): writes through the object
             # leave it as it was
@@ -962,6 +1032,144 @@ class FakeKube:
         if res == "deployments":
             self._reconcile(key[1], key[2])
         return self._view(res, new)
+
+    def _write_custom(
+        self,
+        res: str,
+        key: tuple[str, str, str],
+        old: dict[str, Any],
+        current: dict[str, Any],
+        new: dict[str, Any],
+        sub: str | None,
+    ) -> dict[str, Any]:
+        """A CRD with the status subresource: a write through the object keeps the old status, a
+        write through ``/status`` changes only the status; ``generation`` moves when anything but
+        metadata and status changes; an unchanged object is not written."""
+        if sub == "status":
+            new = {**copy.deepcopy(current), "status": copy.deepcopy(new.get("status") or {})}
+            new["metadata"] = copy.deepcopy(old["metadata"])
+        else:
+            new["status"] = copy.deepcopy(old.get("status") or {})
+            if not new["status"]:
+                new.pop("status")
+        if res == "httproutes":
+            for rule in (new.get("spec") or {}).get("rules") or []:
+                for ref in rule.get("backendRefs") or []:
+                    w = ref.get("weight", 1)
+                    if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 1000000:
+                        raise ApiError(
+                            422,
+                            "Invalid",
+                            f'HTTPRoute.gateway.networking.k8s.io "{key[2]}" is invalid: '
+                            f"spec.rules[0].backendRefs[0].weight: Invalid value: {w!r}: "
+                            "spec.rules[0].backendRefs[0].weight in body should be less than or "
+                            "equal to 1000000",
+                        )
+        if new == current:
+            return current
+        spec_of = {k: v for k, v in current.items() if k not in ("metadata", "status")}
+        if {k: v for k, v in new.items() if k not in ("metadata", "status")} != spec_of:
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        new["metadata"]["resourceVersion"] = self._next_rv()
+        self.objects[key] = new
+        return self._view(res, new)
+
+    # -- custom resources: building them, and their controllers ---------------------------------
+
+    def add_custom(
+        self, res: str, name: str, spec: dict[str, Any], ns: str = "default"
+    ) -> dict[str, Any]:
+        """An HTTPRoute or a VirtualService (generation 1, no status until its controller writes)."""
+        with self.lock:
+            obj = {
+                "metadata": {**self._meta(name, ns), "generation": 1},
+                "spec": copy.deepcopy(spec),
+            }
+            self.objects[(res, ns, name)] = obj
+        self.settle()
+        return self.get(res, name, ns)
+
+    def route_status(self, route: dict[str, Any]) -> dict[str, Any]:
+        """What the gateway's controller writes for an HTTPRoute: per parentRef, Accepted (False
+        as ``route_rejects`` says) and ResolvedRefs (False when a backendRef names no Service),
+        each with the generation it describes."""
+        meta, spec = route["metadata"], route.get("spec") or {}
+        gen, ns = meta.get("generation", 1), meta["namespace"]
+        missing = [
+            ref.get("name")
+            for rule in spec.get("rules") or []
+            for ref in rule.get("backendRefs") or []
+            if (ref.get("kind") or "Service") == "Service"
+            and ("services", ref.get("namespace") or ns, ref.get("name")) not in self.objects
+        ]
+        reject = self.route_rejects.get(meta["name"])
+
+        def cond(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
+            return {
+                "type": kind,
+                "status": "True" if ok else "False",
+                "reason": reason,
+                "message": message,
+                "observedGeneration": gen,
+                "lastTransitionTime": TRANSITION,
+            }
+
+        parents = []
+        for ref in spec.get("parentRefs") or []:
+            accepted = reject is None or reject[0] != "Accepted"
+            conditions = [
+                cond(
+                    "Accepted",
+                    accepted,
+                    "Accepted" if accepted else (reject or ("", "", ""))[1],
+                    "Route is accepted" if accepted else (reject or ("", "", ""))[2],
+                ),
+                cond(
+                    "ResolvedRefs",
+                    not missing,
+                    "ResolvedRefs" if not missing else "BackendNotFound",
+                    "Resolved all the Object references for the Route"
+                    if not missing
+                    else f'Service "{missing[0]}" not found',
+                ),
+            ]
+            parents.append(
+                {
+                    "parentRef": {k: v for k, v in ref.items()},
+                    "controllerName": GATEWAY_CONTROLLER,
+                    "conditions": conditions,
+                }
+            )
+        return {"parents": parents}
+
+    def vs_status(self, vs: dict[str, Any]) -> dict[str, Any]:
+        """What istiod writes with status reporting on: observedGeneration (an int64: a string in
+        its JSON) and a Reconciled condition (False as ``istio_rejects`` says)."""
+        reject = self.istio_rejects.get(vs["metadata"]["name"])
+        cond: dict[str, Any] = {
+            "type": "Reconciled",
+            "status": "True" if reject is None else "False",
+        }
+        if reject is not None:
+            cond.update(reason=reject[0], message=reject[1])
+        return {
+            "observedGeneration": str(vs["metadata"].get("generation", 1)),
+            "conditions": [cond],
+        }
+
+    def _wanted_status(self, res: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+        if res == "httproutes" and not self.gateway_paused:
+            return self.route_status(obj)
+        if res == "virtualservices" and self.istio_status:
+            return self.vs_status(obj)
+        return None
+
+    def set_status(self, res: str, name: str, status: dict[str, Any], ns: str = "default") -> None:
+        """Write a custom object's status as its controller would (the resourceVersion moves)."""
+        with self.lock:
+            obj = self.objects[(res, ns, name)]
+            obj["status"] = copy.deepcopy(status)
+            obj["metadata"]["resourceVersion"] = self._next_rv()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1020,12 +1020,26 @@ def nginx_world(tmp_path: Path) -> Iterator[RouterWorld]:
             world.close()
 
 
+def gateway_api_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.mesh_worlds import mesh_world  # it builds on this module
+
+    return mesh_world("gateway-api", tmp_path)
+
+
+def istio_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.mesh_worlds import mesh_world
+
+    return mesh_world("istio", tmp_path)
+
+
 #: router kind -> a context manager building its live world in a test's directory
 WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]] = {
     "simulator": simulator_world,
     "haproxy": haproxy_world,
     "kubernetes": kubernetes_world,
     "nginx": nginx_world,
+    "gateway-api": gateway_api_world,
+    "istio": istio_world,
 }
 
 #: more worlds of a registered kind in another layout (world id -> builder), run by the same suite
