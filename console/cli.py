@@ -251,6 +251,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from console.monitor import Monitor
     from console.runtime import build
 
+    if getattr(args, "service", None) is None:  # every service of the config (or directory)
+        from console.board_config import load_board
+
+        board = load_board(args.config)
+        if board.is_dir or len(board) > 1:
+            from console.board_status import run
+
+            return run(args, board, _status_json, _human_status)
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
     audit_path = _audit_path(args, cfg)
@@ -453,8 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, config_required: bool = True) -> None:
         if config_required:
-            sp.add_argument("--config", "-c", help="TOML config file (default $BLUEGREEN_CONFIG)")
-            sp.add_argument("--service", help="which [[service]] (default: the first)")
+            sp.add_argument(
+                "--config",
+                "-c",
+                help="TOML config file, or a directory of them (default $BLUEGREEN_CONFIG)",
+            )
+            sp.add_argument(
+                "--service",
+                help="which [[service]] (default: the first; status and watch: every service)",
+            )
         sp.add_argument(
             "--audit-log",
             metavar="PATH",
