@@ -47,7 +47,7 @@ from console.screens import ConfirmScreen, Dialog
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 from widgets.board_table import BoardCells, BoardTable
 
-DRAW_EVERY = 0.25  # seconds: the board is redrawn at most this often while frames arrive
+DRAW_EVERY = 1.0  # seconds: frames arriving redraw the board at most this often (keys: at once)
 LOG_KEEP = 200  # lines of each service's log kept for its dashboard
 
 
@@ -328,9 +328,11 @@ class BoardApp(App[None]):
         self.order: list[str] = []  # the names as drawn
         self.notice = ""
         self._dirty = False
+        self._draw_pending = False
         self._drawn_at = 0.0
         self.sub_title = self.opts.subtitle
-        self._confirm: ConfirmScreen | None = None
+        self._closed = False  # unmounted: no poll is started any more
+        self._help: BoardHelp | None = None
 
     def get_default_screen(self) -> Screen[Any]:
         return BoardScreen(id="_default")
@@ -350,7 +352,7 @@ class BoardApp(App[None]):
 
     def request_poll(self, w: Watched) -> None:
         monitor = w.slot.monitor
-        if monitor is None or w.polling:
+        if monitor is None or w.polling or self._closed:
             return
         w.polling = True
         self._pool.submit(self._poll_one, w.name, monitor)
@@ -368,6 +370,8 @@ class BoardApp(App[None]):
         if w is None:
             return
         w.polling = False
+        if not self.screen_stack:  # the app is exiting: nothing to draw on
+            return
         w.polls += 1
         if message.frame is not None:
             self.apply_frame(w, message.frame)
@@ -404,21 +408,25 @@ class BoardApp(App[None]):
         self._changed(w)
 
     def _changed(self, w: Watched) -> None:
-        screen = self.screen
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, ServiceScreen) and screen.service == w.name:
             self.draw_service(screen)
         self._dirty = True
-        if time.monotonic() - self._drawn_at >= DRAW_EVERY:
+        wait = DRAW_EVERY - (time.monotonic() - self._drawn_at)
+        if wait <= 0:
             self.draw()
-        else:
-            self.set_timer(DRAW_EVERY, self._draw_if_dirty)
+        elif not self._draw_pending:  # one timer for every frame that arrives meanwhile
+            self._draw_pending = True
+            self.set_timer(wait, self._draw_if_dirty)
 
     def _draw_if_dirty(self) -> None:
+        self._draw_pending = False
         if self._dirty:
             self.draw()
 
     def _tick(self) -> None:
-        self.draw()  # ages and the bake's time left move without frames too
+        if time.monotonic() - self._drawn_at >= DRAW_EVERY * 0.9:
+            self.draw()  # ages and the bake's time left move without frames too
 
     # ------------------------------------------------------------------ drawing
 
@@ -495,7 +503,7 @@ class BoardApp(App[None]):
         stamp = views.clock_text(self.clock())
         w.log.append((stamp, level, text))
         del w.log[:-LOG_KEEP]
-        screen = self.screen
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, ServiceScreen) and screen.service == w.name:
             screen.query_one(ActionLog).add(stamp, level, text)
         if level in ("error", "ok", "warning", "critical") or text.endswith("preflight…"):
@@ -532,7 +540,13 @@ class BoardApp(App[None]):
         self.push_screen(ServiceScreen(name))
 
     def action_help(self) -> None:
-        self.push_screen(BoardHelp())
+        """The help, built once and shown again (a new dialog at every press cost a compose and
+        a styling of its widgets)."""
+        if self._help is None:
+            self._help = BoardHelp()
+            self.install_screen(self._help, name="board-help")
+        if self._help not in self.screen_stack:
+            self.push_screen(self._help)
 
     def act_selected(self, action: str) -> None:
         if self.selected is not None:
@@ -679,6 +693,7 @@ class BoardApp(App[None]):
             self.draw()
 
     def on_unmount(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.recorder is not None:
             self.recorder.close()

@@ -152,10 +152,17 @@ class BoardTable(Widget, can_focus=True):
     note: reactive[str] = reactive("")
     """Said when there is no row."""
 
+    _drawn: tuple[object, Content] | None = None
+
     def render(self) -> RenderResult:
         size = self.content_size
-        lines = render_board(self.rows, size.width, size.height, self.selected, self.note)
-        return Content("\n").join(lines)
+        key = (self.rows, size.width, size.height, self.selected, self.note)
+        if (
+            self._drawn is None or self._drawn[0] != key
+        ):  # Textual renders more often than rows change
+            lines = render_board(self.rows, size.width, size.height, self.selected, self.note)
+            self._drawn = (key, Content("\n").join(lines))
+        return self._drawn[1]
 
     @staticmethod
     def worst(rows: Sequence[BoardCells]) -> int:
