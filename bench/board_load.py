@@ -114,6 +114,30 @@ async def one(n: int, seconds: float, presses: int) -> dict:
     return out
 
 
+def verdict(results: list[dict]) -> str:
+    """Which targets this run met, which it did not, in words."""
+    met, missed = [], []
+    for r in results:
+        n = r["services"]
+        checks = []
+        if n == 50:
+            checks += [
+                (r["cpu_pct"] <= 10, f"50 services at most 10 % of a core ({r['cpu_pct']:.0f} %)"),
+                (r["rss_mb"] <= 200, f"50 services at most 200 MB ({r['rss_mb']:.0f} MB)"),
+                (r["first_frame"] <= 2, f"first full frame within 2 s ({r['first_frame']:.1f} s)"),
+            ]
+        if n == 200:
+            checks.append(
+                (r["cpu_pct"] <= 25, f"200 services at most 25 % of a core ({r['cpu_pct']:.0f} %)")
+            )
+        if n in (1, 50):
+            worst = max(r[c]["p95"] for c in CONDITIONS)
+            checks.append((worst <= 50, f"help key p95 at {n} service(s) ({worst:.0f} ms worst)"))
+        for ok, text in checks:
+            (met if ok else missed).append(text)
+    return f"Met: {'; '.join(met) or 'none'}. Not met: {'; '.join(missed) or 'none'}."
+
+
 def commit() -> str:
     try:
         sha = subprocess.run(
@@ -167,6 +191,7 @@ def main() -> None:
         "a first full frame within 2 s; at 200 services at most 25 % of a core; the help key's "
         "p95 at most 50 ms in every condition at 1 and 50 services.",
     ]
+    lines += ["", verdict(results)]
     section = "\n".join(lines)
     print(section)
     if a.out:
