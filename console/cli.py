@@ -82,6 +82,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from console.audit import demo_default_path
     from console.factory import demo_config
 
+    if args.services is not None:  # the board of N simulated services
+        from console.board import run_board
+        from console.board_demo import demo_board_config, stage
+
+        if not args.audit_log:
+            args.audit_log = str(demo_default_path())
+        board = demo_board_config(args.services, args.seed, args.bake_seconds, args.poll_interval)
+        return run_board(args, board, f"demo · {args.services} services", stage)
     cfg = demo_config(args.scenario, args.seed, args.bake_seconds, args.poll_interval)
     # The demo's service name may be a real one: its actions go to a log of their own, never into
     # the real default one (nor the one $BLUEGREEN_AUDIT_LOG names), unless --audit-log says so.
@@ -91,6 +99,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    if args.service is None:  # several services (or --config DIR): the board
+        from console.board_config import load_board
+
+        board = load_board(args.config)
+        if board.is_dir or len(board) > 1:
+            from console.board import run_board
+
+            return run_board(args, board, str(args.config))
     cfg, service = _service(args)
     return _run_app(cfg, service, args, str(args.config))
 
@@ -139,6 +155,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if rec.damage:
         print(f"bluegreen replay: {rec.damage}", file=sys.stderr)
     return EXIT_OK
+
+
+def _services(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError(f"{text}: from 1 to 500 services")
+    return value
 
 
 def _speed(text: str) -> float:
@@ -259,6 +285,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from console.monitor import Monitor
     from console.runtime import build
 
+    if getattr(args, "service", None) is None:  # every service of the config (or directory)
+        from console.board_config import load_board
+
+        board = load_board(args.config)
+        if board.is_dir or len(board) > 1:
+            from console.board_status import run
+
+            return run(args, board, _status_json, _human_status)
     cfg, service = _service(args)
     runtime = build(service, source=str(args.config))
     audit_path = _audit_path(args, cfg)
@@ -463,8 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, config_required: bool = True) -> None:
         if config_required:
-            sp.add_argument("--config", "-c", help="TOML config file (default $BLUEGREEN_CONFIG)")
-            sp.add_argument("--service", help="which [[service]] (default: the first)")
+            sp.add_argument(
+                "--config",
+                "-c",
+                help="TOML config file, or a directory of them (default $BLUEGREEN_CONFIG)",
+            )
+            sp.add_argument(
+                "--service",
+                help="which [[service]] (default: the first; status and watch: every service)",
+            )
         sp.add_argument(
             "--audit-log",
             metavar="PATH",
@@ -486,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: healthy",
     )
     d.add_argument("--seed", type=int, default=7)
+    d.add_argument(
+        "--services",
+        type=_services,
+        metavar="N",
+        help="the board of N simulated services (1 to 500; seeded: a few in trouble, one "
+        "mid-bake, one draining) instead of one service's dashboard",
+    )
     d.add_argument(
         "--bake-seconds", type=float, default=60.0, help="bake window after a switch (default 60)"
     )

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.config import ENV_AUDIT_LOG, ConsoleConfig, ServiceConfig, load
+from console.config import ENV_AUDIT_LOG, ENV_CONFIG, ConsoleConfig, ServiceConfig, load
 
 if TYPE_CHECKING:
     from console.recorder import Recorder
@@ -29,6 +29,11 @@ def _audit_path(args: argparse.Namespace, cfg: ConsoleConfig | None) -> Path:
 
 
 def _service(args: argparse.Namespace) -> tuple[ConsoleConfig, ServiceConfig]:
+    config = getattr(args, "config", None) or os.environ.get(ENV_CONFIG)
+    if config and Path(config).is_dir():  # --config DIR: one service of the directory's files
+        from console.board_config import load_board, pick
+
+        return pick(load_board(config), getattr(args, "service", None))
     cfg = load(args.config)
     return cfg, cfg.pick(getattr(args, "service", None))
 

@@ -58,4 +58,12 @@ def update_if_changed(static: Static, content: Content) -> None:
     key = (content.plain, tuple(content.spans))
     if getattr(static, "_bg_last", None) != key:
         static._bg_last = key  # type: ignore[attr-defined]
-        static.update(content)
+        # A text that changes but wraps to as many rows (a panel's error: "an earlier call has not
+        # returned after 3s", "...4s", at every poll while a backend is frozen) is repainted, not
+        # laid out: a relayout of the dashboard under a dialog redrew the whole screen behind it
+        # (up to 300 ms of a help screen's key press, issue 13).
+        width = static.content_size.width
+        rows = len(content.wrap(width)) if width > 0 else None
+        same = rows is not None and getattr(static, "_bg_rows", None) == rows
+        static._bg_rows = rows  # type: ignore[attr-defined]
+        static.update(content, layout=not same)

@@ -5,7 +5,7 @@ colour. Pure: nothing here talks to Prometheus (``client`` does)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,17 +73,30 @@ class Queries:
     """The four queries of one metrics source, built once from its options, and the reading of
     their answers into one value per colour."""
 
-    def __init__(self, opts: PrometheusOptions) -> None:
+    def __init__(
+        self, opts: PrometheusOptions, group_by: tuple[str, Sequence[str]] | None = None
+    ) -> None:
+        """``group_by``: (label, values): the queries of several services at once (``batch``):
+        the label matches any of the values instead of the one in ``matchers``, and every
+        aggregation keeps it, so one answer holds each service's series."""
         self.url = opts.url
         values = [opts.colours[c] for c in COLOURS]
         matchers = [f"{opts.colour_label}=~{_any_of(values)}"]
-        matchers += [f"{name}={promql_string(value)}" for name, value in opts.matchers.items()]
+        matchers += [
+            f"{name}={promql_string(value)}"
+            for name, value in opts.matchers.items()
+            if group_by is None or name != group_by[0]
+        ]
+        if group_by is not None:
+            matchers.append(f"{group_by[0]}=~{_any_of(list(group_by[1]))}")
         sessions = opts.sessions_backends
         subst = {
             "matchers": ",".join(matchers),
             "selector": "{" + ",".join(matchers) + "}",
             "window": opts.window,
-            "colour_label": opts.colour_label,
+            "colour_label": (
+                opts.colour_label if group_by is None else f"{opts.colour_label}, {group_by[0]}"
+            ),
             "proxy_selector": (
                 "{proxy=~" + _any_of([sessions[c] for c in COLOURS]) + "}" if sessions else "{}"
             ),

@@ -97,64 +97,8 @@ class PrometheusMetrics(MetricsSource):
 
     def sample(self) -> Mapping[Colour, ColourMetrics]:
         with self._lock:
-            for client in self._clients:
-                client.refresh_token()
-            deadline = time.monotonic() + self.opts.timeout
-            values: dict[Colour, dict[str, Any]] = {c: {} for c in COLOURS}
-            notes: dict[Colour, dict[str, str]] = {c: {} for c in COLOURS}
-            seen: set[Colour] = set()  # colours with at least one series from the app's metrics
-            queries = list(self.queries)
-            sent = [
-                self._pool.submit(client.query, q, self.opts.timeout)
-                for client, q in zip(self._clients, queries, strict=True)
-            ]
-            results = []
-            for q, future in zip(queries, sent, strict=True):
-                try:
-                    # a little beyond the deadline: the client's own timeout speaks first
-                    results.append(future.result(max(0.05, deadline - time.monotonic()) + 0.5))
-                except FutureTimeout:
-                    for f in sent:
-                        f.cancel()
-                    raise BackendTimeout(
-                        f"Prometheus at {self.opts.url} did not answer the {q.metric} query "
-                        f"within {self.opts.timeout:g} s"
-                    ) from None
-            for q, result in zip(queries, results, strict=True):
-                per_colour = self.queries.split(q, result)
-                for colour in COLOURS:
-                    if colour not in per_colour:
-                        notes[colour][q.metric] = "no data"
-                        values[colour][q.metric] = None
-                        continue
-                    v = per_colour[colour]
-                    if math.isnan(v):
-                        notes[colour][q.metric] = "no traffic"
-                        values[colour][q.metric] = None
-                    else:
-                        values[colour][q.metric] = v
-                        if math.isinf(v) and v > 0 and q.metric == "latency_ms":
-                            notes[colour][q.metric] = "above the histogram's top bucket"
-                    if q.label == self.opts.colour_label:
-                        seen.add(colour)
-            # A colour whose app is scraped but never served a request has a histogram of zeros but
-            # no request counter yet (client libraries create a labelled series on first use): its
-            # missing figures mean "no traffic", not "no data". HAProxy's sessions are no evidence:
-            # they exist whether or not the app's own metrics reach Prometheus.
-            # But a colour that *is* serving (its rate is above 0) has traffic: a query that finds
-            # no series for it is a query that matches nothing (a misspelt metric in a `queries`
-            # override), not a quiet colour.
-            for colour in seen:
-                serving = (values[colour].get("rate") or 0.0) > 0.0
-                for metric, note in notes[colour].items():
-                    if note == "no data" and metric != "sessions":
-                        notes[colour][metric] = NO_SERIES if serving else "no traffic"
-            return {
-                c: ColourMetrics(**values[c], latency_stat="p99", notes=notes[c]).with_sources(
-                    "prometheus"
-                )
-                for c in COLOURS
-            }
+            results = send_all(self._clients, self.queries, self._pool, self.opts)
+            return figures(self.queries, self.opts.colour_label, results)
 
     SUPPORTS_HISTORY: ClassVar[bool] = True
     #: Prometheus refuses a range query of more than 11,000 points per series
@@ -208,3 +152,77 @@ class PrometheusMetrics(MetricsSource):
 
     def __repr__(self) -> str:  # no secret in here, ever
         return f"PrometheusMetrics(service={self._service!r}, url={self.opts.url!r})"
+
+
+def send_all(
+    clients: Sequence[PrometheusClient],
+    queries: Queries,
+    pool: ThreadPoolExecutor,
+    opts: PrometheusOptions,
+) -> list[list[Any]]:
+    """Send ``queries`` side by side (one per client) under one deadline of ``opts.timeout``;
+    their answers in the queries' order. Raises the first failure in that order (a timeout as
+    :class:`~backends.base.BackendTimeout`)."""
+    for client in clients:
+        client.refresh_token()
+    deadline = time.monotonic() + opts.timeout
+    qs = list(queries)
+    sent = [
+        pool.submit(client.query, q, opts.timeout) for client, q in zip(clients, qs, strict=True)
+    ]
+    results = []
+    for q, future in zip(qs, sent, strict=True):
+        try:
+            # a little beyond the deadline: the client's own timeout speaks first
+            results.append(future.result(max(0.05, deadline - time.monotonic()) + 0.5))
+        except FutureTimeout:
+            for f in sent:
+                f.cancel()
+            raise BackendTimeout(
+                f"Prometheus at {opts.url} did not answer the {q.metric} query "
+                f"within {opts.timeout:g} s"
+            ) from None
+    return results
+
+
+def figures(
+    queries: Queries, colour_label: str, results: Sequence[list[Any]]
+) -> dict[Colour, ColourMetrics]:
+    """Both colours' figures from the answers to ``queries`` (in their order), with the notes
+    the module's docstring lists ("no traffic", "no data", :data:`NO_SERIES`)."""
+    values: dict[Colour, dict[str, Any]] = {c: {} for c in COLOURS}
+    notes: dict[Colour, dict[str, str]] = {c: {} for c in COLOURS}
+    seen: set[Colour] = set()  # colours with at least one series from the app's metrics
+    for q, result in zip(queries, results, strict=True):
+        per_colour = queries.split(q, result)
+        for colour in COLOURS:
+            if colour not in per_colour:
+                notes[colour][q.metric] = "no data"
+                values[colour][q.metric] = None
+                continue
+            v = per_colour[colour]
+            if math.isnan(v):
+                notes[colour][q.metric] = "no traffic"
+                values[colour][q.metric] = None
+            else:
+                values[colour][q.metric] = v
+                if math.isinf(v) and v > 0 and q.metric == "latency_ms":
+                    notes[colour][q.metric] = "above the histogram's top bucket"
+            if q.label == colour_label:
+                seen.add(colour)
+    # A colour whose app is scraped but never served a request has a histogram of zeros but
+    # no request counter yet (client libraries create a labelled series on first use): its
+    # missing figures mean "no traffic", not "no data". HAProxy's sessions are no evidence:
+    # they exist whether or not the app's own metrics reach Prometheus.
+    # But a colour that *is* serving (its rate is above 0) has traffic: a query that finds
+    # no series for it is a query that matches nothing (a misspelt metric in a `queries`
+    # override), not a quiet colour.
+    for colour in seen:
+        serving = (values[colour].get("rate") or 0.0) > 0.0
+        for metric, note in notes[colour].items():
+            if note == "no data" and metric != "sessions":
+                notes[colour][metric] = NO_SERIES if serving else "no traffic"
+    return {
+        c: ColourMetrics(**values[c], latency_stat="p99", notes=notes[c]).with_sources("prometheus")
+        for c in COLOURS
+    }

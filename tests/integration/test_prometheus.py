@@ -797,3 +797,41 @@ def test_sessions_from_haproxy_backends_query_by_proxy() -> None:
     assert source.describe()["sessions"] == (
         'sum by (proxy) (haproxy_backend_current_sessions{proxy=~"bg_blue|g\\"x"})'
     )
+
+
+def test_ten_services_on_one_prometheus_cost_one_query_per_metric_per_poll(stack: Stack) -> None:
+    """The board's batched read (backends.prometheus.batch): ten services told apart by the
+    ``scenario`` label (four scraped, six with no series) read with four queries per poll in all,
+    each service's figures the ones its own source reads."""
+    from backends.prometheus.batch import share
+
+    proxy = CountingProxy(stack.prometheus.url)
+    names = ["traffic", "idle", "sessions", "alarm"] + [f"ghost-{i}" for i in range(6)]
+    sources = {n: stack.source(n, url=proxy.url) for n in names}
+    views, batches = share(sources, {n: 0.5 for n in names})
+    try:
+        assert sorted(views) == sorted(names) and len(batches) == 1
+        time.sleep(max(0.0, stack.scraping_since + WINDOW_S + 2.0 - time.monotonic()))
+        for poll in range(2):
+            before = len(proxy.seen)
+            samples = {n: views[n].sample() for n in names}
+            sent = proxy.seen[before:]
+            assert [path for path, _ in sent] == ["/api/v1/query"] * 4, (poll, sent)
+            for _, params in sent:
+                assert "scenario=~" in params["query"][0]
+            assert samples["traffic"][BLUE].rate and samples["traffic"][GREEN].rate
+            assert samples["idle"][GREEN].notes.get("error_pct") == "no traffic"
+            assert samples["sessions"][BLUE].sessions is not None  # scraped, though idle
+            for n in names[4:]:
+                assert samples[n][BLUE].rate is None
+                assert samples[n][BLUE].notes.get("rate") == "no data"
+            time.sleep(0.6)  # past the shared read's age: the next poll reads again
+        alone = stack.source("traffic").sample()  # the same figures, read on its own
+        shared = views["traffic"].sample()
+        assert shared[GREEN].error_pct == pytest.approx(
+            alone[GREEN].error_pct, abs=ERROR_TOLERANCE_POINTS
+        )
+    finally:
+        for view in views.values():
+            view.close()
+        proxy.close()

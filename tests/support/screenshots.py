@@ -70,6 +70,22 @@ async def shoot_replay(path: Path, size: tuple[int, int], title: str) -> Path:
     return path
 
 
+async def shoot_board(path: Path, size: tuple[int, int], title: str) -> Path:
+    """The board of the demo's 12 services after 12 polls (its snapshot test draws the same)."""
+    from tests.support.board import board_app, poll_board
+
+    with tempfile.TemporaryDirectory(prefix="bluegreen-shot-") as tmp:
+        app, clock, _ = board_app(Path(tmp))
+        try:
+            async with app.run_test(size=size) as pilot:
+                await poll_board(pilot, clock, 12)
+                svg = app.export_screenshot(title=title)
+        finally:
+            app.close_backends()
+    path.write_text(svg, encoding="utf-8")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the README's SVG screenshots.")
     parser.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
@@ -89,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(asyncio.run(shoot_chart(out / "chart.svg", SIZE, "bluegreen · chart (c)")))
     print(asyncio.run(shoot_replay(out / "replay.svg", SIZE, "bluegreen replay · bad-release")))
+    print(asyncio.run(shoot_board(out / "board.svg", (120, 36), "bluegreen demo --services 12")))
     return 0
 
 

@@ -1,0 +1,202 @@
+"""Benchmark: the board of ``bluegreen demo --services N`` (issue 13).
+
+Runs the real board (``console.board.make_board`` over ``console.board_demo``'s seeded services)
+headless in this process, polling every service on its own once a second on the system clock, and
+measures for each N:
+
+* the first full frame: seconds from start until every service's row holds a frame;
+* CPU (user + system time of this process over the wall time) and RSS over ``--seconds`` of polls;
+* the help key (``?`` then Escape, ``--presses`` times, 0.25 s apart) from the key handed to the
+  driver to the first frame drawn with the help up (``soak_console.keystroke``), in three
+  conditions: all well, one service's router hung (a simulator "hang" fault: its poll waits on a
+  deadline guard), and every service's metrics hung.
+
+Targets (issue 13): at 50 services at most 10 % of a core and 200 MB RSS and a first full frame
+within 2 s; at 200 services at most 25 % of a core; the help key's p95 at most 50 ms in every
+condition at 1 and 50 services. Headless: no terminal is written to, so a real terminal costs more.
+
+    python bench/board_load.py [--services 1 50 200] [--seconds 20] [--presses 20]
+                               [--out docs/benchmarks.md]
+
+Bounded: every wait has a deadline. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from report import write_section  # noqa: E402
+from soak_console import Painted, keystroke, rss_mb  # noqa: E402
+
+from console.audit import AuditLog  # noqa: E402
+from console.board import BoardApp, BoardHelp, BoardOptions, make_board  # noqa: E402
+from console.board_demo import demo_board_config, stage  # noqa: E402
+from console.board_poll import build_slots  # noqa: E402
+
+CONDITIONS = ("all well", "one router hung", "all metrics hung")
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1] * 1000 if len(samples) >= 2 else float("nan")
+
+
+def worlds(app: BoardApp) -> list:
+    return [w.slot.runtime.router.world for w in app.watched.values() if w.slot.runtime is not None]
+
+
+async def one(n: int, seconds: float, presses: int) -> dict:
+    audit = AuditLog(Path(tempfile.mkdtemp(prefix="bluegreen-board-")) / "audit.jsonl")
+    started = time.monotonic()
+    slots = build_slots(demo_board_config(n), lambda e: audit)
+    stage(slots)
+    app = make_board(slots, {s.name: audit for s in slots}, options=BoardOptions(subtitle="bench"))
+    painted = Painted(app)  # type: ignore[arg-type]
+    out: dict = {"services": n}
+    async with app.run_test(headless=True, size=(120, 36)) as pilot:
+        while any(w.slot.frame is None or w.polls == 0 for w in app.watched.values()):
+            await pilot.pause(0.01)
+            if time.monotonic() - started > 60:
+                raise SystemExit(f"{n} services: no full frame within 60 s")
+        app.draw()
+        await pilot.pause()
+        out["first_frame"] = time.monotonic() - started
+        await asyncio.sleep(2)  # past the start-up
+        cpu0, wall0 = os.times(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, wall1 = os.times(), time.monotonic()
+        used = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        out["cpu_pct"] = 100 * used / (wall1 - wall0)
+        out["rss_mb"] = rss_mb()
+        out["polls_per_s"] = sum(w.polls for w in app.watched.values()) / (wall1 - started)
+        for cond in CONDITIONS:
+            ws = worlds(app)
+            for w in ws:
+                w.hang_timeout = 120.0
+            if cond == "one router hung":
+                ws[0].set_fault("router", "hang")
+            elif cond == "all metrics hung":
+                for w in ws:
+                    w.set_fault("metrics", "hang")
+            await asyncio.sleep(4)  # the first hung calls reach their deadline
+            opens = []
+            for _ in range(presses):
+                opens.append(
+                    await keystroke(
+                        app,
+                        painted,
+                        "question_mark",
+                        "?",
+                        lambda: isinstance(app.screen, BoardHelp),
+                    )
+                )
+                await keystroke(
+                    app, painted, "escape", "\x1b", lambda: not isinstance(app.screen, BoardHelp)
+                )
+            for w in ws:
+                w.release()
+            out[cond] = {"median": statistics.median(opens) * 1000, "p95": p95(opens)}
+        app.opts.auto_poll = False
+        await pilot.pause(0.5)
+    app.close_backends()
+    return out
+
+
+def verdict(results: list[dict]) -> str:
+    """Which targets this run met, which it did not, in words."""
+    met, missed = [], []
+    for r in results:
+        n = r["services"]
+        checks = []
+        if n == 50:
+            checks += [
+                (r["cpu_pct"] <= 10, f"50 services at most 10 % of a core ({r['cpu_pct']:.0f} %)"),
+                (r["rss_mb"] <= 200, f"50 services at most 200 MB ({r['rss_mb']:.0f} MB)"),
+                (r["first_frame"] <= 2, f"first full frame within 2 s ({r['first_frame']:.1f} s)"),
+            ]
+        if n == 200:
+            checks.append(
+                (r["cpu_pct"] <= 25, f"200 services at most 25 % of a core ({r['cpu_pct']:.0f} %)")
+            )
+        if n in (1, 50):
+            worst = max(r[c]["p95"] for c in CONDITIONS)
+            checks.append((worst <= 50, f"help key p95 at {n} service(s) ({worst:.0f} ms worst)"))
+        for ok, text in checks:
+            (met if ok else missed).append(text)
+    return f"Met: {'; '.join(met) or 'none'}. Not met: {'; '.join(missed) or 'none'}."
+
+
+def commit() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        return sha + (" with uncommitted changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--services", type=int, nargs="+", default=[1, 50, 200])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--presses", type=int, default=20)
+    ap.add_argument("--out", default=None, help="rewrite this section of docs/benchmarks.md")
+    a = ap.parse_args()
+    results = []
+    for n in a.services:
+        r = asyncio.run(one(n, a.seconds, a.presses))
+        print(r, flush=True)
+        results.append(r)
+    lines = [
+        "## Board: many services",
+        "",
+        f"`python bench/board_load.py --services {' '.join(map(str, a.services))} "
+        f"--seconds {a.seconds:g} --presses {a.presses}` on {platform.system()} "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, load "
+        f"average {os.getloadavg()[0]:.1f} at the end (other work shared the machine). The real "
+        "board of `bluegreen demo --services N` (seeded simulator services, every one polled on "
+        "its own once a second), headless: no terminal is written to. Help key: `?` handed to "
+        "the driver until the first frame drawn with the help up, median / p95 in ms.",
+        "",
+        "| services | first full frame | CPU (% of a core) | RSS | polls/s | help key, all well "
+        "| one router hung | all metrics hung |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        keys = " | ".join(f"{r[c]['median']:.0f} / {r[c]['p95']:.0f}" for c in CONDITIONS)
+        lines.append(
+            f"| {r['services']} | {r['first_frame']:.2f} s | {r['cpu_pct']:.1f} | "
+            f"{r['rss_mb']:.0f} MB | {r['polls_per_s']:.0f} | {keys} |"
+        )
+    lines += [
+        "",
+        "Targets (issue 13, default settings): at 50 services at most 10 % of a core, 200 MB and "
+        "a first full frame within 2 s; at 200 services at most 25 % of a core; the help key's "
+        "p95 at most 50 ms in every condition at 1 and 50 services.",
+    ]
+    lines += ["", verdict(results)]
+    section = "\n".join(lines)
+    print(section)
+    if a.out:
+        write_section(section, a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,803 @@
+"""The board: every service of a config (or of ``--config DIR``) on one screen.
+
+Each service is polled on its own (its own ``Monitor`` behind its own deadline guards, on a thread of
+the board's pool, re-armed when its poll returns): a hung router or Prometheus of one service delays
+no other service's figures and no keystroke. Frames reach the screen as ``ServiceFramePolled``
+messages; the UI thread keeps each service's last frame and history and hands plain rows to the
+``BoardTable`` widget (at most ``DRAW_EVERY`` seconds apart, so fifty services polled each second
+cost a few redraws a second, not fifty).
+
+Keys on the board: arrows / j k move, ``/`` filters by name, Enter opens the service's dashboard
+(``ServiceScreen``; Escape returns), ``s`` / ``d`` / ``r`` switch, drain (or ready) and roll back the
+selected service with the same preflight, confirmation, read-back and audit as its own dashboard
+(``ActionController``, ``ConfirmScreen``), Ctrl+P lists services and actions, ``?`` help, ``q`` quits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Input, Static
+
+from backends.base import COLOURS, BackendError, Colour
+from backends.clock import Clock, monotonic, system_clock
+from console import views
+from console.actions import ActionController, Outcome, Plan
+from console.audit import AuditError, AuditLog
+from console.board_poll import Slot, close_slots
+from console.board_view import BoardRow, error_row, frame_row, ordered
+from console.fmt import duration, router_notice
+from console.gate import gate_from_config
+from console.model import Frame, Level
+from console.recorder import Recorder
+from console.screens import ConfirmScreen, Dialog
+from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
+from widgets.board_table import BoardCells, BoardTable
+
+DRAW_EVERY = 1.0  # seconds: frames arriving redraw the board at most this often (keys: at once)
+LOG_KEEP = 200  # lines of each service's log kept for its dashboard
+
+
+@dataclass
+class BoardOptions:
+    read_only: bool = False
+    auto_poll: bool = True  # tests turn it off and call poll_all() themselves
+    title: str = "bluegreen"
+    subtitle: str = ""
+
+
+@dataclass
+class Watched:
+    """What the board keeps of one service on the UI thread."""
+
+    slot: Slot
+    controller: ActionController | None = None
+    history: views.History = field(default_factory=views.History)
+    trend: list[float | None] = field(default_factory=list)
+    log: list[tuple[str, str, str]] = field(default_factory=list)  # (clock, level, text)
+    busy: str | None = None
+    polling: bool = False
+    polls: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.slot.name
+
+
+class ServiceFramePolled(Message):
+    def __init__(self, name: str, frame: Frame | None, error: str | None, elapsed: float) -> None:
+        super().__init__()
+        self.name, self.frame, self.error, self.elapsed = name, frame, error, elapsed
+
+
+class BoardActionPlanned(Message):
+    def __init__(self, name: str, plan: Plan, tags: dict[str, Any]) -> None:
+        super().__init__()
+        self.name, self.plan, self.tags = name, plan, tags
+
+
+class BoardActionFinished(Message):
+    def __init__(self, name: str, action: str, outcome: Outcome | None, error: str | None) -> None:
+        super().__init__()
+        self.name, self.action, self.outcome, self.error = name, action, outcome, error
+
+
+# ------------------------------------------------------------------------------------------ screens
+
+
+class BoardScreen(Screen[None]):
+    """The board: a heading, the table, a filter line (after ``/``), a status line, the keys."""
+
+    DEFAULT_CSS = """
+    BoardScreen { layout: vertical; }
+    BoardScreen #board-head { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    BoardScreen #board-filter { dock: bottom; display: none; height: 3; }
+    BoardScreen #board-filter.-open { display: block; }
+    BoardScreen #board-status { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("pagedown", "move(10)", show=False),
+        Binding("pageup", "move(-10)", show=False),
+        Binding("home", "move(-100000)", show=False),
+        Binding("end", "move(100000)", show=False),
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("s", "act('switch')", "Switch"),
+        Binding("d", "act('drain')", "Drain/ready"),
+        Binding("r", "act('rollback')", "Rollback"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="board-head", markup=False)
+        yield BoardTable(id="board")
+        yield Static("", id="board-status", markup=False)
+        yield Input(placeholder="filter by name (Enter keeps it, Esc clears)", id="board-filter")
+        yield KeyFooter()
+
+    @property
+    def board(self) -> BoardApp:
+        app = self.app
+        assert isinstance(app, BoardApp)
+        return app
+
+    def action_move(self, by: int) -> None:
+        self.board.move(by)
+
+    def action_open(self) -> None:
+        self.board.open_selected()
+
+    def action_act(self, action: str) -> None:
+        self.board.act_selected(action)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#board-filter", Input)
+        box.add_class("-open")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#board-filter", Input)
+        box.value = ""
+        box.remove_class("-open")
+        self.query_one(BoardTable).focus()
+        self.board.set_filter("")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.board.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-open")
+        self.query_one(BoardTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#board-filter", Input)
+        if box.has_focus and event.key == "escape":
+            self.action_clear_filter()
+            event.stop()
+
+
+class ServiceScreen(Screen[None]):
+    """One service's dashboard, opened from the board (Enter); Escape returns to the board. The
+    same widgets as the single-service console, fed from the board's frames of this service."""
+
+    DEFAULT_CSS = """
+    ServiceScreen { layout: vertical; }
+    ServiceScreen #header { height: 1; }
+    ServiceScreen #panels { height: auto; }
+    ServiceScreen #panels > ColourPanel { width: 1fr; }
+    ServiceScreen #log { height: 1fr; min-height: 3; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Board"),
+        Binding("s", "act('switch')", "Switch"),
+        Binding("d", "act('drain')", "Drain/ready"),
+        Binding("r", "act('rollback')", "Rollback"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.service = name
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield AlarmBanner(id="banner")
+        with Horizontal(id="panels"):
+            yield ColourPanel("blue", id="panel-blue")
+            yield ColourPanel("green", id="panel-green")
+        yield BakeTimer(id="bake")
+        yield ActionLog(id="log")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        app = self.app
+        assert isinstance(app, BoardApp)
+        log = self.query_one(ActionLog)
+        for clock, level, text in app.watched[self.service].log:
+            log.add(clock, level, text)
+        app.draw_service(self)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_act(self, action: str) -> None:
+        app = self.app
+        assert isinstance(app, BoardApp)
+        app.act(self.service, action)
+
+
+class BoardHelp(Dialog[None]):
+    DEFAULT_CSS = """
+    BoardHelp { align: center middle; }
+    BoardHelp > Static { width: 80; max-width: 98%; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface; }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+    TEXT = """\
+[b]The board[/b]: one row per service, trouble first (critical, warning, baking, the rest)
+  [b]↑ ↓[/b] / [b]j k[/b]  select          [b]/[/b]  filter by name ([b]Esc[/b] clears)
+  [b]Enter[/b]   open the service's dashboard ([b]Esc[/b] returns to the board)
+  [b]s[/b] [b]d[/b] [b]r[/b]   switch, drain (or ready), rollback the selected service: the same
+          preflight, confirmation, read-back and audit as its own dashboard
+  [b]Ctrl+P[/b]  the services and actions, by name       [b]?[/b] this help   [b]q[/b] quit
+Columns: live colour and weights (blue/green %), bake with time left, the worst alarm, the
+live colour's req/s, error % and p99 with its error % trend, and the data's age."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.TEXT)
+
+
+class BoardCommands(Provider):
+    """Ctrl+P: open, switch, drain or roll back any service by name."""
+
+    VERBS = (
+        ("open", "Open"),
+        ("switch", "Switch"),
+        ("drain", "Drain/ready"),
+        ("rollback", "Rollback"),
+    )
+
+    def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
+        app = self.app
+        assert isinstance(app, BoardApp)
+        out: list[tuple[str, Callable[[], None], str]] = []
+        for name in sorted(app.watched):
+            for verb, label in self.VERBS:
+                if verb != "open" and app.opts.read_only:
+                    continue
+                run = (
+                    partial(app.open_service, name)
+                    if verb == "open"
+                    else partial(app.act, name, verb)
+                )
+                out.append((f"{label} {name}", run, f"{label.lower()} the service {name}"))
+        return out
+
+    async def discover(self) -> Hits:
+        for text, run, help_text in self._commands():
+            yield DiscoveryHit(text, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, run, help_text in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), run, help=help_text)
+
+
+# ---------------------------------------------------------------------------------------------- app
+
+
+class BoardApp(App[None]):
+    TITLE = "bluegreen"
+    COMMANDS = App.COMMANDS | {BoardCommands}
+
+    def __init__(
+        self,
+        slots: list[Slot],
+        audit_for: Callable[[Slot], AuditLog | None],
+        *,
+        clock: Clock = system_clock,
+        options: BoardOptions | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        super().__init__()
+        self.opts = options or BoardOptions()
+        self.clock = clock
+        self.recorder = recorder
+        self.watched: dict[str, Watched] = {}
+        for slot in slots:
+            w = Watched(slot)
+            audit = audit_for(slot) if slot.runtime is not None else None
+            if slot.runtime is not None and slot.monitor is not None and audit is not None:
+                w.controller = ActionController(
+                    slot.runtime,
+                    audit,
+                    slot.monitor.observe_action,
+                    command="the console",
+                    acting=slot.monitor.acting,
+                )
+            self.watched[slot.name] = w
+        live = [w for w in self.watched.values() if w.slot.monitor is not None]
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(256, len(live))), thread_name_prefix="board-poll"
+        )
+        self.query_text = ""
+        self.selected: str | None = None
+        self.order: list[str] = []  # the names as drawn
+        self.notice = ""
+        self._dirty = False
+        self._draw_pending = False
+        self._drawn_at = 0.0
+        self.sub_title = self.opts.subtitle
+        self._closed = False  # unmounted: no poll is started any more
+        self._help: BoardHelp | None = None
+
+    def get_default_screen(self) -> Screen[Any]:
+        return BoardScreen(id="_default")
+
+    def on_mount(self) -> None:
+        self.draw()
+        self.set_interval(1.0, self._tick)
+        if self.opts.auto_poll:
+            self.poll_all()
+
+    # ------------------------------------------------------------------ polling
+
+    def poll_all(self) -> None:
+        """Start a poll of every service whose last poll has returned."""
+        for w in self.watched.values():
+            self.request_poll(w)
+
+    def request_poll(self, w: Watched) -> None:
+        monitor = w.slot.monitor
+        if monitor is None or w.polling or self._closed:
+            return
+        w.polling = True
+        self._pool.submit(self._poll_one, w.name, monitor)
+
+    def _poll_one(self, name: str, monitor: Any) -> None:  # on a pool thread
+        started = time.monotonic()
+        try:
+            frame, error = monitor.poll(), None
+        except Exception as exc:  # a monitor bug: said on the row, the next poll tries again
+            frame, error = None, f"internal error: {type(exc).__name__}: {exc}"
+        self.post_message(ServiceFramePolled(name, frame, error, time.monotonic() - started))
+
+    def on_service_frame_polled(self, message: ServiceFramePolled) -> None:
+        w = self.watched.get(message.name)
+        if w is None:
+            return
+        w.polling = False
+        if not self.screen_stack:  # the app is exiting: nothing to draw on
+            return
+        w.polls += 1
+        if message.frame is not None:
+            self.apply_frame(w, message.frame)
+        else:
+            w.slot.late = message.error
+            self._changed(w)
+        runtime = w.slot.runtime
+        if self.opts.auto_poll and runtime is not None:
+            interval = runtime.config.poll_interval
+            self.set_timer(max(0.05, interval - message.elapsed), partial(self.request_poll, w))
+
+    def apply_frame(self, w: Watched, frame: Frame) -> None:
+        """A new frame of ``w``, polled or read back by an action: history, log, then a redraw."""
+        if frame is w.slot.frame:
+            return
+        w.slot.frame, w.slot.late = frame, None
+        w.history.push(frame)
+        live = frame.snapshot.live
+        w.trend.append(frame.snapshot.colour_metrics(live).error_pct if live else None)
+        del w.trend[:-16]
+        rt = w.slot.runtime
+        if self.recorder is not None and rt is not None:
+            self.recorder.frame(frame, rt.router.identity)
+        for event in frame.alarms.events:
+            a = event.alarm
+            if event.raised:
+                self.log_line(w, a.level.label, a.message)
+                if a.level == Level.CRITICAL:
+                    self.bell()
+            else:
+                self.log_line(w, "ok" if not event.reason else "info", event.text)
+        if frame.snapshot.external_change:
+            self.log_line(w, "warning", frame.snapshot.external_change)
+        self._changed(w)
+
+    def _changed(self, w: Watched) -> None:
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, ServiceScreen) and screen.service == w.name:
+            self.draw_service(screen)
+        self._dirty = True
+        wait = DRAW_EVERY - (time.monotonic() - self._drawn_at)
+        if wait <= 0:
+            self.draw()
+        elif not self._draw_pending:  # one timer for every frame that arrives meanwhile
+            self._draw_pending = True
+            self.set_timer(wait, self._draw_if_dirty)
+
+    def _draw_if_dirty(self) -> None:
+        self._draw_pending = False
+        if self._dirty:
+            self.draw()
+
+    def _tick(self) -> None:
+        if time.monotonic() - self._drawn_at >= DRAW_EVERY * 0.9:
+            self.draw()  # ages and the bake's time left move without frames too
+
+    # ------------------------------------------------------------------ drawing
+
+    def rows(self) -> list[BoardRow]:
+        now = monotonic(self.clock)
+        out = []
+        for w in self.watched.values():
+            slot = w.slot
+            if slot.runtime is None:
+                out.append(error_row(w.name, slot.error or "not watched"))
+                continue
+            row = frame_row(
+                w.name, slot.runtime.router.kind, slot.frame, now, w.trend, w.busy or "", slot.late
+            )
+            out.append(row)
+        return out
+
+    def draw(self) -> None:
+        """Redraw the board (and the heading) from every service's last frame."""
+        self._dirty = False
+        self._drawn_at = time.monotonic()
+        screen = next((s for s in self.screen_stack if isinstance(s, BoardScreen)), None)
+        if screen is None:
+            return
+        try:
+            table = screen.query_one(BoardTable)
+        except NoMatches:
+            return
+        rows = ordered(self.rows(), self.query_text)
+        self.order = [r.name for r in rows]
+        if self.selected not in self.order:
+            self.selected = self.order[0] if self.order else None
+        stale = {w.name: self._stale_after(w) for w in self.watched.values()}
+        with self.batch_update():
+            table.rows = tuple(_cells(r, stale.get(r.name)) for r in rows)
+            table.selected = self.order.index(self.selected) if self.selected else 0
+            table.note = f"no service matches {self.query_text!r}" if self.query_text else ""
+            counts = {lvl: sum(1 for r in rows if r.level == lvl) for lvl in Level}
+            head = f"{len(self.watched)} services · {counts[Level.CRITICAL]} critical · "
+            head += f"{counts[Level.WARNING]} warning · "
+            head += f"{sum(1 for r in rows if r.bake.startswith('baking'))} baking"
+            if self.query_text:
+                head += f" · filter {self.query_text!r}: {len(rows)} shown"
+            if self.opts.read_only:
+                head += " · READ-ONLY"
+            screen.query_one("#board-head", Static).update(head)
+            screen.query_one("#board-status", Static).update(self.notice)
+
+    def _stale_after(self, w: Watched) -> float | None:
+        rt = w.slot.runtime
+        return rt.config.stale_after * rt.config.poll_interval if rt else None
+
+    def draw_service(self, screen: ServiceScreen) -> None:
+        w = self.watched[screen.service]
+        rt = w.slot.runtime
+        frame = w.slot.frame
+        now = self.clock()
+        if rt is None:
+            return
+        cfg = rt.config
+        with self.batch_update():
+            screen.query_one(StatusHeader).view = views.header_view(
+                frame, w.name, rt.router.kind, now, self.opts.read_only, router_notice(frame)
+            )
+            screen.query_one(AlarmBanner).items = views.banner_items(frame)
+            screen.query_one(BakeTimer).view = views.bake_view(frame, now)
+            if frame is not None:
+                for c in COLOURS:
+                    screen.query_one(f"#panel-{c.value}", ColourPanel).view = views.panel_view(
+                        frame, c, w.history, now, cfg.stale_after * cfg.poll_interval, {}
+                    )
+
+    def log_line(self, w: Watched, level: str, text: str) -> None:
+        stamp = views.clock_text(self.clock())
+        w.log.append((stamp, level, text))
+        del w.log[:-LOG_KEEP]
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, ServiceScreen) and screen.service == w.name:
+            screen.query_one(ActionLog).add(stamp, level, text)
+        if level in ("error", "ok", "warning", "critical") or text.endswith("preflight…"):
+            self.notice = f"{w.name}: {text}"
+
+    # ------------------------------------------------------------------ keys
+
+    def move(self, by: int) -> None:
+        if not self.order:
+            return
+        i = self.order.index(self.selected) if self.selected in self.order else 0
+        self.selected = self.order[min(max(0, i + by), len(self.order) - 1)]
+        self.draw()
+
+    def set_filter(self, text: str) -> None:
+        self.query_text = text
+        self.draw()
+
+    def open_selected(self) -> None:
+        if self.selected is not None:
+            self.open_service(self.selected)
+
+    def open_service(self, name: str) -> None:
+        w = self.watched.get(name)
+        if w is None:
+            return
+        if w.slot.runtime is None:
+            self.notice = f"{name}: not watched: {w.slot.error}"
+            self.draw()
+            return
+        self.selected = name
+        if isinstance(self.screen, ServiceScreen):
+            self.pop_screen()
+        self.push_screen(ServiceScreen(name))
+
+    def action_help(self) -> None:
+        """The help, built once and shown again (a new dialog at every press cost a compose and
+        a styling of its widgets)."""
+        if self._help is None:
+            self._help = BoardHelp()
+            self.install_screen(self._help, name="board-help")
+        if self._help not in self.screen_stack:
+            self.push_screen(self._help)
+
+    def act_selected(self, action: str) -> None:
+        if self.selected is not None:
+            self.act(self.selected, action)
+
+    def act(self, name: str, action: str) -> None:
+        """``action`` (switch, drain, rollback) on the service ``name``: preflight in a worker,
+        the confirmation, then the action in a worker; each step logged on the service."""
+        w = self.watched.get(name)
+        if w is None:
+            return
+        if self.opts.read_only:
+            self.log_line(
+                w, "warning", "read-only: actions are disabled (started with --read-only)"
+            )
+            self.draw()
+            return
+        if w.controller is None:
+            self.log_line(w, "error", f"{action}: refused, {name} is not watched: {w.slot.error}")
+            self.draw()
+            return
+        if w.busy:
+            self.log_line(w, "warning", f"{action}: refused, {w.busy} is still under way")
+            self.draw()
+            return
+        colour: Colour | None = None
+        if action == "drain":
+            router = w.slot.frame.snapshot.router if w.slot.frame else None
+            colour = router.live.other if router and router.live else None
+            if colour is not None and router and router.colour(colour).draining:
+                action = "ready"
+        w.busy = action
+        self.log_line(w, "info", f"{action}: preflight…")
+        self.draw()
+        self._plan_worker(w, action, colour)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _plan_worker(self, w: Watched, action: str, colour: Colour | None) -> None:
+        assert w.controller is not None and w.slot.runtime is not None
+        try:
+            plan = w.controller.plan(action, colour, None)
+        except BackendError as exc:
+            self.post_message(BoardActionFinished(w.name, action, None, f"refused: {exc}"))
+            return
+        tags: dict[str, Any] = {}
+        gate = w.slot.runtime.config.gate
+        if plan.action == "switch" and gate is not None and plan.target is not None:
+            result = gate_from_config(gate, plan.target)
+            tags = {"gate": "passed" if result.ok else "failed"}
+            lines = plan.lines + tuple(result.lines())
+            plan = replace(plan, lines=lines)
+            if not result.ok:
+                plan = replace(
+                    plan,
+                    title=f"Gate FAILED: {plan.title}",
+                    caution=f"the gate on {plan.target} failed: {result.reason}. Switching all "
+                    "the same is audited as a gate override",
+                )
+        self.post_message(BoardActionPlanned(w.name, plan, tags))
+
+    def on_board_action_planned(self, message: BoardActionPlanned) -> None:
+        w = self.watched[message.name]
+        plan, tags = message.plan, message.tags
+
+        def answered(yes: bool | None) -> None:
+            if yes and plan.caution:
+                self._confirm_caution(w, plan, tags)
+            elif yes:
+                self.log_line(w, "info", f"{plan.action}: confirmed, running…")
+                self._execute_worker(w, plan, tags)
+            else:
+                self._cancel_worker(w, plan)
+
+        self.push_screen(ConfirmScreen(plan), answered)
+
+    def _confirm_caution(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
+        gate = tags.get("gate") == "failed"
+        title = (
+            f"Override the failed gate: {plan.title.removeprefix('Gate FAILED: ')}"
+            if gate
+            else f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?"
+        )
+        second = replace(plan, title=title, lines=(plan.caution,))
+        extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                why = "over the failed gate" if gate else "inside the warm window"
+                self.log_line(w, "warning", f"{plan.action}: confirmed twice, {why}")
+                self._execute_worker(w, plan, {**tags, **extra})
+            else:
+                self._cancel_worker(w, plan)
+
+        self.call_after_refresh(self.push_screen, ConfirmScreen(second), answered)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _execute_worker(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
+        assert w.controller is not None
+        try:
+            outcome = w.controller.execute(plan, tags=tags)
+        except AuditError as exc:
+            self.post_message(BoardActionFinished(w.name, plan.action, None, f"ran, but {exc}"))
+            return
+        self.post_message(BoardActionFinished(w.name, plan.action, outcome, None))
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _cancel_worker(self, w: Watched, plan: Plan) -> None:
+        assert w.controller is not None
+        try:
+            w.controller.cancel(plan)
+        except AuditError as exc:
+            self.post_message(BoardActionFinished(w.name, plan.action, None, f"cancelled ({exc})"))
+            return
+        self.post_message(BoardActionFinished(w.name, plan.action, None, "cancelled"))
+
+    def on_board_action_finished(self, message: BoardActionFinished) -> None:
+        w = self.watched[message.name]
+        w.busy = None
+        out = message.outcome
+        if out is None:
+            level = "info" if message.error == "cancelled" else "error"
+            self.log_line(w, level, f"{message.action}: {message.error}")
+            self.draw()
+            return
+        if out.ok:
+            self.log_line(w, "ok", out.message)
+        else:
+            self.log_line(w, "error", f"{message.action}: {out.result}: {out.message}")
+        rt = w.slot.runtime
+        if self.recorder is not None and rt is not None:
+            self.recorder.action(
+                w.name, rt.router.identity, out.audit, out.result, out.message, message.action
+            )
+        if out.frame is not None:
+            self.apply_frame(w, out.frame)
+        self.draw()
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        worker = event.worker
+        if worker.error is not None and worker.group == "action":
+            self.notice = f"internal error: {type(worker.error).__name__}: {worker.error}"
+            for w in self.watched.values():
+                w.busy = None
+            self.draw()
+
+    def on_unmount(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def close_backends(self) -> None:
+        close_slots([w.slot for w in self.watched.values()])
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f}s" if seconds < 100 else duration(seconds)
+
+
+def _cells(row: BoardRow, stale_after: float | None) -> BoardCells:
+    def num(v: float | None, fmt: str) -> str:
+        return "—" if v is None else format(v, fmt)
+
+    alarm = row.alarm
+    if row.busy:
+        alarm = f"[{row.busy}…] {alarm}".strip()
+    live = row.live or ""
+    weights = row.weights + (f" {row.draining[0].upper()}↓" if row.draining else "")
+    return BoardCells(
+        name=row.name,
+        kind=row.kind,
+        live=live,
+        weights=weights,
+        bake=row.bake,
+        alarm=alarm,
+        level=row.level.label,
+        rate=num(row.rate, ".1f"),
+        error_pct=num(row.error_pct, ".2f"),
+        p99=num(row.p99, ".0f"),
+        trend=row.trend,
+        age=_age(row.age),
+        stale=bool(stale_after is not None and row.age is not None and row.age > stale_after),
+    )
+
+
+def make_board(
+    slots: list[Slot],
+    audits: dict[str, AuditLog | None],
+    *,
+    clock: Clock = system_clock,
+    options: BoardOptions | None = None,
+    recorder: Recorder | None = None,
+) -> BoardApp:
+    """The board over ``slots`` (``console.board_poll.build_slots``); ``audits``: each service's
+    audit log (by name). The caller closes the backends (``app.close_backends()``) after exit."""
+    if recorder is not None:
+        from console.recorder import service_settings
+
+        for slot in slots:
+            rt = slot.runtime
+            if rt is not None:
+                recorder.add_service(
+                    rt.name, rt.router.kind, rt.router.identity, service_settings(rt.config)
+                )
+    return BoardApp(
+        slots,
+        lambda s: audits.get(s.name),
+        clock=clock,
+        options=options,
+        recorder=recorder,
+    )
+
+
+def run_board(
+    args: Any, board: Any, subtitle: str, stage: Callable[[list[Slot]], None] | None = None
+) -> int:
+    """``bluegreen watch`` over several services (and ``demo --services N``): build every service
+    (a broken one is a row with its error), run the board, close the backends."""
+    from console import verdicts
+    from console.board_poll import build_slots
+    from console.cliargs import _audit_path, _recorder
+
+    logs: dict[Any, AuditLog] = {}
+    audits: dict[str, AuditLog | None] = {}
+
+    def audit_for(entry: Any) -> AuditLog:
+        path = _audit_path(args, entry.console)
+        if path not in logs:
+            logs[path] = AuditLog(path)
+        audits[entry.name] = logs[path]
+        return logs[path]
+
+    first = board.first_console
+    recorder = None
+    if first is not None and not getattr(args, "no_record", False):
+        recorder = _recorder(args, first, _audit_path(args, first))
+    slots = build_slots(board, audit_for, verdicts.for_recorder(recorder))
+    if stage is not None:
+        stage(slots)
+    app = make_board(
+        slots,
+        audits,
+        options=BoardOptions(read_only=args.read_only, subtitle=subtitle),
+        recorder=recorder,
+    )
+    try:
+        app.run()
+    finally:
+        app.close_backends()
+        if recorder is not None:
+            recorder.close()
+    return 0
