@@ -381,9 +381,7 @@ def table(ways: list[Way]) -> list[str]:
         row("trials with a URL that showed no new-colour response", lambda w: str(w.missed)),
         row("switch calls that failed", lambda w: str(len(w.errors))),
         row("requests through it (whole run)", lambda w: str(w.requests)),
-        row(
-            "retried after a closed keep-alive connection (whole run)", lambda w: str(w.retried)
-        ),
+        row("retried after a closed keep-alive connection (whole run)", lambda w: str(w.retried)),
         row("**failed requests, after that one retry (whole run)**", lambda w: f"**{w.failed}**"),
         row(
             "what the failed requests got",
