@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backends.base import (
+    COLOURS,
     ActionRefused,
     BackendError,
     BackendTimeout,
@@ -97,6 +98,10 @@ class Plan:
     # console asks again; the CLI needs --cold): draining the old colour inside its warm-rollback
     # window says what a rollback would lose.
     caution: str = ""
+    # Non-empty: nothing to run yet; the operator picks one of these colours first (a fleet whose
+    # instances disagree: which colour every instance should route to), then the console plans
+    # the ordinary switch to it. Only from ``plan(..., pick=True)``; the CLI says ``--to``.
+    choices: tuple[Colour, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,10 +251,17 @@ class ActionController:
     # ------------------------------------------------------------------ preflight
 
     def plan(
-        self, action: str, colour: Colour | None = None, weights: dict[Colour, int] | None = None
+        self,
+        action: str,
+        colour: Colour | None = None,
+        weights: dict[Colour, int] | None = None,
+        *,
+        pick: bool = False,
     ) -> Plan:
         """Preflight ``action``. Raises ActionRefused (audited) with the reason, or BackendError
-        when the router cannot be read (also audited)."""
+        when the router cannot be read (also audited). ``pick``: a switch with no colour on a
+        fleet whose instances disagree returns a Plan with ``choices`` (the colours to put every
+        instance on) instead of refusing; the caller plans again with the colour picked."""
         if action not in ACTIONS:
             raise ActionRefused(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
         before: RouterState | None = None
@@ -258,6 +270,8 @@ class ActionController:
             with self.holding():
                 before = self._read()
                 self.reconcile(before)  # an intent a crash left open: settled before we act
+                if action == "switch" and pick and colour is None and before.split:
+                    return self._plan_pick(before)
                 return getattr(self, f"_plan_{action}")(before, colour, weights)
         except (BackendError, AuditError) as exc:
             target = colour
@@ -283,6 +297,28 @@ class ActionController:
         if not cs.servers:
             raise ActionRefused(f"the router shows no server for {to}: nothing would serve")
 
+    def _plan_pick(self, state: RouterState) -> Plan:
+        """The instances disagree: which colour should every one of them route to?"""
+        lines = [f"now: {state.split}"]
+        for c in COLOURS:
+            cs = state.colour(c)
+            lines.append(
+                f"{str(c)[0]}: every instance → {str(c).upper()}: {cs.healthy_servers}/"
+                f"{len(cs.servers)} servers healthy"
+                + (f", {cs.version}" if cs.version else "")
+                + (", draining" if cs.draining else "")
+            )
+        lines.append("then the switch to it is confirmed as usual")
+        return Plan(
+            "switch",
+            None,
+            (),
+            state,
+            f"{self.service}'s instances disagree: switch every one to which colour?",
+            tuple(lines),
+            choices=COLOURS,
+        )
+
     def _plan_switch(self, state: RouterState, colour: Colour | None, _w: Any) -> Plan:
         if colour is None and state.split:
             raise ActionRefused(
@@ -301,7 +337,9 @@ class ActionController:
             state,
             f"Switch {self.service} to {str(to).upper()}?",
             (
-                f"live: {_live_text(state)} → {str(to).upper()}",
+                f"live: {state.split} → every instance {str(to).upper()}"
+                if state.split
+                else f"live: {_live_text(state)} → {str(to).upper()}",
                 f"{to}: {cs.healthy_servers}/{len(cs.servers)} servers healthy"
                 + (f", {cs.version}" if cs.version else ""),
                 f"{state.live or 'the old colour'} keeps serving its in-flight requests until they finish",

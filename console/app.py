@@ -562,7 +562,8 @@ class BlueGreenApp(App[None]):
         self, action: str, colour: Colour | None, weights: dict[Colour, int] | None
     ) -> None:
         try:
-            plan = self.controller.plan(action, colour, weights)
+            # s on a fleet whose instances disagree: the dialog asks which colour (pick=True)
+            plan = self.controller.plan(action, colour, weights, pick=True)
         except BackendError as exc:
             self.post_message(ActionFinished(action, None, f"refused: {exc}"))
             return
@@ -589,8 +590,11 @@ class BlueGreenApp(App[None]):
     def on_action_planned(self, message: ActionPlanned) -> None:
         plan, tags = message.plan, message.tags
 
-        def answered(yes: bool | None) -> None:
-            if yes and plan.caution:
+        def answered(yes: bool | Colour | None) -> None:
+            if isinstance(yes, Colour):  # picked for a fleet that disagrees: the ordinary switch
+                self.log_line("info", f"{plan.action}: every instance to {yes}, preflight…")
+                self._plan_worker(plan.action, yes, None)
+            elif yes and plan.caution:
                 self._confirm_caution(plan, tags)
             elif yes:
                 self.log_line("info", f"{plan.action}: confirmed, running…")
@@ -616,7 +620,7 @@ class BlueGreenApp(App[None]):
         second = replace(plan, title=title, lines=(plan.caution,))
         extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
 
-        def answered(yes: bool | None) -> None:
+        def answered(yes: bool | Colour | None) -> None:
             if yes:
                 why = "over the failed gate" if gate else "inside the warm window"
                 self.log_line("warning", f"{plan.action}: confirmed twice, {why}")

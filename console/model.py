@@ -227,7 +227,7 @@ def invariant_breaches(state: RouterState) -> tuple[Violation, ...]:
                 "instances_split",
                 most,
                 f"{split}: the fleet splits new requests between colours; pick one with "
-                "`bluegreen switch --to blue|green`",
+                "s in the console or `bluegreen switch --to blue|green`",
             )
         )
     for c in COLOURS:

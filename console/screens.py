@@ -30,6 +30,7 @@ from textual.visual import RenderOptions, Visual
 from textual.widgets import Static
 from typing_extensions import Self
 
+from backends.base import Colour
 from console.actions import Plan
 
 
@@ -244,8 +245,10 @@ class Dialog(ModalScreen[ResultT]):
         return drawn
 
 
-class ConfirmScreen(Dialog[bool]):
-    """Before -> after, then ``y`` / Enter to go ahead or Escape / ``n`` to cancel."""
+class ConfirmScreen(Dialog[bool | Colour]):
+    """Before -> after, then ``y`` / Enter to go ahead or Escape / ``n`` to cancel. A plan with
+    ``choices`` (a fleet whose instances disagree) asks for a colour instead: ``b`` / ``g`` answer
+    with it, ``y`` / Enter do nothing."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -262,7 +265,11 @@ class ConfirmScreen(Dialog[bool]):
         Binding("enter", "answer(True)", "Confirm", show=False),
         Binding("n", "answer(False)", "Cancel", show=False),
         Binding("escape", "answer(False)", "Cancel"),
+        Binding("b", "pick('blue')", "Blue", show=False),
+        Binding("g", "pick('green')", "Green", show=False),
     ]
+    KEYS = "[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel"
+    PICK_KEYS = "[b]b[/b] blue    [b]g[/b] green    [b]Esc[/b] / [b]n[/b] cancel"
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -273,10 +280,10 @@ class ConfirmScreen(Dialog[bool]):
             yield Static(self.plan.title, classes="confirm--title", markup=False)
             for line in self.plan.lines:
                 yield self._line(line)
-            yield Static(
-                "[b]y[/b] / [b]Enter[/b] confirm    [b]Esc[/b] / [b]n[/b] cancel",
-                classes="confirm--keys",
-            )
+            yield Static(self._keys(self.plan), classes="confirm--keys")
+
+    def _keys(self, plan: Plan) -> str:
+        return self.PICK_KEYS if plan.choices else self.KEYS
 
     @staticmethod
     def _line(line: str) -> Static:
@@ -297,6 +304,7 @@ class ConfirmScreen(Dialog[bool]):
         if not self.is_mounted:
             return  # compose() reads self.plan
         self._update(self.query_one(".confirm--title", Static), plan.title)
+        self._update(self.query_one(".confirm--keys", Static), self._keys(plan))
         lines = list(self.query(".confirm--line").results(Static))
         for widget, line in zip(lines, plan.lines, strict=False):
             self._update(widget, f"• {line}")
@@ -309,12 +317,19 @@ class ConfirmScreen(Dialog[bool]):
             )
 
     def action_answer(self, yes: bool) -> None:
+        if yes and self.plan.choices:
+            return  # a colour must be picked: b / g
         self.dismiss(yes)
+
+    def action_pick(self, colour: str) -> None:
+        if Colour(colour) in self.plan.choices:
+            self.dismiss(Colour(colour))
 
 
 HELP = """\
 [b]Keys[/b]
-  [b]s[/b]      switch: new traffic to the other colour (one confirmation)
+  [b]s[/b]      switch: new traffic to the other colour (one confirmation); on a fleet whose
+         instances disagree it asks which colour first ([b]b[/b] / [b]g[/b])
   [b]d[/b]      drain the colour that is not live (no new requests; in-flight ones finish);
          on a colour already draining, [b]d[/b] offers to ready it again
   [b]r[/b]      rollback: back to the colour that was live before the last switch
