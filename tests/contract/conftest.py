@@ -20,6 +20,7 @@ from tests.support.router_worlds import WORLDS, RouterWorld
 
 KINDS = registry.available(registry.ROUTERS)
 REAL = {"haproxy", "kubernetes", "nginx"}  # worlds that start processes or servers on 127.0.0.1
+REAL |= {"alb", "route53"}  # moto's server on 127.0.0.1
 
 
 def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]:

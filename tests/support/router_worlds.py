@@ -842,12 +842,26 @@ def nginx_world(tmp_path: Path) -> Iterator[RouterWorld]:
             world.close()
 
 
+def alb_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.aws_worlds import alb_world as world  # moto: imported when used
+
+    return world(tmp_path)
+
+
+def route53_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.aws_worlds import route53_world as world
+
+    return world(tmp_path)
+
+
 #: router kind -> a context manager building its live world in a test's directory
 WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]] = {
     "simulator": simulator_world,
     "haproxy": haproxy_world,
     "kubernetes": kubernetes_world,
     "nginx": nginx_world,
+    "alb": alb_world,
+    "route53": route53_world,
 }
 
 __all__ = [
