@@ -2,8 +2,8 @@
 front of it that injects the answers moto cannot produce, and the two labs the ALB and Route 53
 routers run against.
 
-* ``moto_endpoint()``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (a real HTTP endpoint; its
-  state is moto's, in this process, reset before and after) behind a :class:`FaultProxy`, with
+* ``moto_endpoint()``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (a real HTTP endpoint, one per
+  test process; its state is moto's, in this process, reset before and after each endpoint) behind a :class:`FaultProxy`, with
   fake credentials and a private AWS config set in ``os.environ`` for the block only (so a CLI
   process started inside it inherits them), and the instance metadata service disabled (botocore
   must never look for 169.254.169.254 from a test).
@@ -151,8 +151,11 @@ class FaultProxy:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
+                # One request a connection: once the proxy stops, a client has nothing left open.
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
 
@@ -248,10 +251,10 @@ class Endpoint:
         (self.home / "credentials").write_text("\n".join(lines))
 
     def stop(self) -> None:
+        """AWS is gone for the routers (the proxy they are pointed at stops)."""
         if not self.stopped:
             self.stopped = True
             self.proxy.stop()
-            self.moto.stop()
 
 
 def _reset_moto() -> None:
@@ -260,11 +263,29 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
+_MOTO: list[Any] = []  # one moto server per test process, started at first use
+
+
+def _moto_server() -> tuple[Any, str]:
+    """moto's server on 127.0.0.1, started once per process (about a second) and stopped at exit;
+    every endpoint resets its state. A stopped endpoint stops its proxy: the routers are pointed at
+    the proxy, so for them AWS is gone (connection refused) while the tests' own views still read."""
+    if not _MOTO:
+        import atexit
+
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        atexit.register(server.stop)
+        _MOTO.append(server)
+    host, port = _MOTO[0].get_host_and_port()
+    return _MOTO[0], f"http://{host}:{port}"
+
+
 @contextlib.contextmanager
 def moto_endpoint(tmp_path: Path) -> Iterator[Endpoint]:
     """moto's server and the proxy on 127.0.0.1, fake credentials in the environment for the block."""
-    from moto.server import ThreadedMotoServer
-
     home = tmp_path / "aws"
     home.mkdir(exist_ok=True)
     (home / "config").write_text(f"[default]\nregion = {REGION}\n")
@@ -279,11 +300,8 @@ def moto_endpoint(tmp_path: Path) -> Iterator[Endpoint]:
         AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),
         AWS_EC2_METADATA_DISABLED="true",
     )
+    server, moto_url = _moto_server()
     _reset_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    moto_url = f"http://{host}:{port}"
     endpoint = Endpoint(server, FaultProxy(moto_url), moto_url, home)
     try:
         yield endpoint
