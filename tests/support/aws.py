@@ -95,9 +95,10 @@ class Rule:
     many, None for every one)."""
 
     match: Callable[[str, str, bytes], bool]
-    answer: tuple[int, str, bytes]
+    answer: tuple[int, str, bytes] | None = None  # None: forward, then ``rewrite`` moto's answer
     times: int | None = None
     hits: int = 0
+    rewrite: Callable[[bytes], bytes] | None = None
 
 
 def action_is(*names: str) -> Callable[[str, str, bytes], bool]:
@@ -144,9 +145,13 @@ class FaultProxy:
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                answer = proxy._answer(self.command, self.path, body)
-                if answer is None:
+                rule = proxy._rule(self.command, self.path, body)
+                if rule is not None and rule.answer is not None:
+                    answer = rule.answer
+                else:
                     answer = proxy._forward(self.command, self.path, dict(self.headers), body)
+                    if rule is not None and rule.rewrite is not None:
+                        answer = (answer[0], answer[1], rule.rewrite(answer[2]))
                 status, ctype, data = answer
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -174,19 +179,24 @@ class FaultProxy:
         with self.lock:
             self.rules.clear()
 
-    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+    def _rule(self, method: str, path: str, body: bytes) -> Rule | None:
+        """The rule for this request, if any; counts the writes that will reach moto."""
+        found: Rule | None = None
         with self.lock:
             for rule in self.rules:
                 if (rule.times is None or rule.hits < rule.times) and rule.match(
                     method, path, body
                 ):
                     rule.hits += 1
-                    return rule.answer
-            if any(w in body.split(b"&") for w in WRITE_ACTIONS) or (
-                method == "POST" and ("/rrset" in path or "/tags/" in path)
+                    found = rule
+                    break
+            answered = found is not None and found.answer is not None
+            if not answered and (
+                any(w in body.split(b"&") for w in WRITE_ACTIONS)
+                or (method == "POST" and ("/rrset" in path or "/tags/" in path))
             ):
                 self.writes += 1
-        return None
+        return found
 
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
