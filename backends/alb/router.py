@@ -16,6 +16,7 @@ from backends.base import (
     COLOURS,
     ActionRefused,
     BackendContext,
+    BackendError,
     Colour,
     ColourState,
     Router,
@@ -85,7 +86,8 @@ class AlbRouter(Router):
     **drain(colour)** refuses the live colour. It tags the colour's target group
     ``bluegreen-console:drained`` with the time and sets its weight to 0 (when it was not). The
     targets stay registered and health-checked (warm for a rollback); the state shows the drain's
-    countdown: requests already in flight get the target group's ``deregistration_delay``.
+    countdown (the colour's ``detail["drain"]``, and the header's ``detail["warning"]`` until it
+    is over): requests already in flight get the target group's ``deregistration_delay``.
 
     **ready(colour)** removes the tag; the weight stays 0 until a switch or a split gives it some.
 
@@ -235,6 +237,7 @@ class AlbRouter(Router):
         pct = self._percent(read.weights)
         now = self._wall()
         colours: dict[Colour, ColourState] = {}
+        countdowns: list[str] = []  # drains whose requests in flight may still run: the header's
         for c in COLOURS:
             drained = c in read.drained
             detail = {
@@ -254,6 +257,11 @@ class AlbRouter(Router):
                         f"{_hhmmss(until)} UTC (deregistration delay {delay} s): "
                         + (f"{int(left)} s left" if left > 0 else "over")
                     )
+                    if left > 0:
+                        countdowns.append(
+                            f"{c} drained: requests in flight have until {_hhmmss(until)} UTC "
+                            f"({int(left)} s left of the deregistration delay)"
+                        )
             colours[c] = ColourState(
                 c,
                 servers=tuple(self._server(d, drained) for d in read.health.get(c, [])),
@@ -271,6 +279,8 @@ class AlbRouter(Router):
             detail["problem"] = "both target groups have weight 0: the listener serves nothing"
         elif live is None:
             detail["problem"] = "traffic is split 50/50: neither colour is live"
+        if countdowns:
+            detail["warning"] = "; ".join(countdowns)
         fingerprint = ";".join(
             f"{c}={read.weights[c]}{'/drained' if c in read.drained else ''}" for c in COLOURS
         )
@@ -395,7 +405,7 @@ class AlbRouter(Router):
         if read.weights[colour] != 0:
             try:
                 self._write(read, {colour: 0, colour.other: 100})
-            except Exception as exc:
+            except BackendError as exc:
                 raise type(exc)(f"{exc} (already done: tagged {tg_name(arn)} drained)") from exc
         after = self._read()
         if colour not in after.drained or after.weights[colour] != 0:

@@ -233,11 +233,16 @@ def test_drain_keeps_the_targets_and_counts_down_the_deregistration_delay(lab):
         "weight 0 since 20:26:40 UTC; requests in flight have until 20:27:10 UTC "
         "(deregistration delay 30 s): 30 s left"
     )
+    assert state.detail["warning"] == (  # the header shows it while it runs
+        "blue drained: requests in flight have until 20:27:10 UTC (30 s left of the "
+        "deregistration delay)"
+    )
     assert lab.tags("blue") == {"bluegreen-console:drained": "2026-05-28T20:26:40Z"}
     with pytest.raises(ActionRefused, match="blue is drained; ready it first"):
         r.switch(BLUE)
-    later = router(lab, clock=lambda: T0 + 31).state().colour(BLUE).detail["drain"]
-    assert later.endswith("(deregistration delay 30 s): over")
+    later = router(lab, clock=lambda: T0 + 31).state()
+    assert later.colour(BLUE).detail["drain"].endswith("(deregistration delay 30 s): over")
+    assert "warning" not in later.detail
     assert not r.ready(BLUE).colour(BLUE).draining
     assert r.switch(BLUE).live is BLUE  # a rollback: ready, then switch
 
