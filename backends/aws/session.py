@@ -143,6 +143,8 @@ class AwsSession:
 
     def method(self) -> str:
         """Where the credentials in use came from, in words ("" when none were found)."""
+        if self.o.role_arn:
+            return f"the role {self.o.role_arn} (`role_arn`), assumed with the chain's credentials"
         try:
             creds = self.core.get_credentials()
         except Exception:  # noqa: BLE001

@@ -5,6 +5,7 @@ reasons, a listener that is not a weighted forward, the drain's countdown, a lis
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,11 +34,11 @@ def lab(tmp_path):
         yield alb_lab(endpoint)
 
 
-def router(lab, clock=None, **extra):
+def router(lab, clock=None, timeout=10.0, **extra):
     from backends.alb import AlbRouter
 
     options = {k: v for k, v in lab.router_options().items() if k != "kind"}
-    return AlbRouter({**options, **extra}, BackendContext("shop", clock=clock, timeout=3.0))
+    return AlbRouter({**options, **extra}, BackendContext("shop", clock=clock, timeout=timeout))
 
 
 def test_without_boto3_the_config_is_refused_naming_the_extra(monkeypatch):
@@ -136,7 +137,7 @@ def test_the_documented_minimal_policy_is_enough_and_a_reader_is_denied_by_actio
 
 
 def test_throttling_is_backed_off_within_the_deadline(lab):
-    r = router(lab)
+    r = router(lab, timeout=3.0)
     lab.endpoint.proxy.add(
         Rule(action_is("DescribeListeners"), query_error("Throttling", "Rate exceeded"), times=3)
     )
@@ -263,3 +264,18 @@ def test_a_listener_rule_is_switched_and_the_default_action_left_alone(lab):
     }
     assert weights == {lab.target_groups["blue"]: 0, lab.target_groups["green"]: 100}
     assert lab.weights() == {"blue": 100, "green": 0}  # the listener's default: untouched
+
+
+def test_an_unknown_profile_is_a_config_error_and_a_role_is_assumed_from_the_chain(lab):
+    with pytest.raises(
+        ConfigError, match="option `profile`: found 'nope'; expected the name of a profile"
+    ):
+        router(lab, profile="nope")
+    r = router(lab, role_arn="arn:aws:iam::123456789012:role/deployer")
+    assert r.state().live is BLUE  # STS AssumeRole at the first call, with the chain's keys
+    creds = r.aws.core.get_credentials().get_frozen_credentials()
+    assert creds.access_key != os.environ["AWS_ACCESS_KEY_ID"]  # the role's temporary key
+    assert r.aws.method().startswith(
+        "the role arn:aws:iam::123456789012:role/deployer (`role_arn`)"
+    )
+    assert r.aws.chain().endswith("then assume arn:aws:iam::123456789012:role/deployer")

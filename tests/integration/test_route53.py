@@ -39,7 +39,7 @@ def lab(tmp_path):
         yield route53_lab(endpoint)
 
 
-def router(lab, clock=None, timeout=3.0, **extra):
+def router(lab, clock=None, timeout=10.0, **extra):
     from backends.route53 import Route53Router
 
     options = {k: v for k, v in lab.router_options().items() if k != "kind"}
@@ -106,7 +106,7 @@ def test_a_pending_change_is_followed_until_insync(lab):
 
     proxy.add(Rule(rest_is("POST", "/rrset"), rewrite=pending))
     proxy.add(Rule(rest_is("GET", "/change/"), rewrite=pending))
-    r = router(lab, timeout=1.0)
+    r = router(lab, timeout=3.0)
     state = r.switch(GREEN)  # follows GetChange until the call's deadline, then hands over
     assert state.live is GREEN and lab.weights() == {"blue": 0, "green": 100}
     assert "PENDING since" in state.detail["change"]
@@ -209,7 +209,7 @@ def test_access_denied_names_the_action_the_resource_and_the_policy(lab):
 
 
 def test_throttling_then_unreachable(lab):
-    r = router(lab, timeout=1.0)
+    r = router(lab, timeout=3.0)
     lab.endpoint.proxy.add(
         Rule(rest_is("GET", "/rrset"), rest_error("Throttling", "Rate exceeded"))
     )

@@ -541,7 +541,7 @@ def toml_config(tmp_path: Path, options: dict[str, Any], *, name: str = "console
         "[[service]]",
         'name = "shop"',
         "poll_interval = 1.0",
-        "timeout = 3.0",
+        "timeout = 10.0",  # a hang guard: moto on a loaded machine can take seconds
         "bake_seconds = 60",
         "",
         "[service.router]",
