@@ -476,6 +476,13 @@ class Router(abc.ABC):
             "is nothing to sync"
         )
 
+    def keep_warm_hint(self) -> float | None:
+        """Seconds the colour that was live before a change may still receive clients after it,
+        whatever the router says (cached DNS answers: Route 53 returns 2 x the records' TTL), so
+        the warm-rollback window can default to it; None (the default) when the router's change
+        takes effect for every new request at once. Never does I/O: from what was last read."""
+        return None
+
     def hold(self, holder: str) -> contextlib.AbstractContextManager[None]:
         """Hold the router's own cross-machine lock for one action (a Kubernetes Lease, say).
 

@@ -611,7 +611,9 @@ class BoardApp(App[None]):
         w = self.watched[message.name]
         plan, tags = message.plan, message.tags
 
-        def answered(yes: bool | None) -> None:
+        def answered(yes: bool | Colour | None) -> None:
+            # the board plans with no colour to pick: a split fleet is refused, naming `--to`
+            yes = yes is True
             if yes and plan.caution:
                 self._confirm_caution(w, plan, tags)
             elif yes:

@@ -22,6 +22,7 @@ KINDS = registry.available(registry.ROUTERS)
 REAL = {"haproxy", "kubernetes", "nginx"}  # worlds that start processes or servers on 127.0.0.1
 REAL |= set(VARIANTS)  # a HAProxy fleet: three HAProxy processes
 REAL |= {"gateway-api", "istio"}  # the Kubernetes API fake, with the route custom objects
+REAL |= {"alb", "route53"}  # moto's server on 127.0.0.1
 
 
 def world_factory(kind: str) -> Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]:

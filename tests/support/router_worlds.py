@@ -1032,6 +1032,18 @@ def istio_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld
     return mesh_world("istio", tmp_path)
 
 
+def alb_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.aws_worlds import alb_world as world  # moto: imported when used
+
+    return world(tmp_path)
+
+
+def route53_world(tmp_path: Path) -> contextlib.AbstractContextManager[RouterWorld]:
+    from tests.support.aws_worlds import route53_world as world
+
+    return world(tmp_path)
+
+
 #: router kind -> a context manager building its live world in a test's directory
 WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld]]] = {
     "simulator": simulator_world,
@@ -1040,6 +1052,8 @@ WORLDS: dict[str, Callable[[Path], contextlib.AbstractContextManager[RouterWorld
     "nginx": nginx_world,
     "gateway-api": gateway_api_world,
     "istio": istio_world,
+    "alb": alb_world,
+    "route53": route53_world,
 }
 
 #: more worlds of a registered kind in another layout (world id -> builder), run by the same suite
