@@ -6,6 +6,10 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the integration tests drive for real (started on 127.0.0.1 by the fixtures).
 DEBS   := haproxy prometheus nginx
+# The suite on 3 workers, a test file each at a time (its module fixtures start servers once):
+# most tests wait on real HAProxy / nginx / Prometheus processes, so 3 beat 2 on 2 cores.
+# `make test PYTEST_ARGS=` runs it in one process.
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 .PHONY: demo test check lint format typecheck screenshots bench system-deps clean docs docs-check
 
