@@ -142,6 +142,13 @@ class AwsCall:
                 f"AWS throttled {action} on {resource} ({code}) {tries} times; backed off until "
                 f"the call's deadline ({BUDGET * self.aws.o.timeout:.1f} s); try again"
             )
+        if code == "InvalidChangeBatch" and "match" in said.lower():
+            # Route 53 refused a DELETE of a record as we had read it: someone changed it since
+            return Conflict(
+                f"{action} on {resource}: the records changed since they were read (another "
+                f"writer; {said}); the batch is all or nothing, so nothing was written; look "
+                "again and retry"
+            )
         if code in CREDENTIALS:
             used = self.aws.method()
             return PermissionDenied(

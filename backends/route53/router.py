@@ -86,8 +86,8 @@ class Route53Router(Router):
     refuses: its answers would take a share no weight here accounts for.
 
     **switch(to)** refuses when ``to`` is already at 100 %, drained, or its health check fails. It
-    writes both weights (100 / 0) in **one change batch** (UPSERT of both records as read, only the
-    weight changed), reads the records back (VerifyFailed unless they show the new weights), then
+    writes both weights (100 / 0) in **one change batch** (each record DELETEd as read and CREATEd
+    with only its weight changed: a record changed since the read fails the batch), reads the records back (VerifyFailed unless they show the new weights), then
     follows the change (``GetChange``) until Route 53 reports it ``INSYNC`` on its name servers, within
     the call's deadline; a change still ``PENDING`` then is followed by every later ``state`` and shown.
 
@@ -363,13 +363,20 @@ class Route53Router(Router):
         )
 
     def _write(self, read: Read, weights: Mapping[Colour, int], verb: str) -> None:
+        """One change batch: for each record whose weight moves, DELETE it exactly as read and
+        CREATE it with the new weight. Route 53 applies a batch all or nothing and refuses a DELETE
+        whose values no longer match the record, so a record another writer changed since our
+        read makes the whole batch fail (InvalidChangeBatch, reported as Conflict) and nothing is
+        written: a conditional write, where an UPSERT would overwrite the other change."""
         changes = []
         for c in COLOURS:
-            rec = copy.deepcopy(read.records[c])
-            if int(rec.get("Weight", -1)) == int(weights[c]):
+            old = copy.deepcopy(read.records[c])
+            if int(old.get("Weight", -1)) == int(weights[c]):
                 continue
-            rec["Weight"] = int(weights[c])
-            changes.append({"Action": "UPSERT", "ResourceRecordSet": rec})
+            new = copy.deepcopy(old)
+            new["Weight"] = int(weights[c])
+            changes.append({"Action": "DELETE", "ResourceRecordSet": old})
+            changes.append({"Action": "CREATE", "ResourceRecordSet": new})
         if not changes:
             return
         sent = self.call(

@@ -190,6 +190,42 @@ def test_a_prior_change_still_in_progress_is_retried_then_a_conflict(lab):
     assert lab.weights() == {"blue": 0, "green": 100}
 
 
+def test_a_record_changed_by_another_writer_since_the_read_fails_the_batch_and_writes_nothing(lab):
+    """Each record is DELETEd as read and CREATEd with its new weight in one batch; Route 53 refuses
+    a DELETE whose values no longer match (another writer got there first), all or nothing. The
+    proxy answers what Route 53 answers then; the switch is a Conflict and nothing moved."""
+    sent: list[bytes] = []
+    is_write = rest_is("POST", "/rrset")
+
+    def write(method: str, path: str, body: bytes) -> bool:
+        if is_write(method, path, body):
+            sent.append(body)
+            return True
+        return False
+
+    lab.endpoint.proxy.add(
+        Rule(
+            write,
+            rest_error(
+                "InvalidChangeBatch",
+                "[Tried to delete resource record set [name='shop.example.com.', type='A', "
+                "set-identifier='blue'] but the values provided do not match the current values]",
+                400,
+            ),
+            times=1,
+        )
+    )
+    r = router(lab)
+    with pytest.raises(Conflict) as err:
+        r.switch(GREEN)
+    assert "changed since they were read" in str(err.value)
+    assert "nothing was written" in str(err.value)
+    assert lab.weights() == {"blue": 100, "green": 0}
+    body = sent[0].decode()
+    assert body.count("<Action>DELETE</Action>") == 2 and body.count("<Action>CREATE</Action>") == 2
+    assert r.switch(GREEN).live is GREEN  # read again, written: the batch itself was fine
+
+
 def test_access_denied_names_the_action_the_resource_and_the_policy(lab):
     lab.endpoint.proxy.add(
         Rule(

@@ -71,7 +71,7 @@ class _AwsWorld(RouterWorld):
     def race_on_write(self, to: Colour) -> str:
         raise Cannot(
             f"the {self.kind} router's write has no precondition AWS would check (no version or "
-            "ETag on the listener / the records): a change between its read and its write is "
+            "ETag on a listener or rule): a change between its read and its write is "
             "overwritten, and the console's second read after the settle reports one landing later"
         )
 
@@ -139,6 +139,34 @@ class Route53World(_AwsWorld):
 
     kind = "route53"
     lab: Route53Lab
+
+    def race_on_write(self, to: Colour) -> str:
+        """Another writer changes the records between the router's read and its change batch.
+        moto does not check a DELETE's values; Route 53 does (the batch fails, all or nothing), so
+        the proxy answers as Route 53 would, after making the other writer's change in moto."""
+        is_write = rest_is("POST", "/rrset")
+        lab = self.lab
+
+        def racing(method: str, path: str, body: bytes) -> bool:
+            if not is_write(method, path, body):
+                return False
+            lab.set_weights(90, 10)  # straight to moto (not through the proxy): blue stays live
+            return True
+
+        lab.endpoint.proxy.add(
+            Rule(
+                racing,
+                rest_error(
+                    "InvalidChangeBatch",
+                    "[Tried to delete resource record set [name='shop.example.com.', type='A', "
+                    "set-identifier='blue'] but the values provided do not match the current "
+                    "values]",
+                    400,
+                ),
+                times=1,
+            )
+        )
+        return "changed since they were read"
 
     def live(self) -> Colour | None:
         return _live(self.lab.weights())
