@@ -376,6 +376,24 @@ class QueryError(BackendError):
 # Contracts.
 
 
+def percent_split(weights: Mapping[Colour, int]) -> dict[Colour, int]:
+    """``weights`` as asked of ``Router.set_weights``, checked: both colours, each 0..100, adding up
+    to 100. Raises ActionRefused naming what was asked otherwise. One check for every router."""
+    try:
+        asked = {Colour(c): int(w) for c, w in weights.items()}
+    except (ValueError, TypeError):
+        asked = {}
+    if (
+        set(asked) != set(COLOURS)
+        or sum(asked.values()) != 100
+        or any(not 0 <= w <= 100 for w in asked.values())
+    ):
+        raise ActionRefused(
+            f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100."
+        )
+    return asked
+
+
 class Router(abc.ABC):
     """Moves traffic between the two colours of one service.
 

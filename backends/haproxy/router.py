@@ -42,6 +42,7 @@ from backends.base import (
     Unreachable,
     Unsupported,
     VerifyFailed,
+    percent_split,
 )
 from backends.haproxy.fleet import Fleet
 from backends.haproxy.io import (
@@ -381,18 +382,7 @@ class HAProxyRouter(Router):
             raise Unsupported(
                 "the haproxy router has no weighted split configured (router option `split_backend`)"
             )
-        try:
-            asked = {Colour(c): int(w) for c, w in weights.items()}
-        except (ValueError, TypeError):
-            asked = {}
-        if (
-            set(asked) != set(COLOURS)
-            or sum(asked.values()) != 100
-            or any(not 0 <= w <= 100 for w in asked.values())
-        ):
-            raise ActionRefused(
-                f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100."
-            )
+        asked = percent_split(weights)
         verb = f"split blue {asked[Colour.BLUE]} % / green {asked[Colour.GREEN]} %"
         if self.fleet is not None:
             return self.fleet.set_weights(asked, verb)

@@ -54,6 +54,7 @@ from backends.base import (
     RouterState,
     Unreachable,
     VerifyFailed,
+    percent_split,
 )
 from backends.kubernetes.api import PATCH_ATTEMPTS, SERVICE_NAME_LABEL, ClusterApi
 from backends.kubernetes.lease import LeaseLock
@@ -615,18 +616,7 @@ class RouteRouter(Router):
         return self._state(after)
 
     def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
-        try:
-            want = {Colour(c): int(w) for c, w in weights.items()}
-        except (ValueError, TypeError):
-            want = {}
-        if (
-            set(want) != set(COLOURS)
-            or sum(want.values()) != 100
-            or any(not 0 <= w <= 100 for w in want.values())
-        ):
-            raise ActionRefused(
-                f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100"
-            )
+        want = percent_split(weights)
         verb = f"split blue {want[Colour.BLUE]} % / green {want[Colour.GREEN]} %"
         self.api.begin(acting=True)
         r = self._read()

@@ -23,6 +23,7 @@ from backends.base import (
     ServerState,
     ServerStatus,
     VerifyFailed,
+    percent_split,
 )
 from backends.route53.options import Route53Options, load_options
 
@@ -418,18 +419,7 @@ class Route53Router(Router):
         return self._verify(verb, weights)
 
     def set_weights(self, weights: Mapping[Colour, int]) -> RouterState:
-        try:
-            asked = {Colour(c): int(w) for c, w in weights.items()}
-        except (ValueError, TypeError):
-            asked = {}
-        if (
-            set(asked) != set(COLOURS)
-            or sum(asked.values()) != 100
-            or any(not 0 <= w <= 100 for w in asked.values())
-        ):
-            raise ActionRefused(
-                f"weights {dict(weights)!r}: expected both colours, each 0..100, adding up to 100."
-            )
+        asked = percent_split(weights)
         self.call.begin(acting=True)
         read = self._read()
         verb = f"split blue {asked[Colour.BLUE]} % / green {asked[Colour.GREEN]} %"
