@@ -40,11 +40,9 @@ class ServiceRuntime:
         ``keep_warm_hint()``: twice the record's TTL, from its last read; never I/O here)."""
         if self.config.keep_warm is not None:
             return self.config.keep_warm
-        hint_of = getattr(self.router, "keep_warm_hint", None)
         hint = None
-        if callable(hint_of):
-            with contextlib.suppress(Exception):  # a hint must never break an action or a poll
-                hint = hint_of()
+        with contextlib.suppress(Exception):  # a plugin's hint must never break an action or a poll
+            hint = self.router.keep_warm_hint()
         return max(self.config.bake_seconds, float(hint)) if hint else self.config.bake_seconds
 
     def close(self) -> None:
