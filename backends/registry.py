@@ -24,6 +24,9 @@ _GROUP_NOUN = {ROUTERS: "router", METRICS: "metrics source"}
 _runtime: dict[str, dict[str, Callable[..., Any]]] = {ROUTERS: {}, METRICS: {}}
 
 
+_loaded: dict[tuple[str, str], Callable[..., Any]] = {}  # (group, kind) -> what its entry point gave
+
+
 def _entry_points(group: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=group)}
 
@@ -51,6 +54,8 @@ def resolve(group: str, kind: str) -> Callable[..., Any]:
     """
     if kind in _runtime[group]:
         return _runtime[group][kind]
+    if (group, kind) in _loaded:  # reading every installed package's entry points took 10 ms:
+        return _loaded[group, kind]  # 2 s of a board of 200 services' start
     eps = _entry_points(group)
     noun = _GROUP_NOUN[group]
     if kind not in eps:
@@ -60,6 +65,7 @@ def resolve(group: str, kind: str) -> Callable[..., Any]:
         raise ConfigError(f"unknown {noun} kind {kind!r}; known kinds: {known}")
     try:
         factory: Callable[..., Any] = eps[kind].load()
+        _loaded[group, kind] = factory
         return factory
     except Exception as exc:  # a broken plugin must not take the console down with a traceback
         raise ConfigError(

@@ -15,6 +15,8 @@ selected service with the same preflight, confirmation, read-back and audit as i
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +38,7 @@ from backends.base import COLOURS, BackendError, Colour
 from backends.clock import Clock, monotonic, system_clock
 from console import views
 from console.actions import ActionController, Outcome, Plan
+from console.app import freeze_startup, release_dead_styles
 from console.audit import AuditError, AuditLog
 from console.board_poll import Slot, close_slots
 from console.board_view import BoardRow, error_row, frame_row, ordered
@@ -43,11 +46,14 @@ from console.fmt import duration, router_notice
 from console.gate import gate_from_config
 from console.model import Frame, Level
 from console.recorder import Recorder
-from console.screens import ConfirmScreen, Dialog
+from console.screens import ConfirmScreen, DashboardScreen, Dialog
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 from widgets.board_table import BoardCells, BoardTable
 
 DRAW_EVERY = 1.0  # seconds: frames arriving redraw the board at most this often (keys: at once)
+FIRST_DRAW = (
+    0.05  # seconds: a service's first frame is drawn within this (the rest batched with it)
+)
 LOG_KEEP = 200  # lines of each service's log kept for its dashboard
 
 
@@ -57,6 +63,7 @@ class BoardOptions:
     auto_poll: bool = True  # tests turn it off and call poll_all() themselves
     title: str = "bluegreen"
     subtitle: str = ""
+    freeze_startup: bool = True  # gc.freeze() once the first frame is drawn (console.app)
 
 
 @dataclass
@@ -83,6 +90,10 @@ class ServiceFramePolled(Message):
         self.name, self.frame, self.error, self.elapsed = name, frame, error, elapsed
 
 
+class FramesArrived(Message):
+    """Frames wait in ``BoardApp._inbox`` (one message for all that came meanwhile)."""
+
+
 class BoardActionPlanned(Message):
     def __init__(self, name: str, plan: Plan, tags: dict[str, Any]) -> None:
         super().__init__()
@@ -98,8 +109,10 @@ class BoardActionFinished(Message):
 # ------------------------------------------------------------------------------------------ screens
 
 
-class BoardScreen(Screen[None]):
-    """The board: a heading, the table, a filter line (after ``/``), a status line, the keys."""
+class BoardScreen(DashboardScreen):
+    """The board: a heading, the table, a filter line (after ``/``), a status line, the keys.
+    A ``DashboardScreen``: a dialog over it (help, a confirmation) draws it dimmed from its lines
+    as last drawn, not composited afresh (see ``console.screens``)."""
 
     DEFAULT_CSS = """
     BoardScreen { layout: vertical; }
@@ -124,6 +137,9 @@ class BoardScreen(Screen[None]):
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    def on_mount(self) -> None:
+        self.board.draw()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="board-head", markup=False)
@@ -324,15 +340,28 @@ class BoardApp(App[None]):
             max_workers=max(1, min(256, len(live))), thread_name_prefix="board-poll"
         )
         self.query_text = ""
-        self.selected: str | None = None
+        self._selected: str | None = None
         self.order: list[str] = []  # the names as drawn
+        self._picked = False  # a key chose the selected row (else it follows the top row)
         self.notice = ""
         self._dirty = False
-        self._draw_pending = False
+        self._draw_handle: asyncio.TimerHandle | None = None  # the next draw, when one is due
         self._drawn_at = 0.0
         self.sub_title = self.opts.subtitle
         self._closed = False  # unmounted: no poll is started any more
         self._help: BoardHelp | None = None
+        self._inbox: list[ServiceFramePolled] = []  # polled frames not yet taken by the UI
+        self._inbox_lock = threading.Lock()
+        self._inbox_armed = False  # a FramesArrived message is on its way
+
+    @property
+    def selected(self) -> str | None:
+        """The service of the highlighted row: the top (worst) one until a row is picked."""
+        return self._selected
+
+    @selected.setter
+    def selected(self, name: str | None) -> None:
+        self._selected, self._picked = name, True
 
     def get_default_screen(self) -> Screen[Any]:
         return BoardScreen(id="_default")
@@ -340,6 +369,8 @@ class BoardApp(App[None]):
     def on_mount(self) -> None:
         self.draw()
         self.set_interval(1.0, self._tick)
+        if self.opts.freeze_startup:
+            self.call_after_refresh(freeze_startup)  # as the console: keys free of full GCs
         if self.opts.auto_poll:
             self.poll_all()
 
@@ -363,7 +394,22 @@ class BoardApp(App[None]):
             frame, error = monitor.poll(), None
         except Exception as exc:  # a monitor bug: said on the row, the next poll tries again
             frame, error = None, f"internal error: {type(exc).__name__}: {exc}"
-        self.post_message(ServiceFramePolled(name, frame, error, time.monotonic() - started))
+        polled = ServiceFramePolled(name, frame, error, time.monotonic() - started)
+        with self._inbox_lock:  # frames wait in the inbox; one wake-up of the UI takes them all
+            self._inbox.append(polled)
+            if self._inbox_armed:
+                return
+            self._inbox_armed = True
+        self.post_message(FramesArrived())
+
+    def on_frames_arrived(self, _: FramesArrived) -> None:
+        """The frames polled since the last wake-up (a message and a wake-up of the event loop
+        per frame cost a third of the UI thread at 200 services polled each second)."""
+        with self._inbox_lock:
+            batch, self._inbox = self._inbox, []
+            self._inbox_armed = False
+        for polled in batch:
+            self.on_service_frame_polled(polled)
 
     def on_service_frame_polled(self, message: ServiceFramePolled) -> None:
         w = self.watched.get(message.name)
@@ -380,13 +426,16 @@ class BoardApp(App[None]):
             self._changed(w)
         runtime = w.slot.runtime
         if self.opts.auto_poll and runtime is not None:
-            interval = runtime.config.poll_interval
-            self.set_timer(max(0.05, interval - message.elapsed), partial(self.request_poll, w))
+            # The next poll of this service, on the event loop's own timer: a Textual timer per
+            # frame (a task and a signature inspection each) cost more than the frame at 50 services
+            wait = max(0.05, runtime.config.poll_interval - message.elapsed)
+            asyncio.get_running_loop().call_later(wait, self.request_poll, w)
 
     def apply_frame(self, w: Watched, frame: Frame) -> None:
         """A new frame of ``w``, polled or read back by an action: history, log, then a redraw."""
         if frame is w.slot.frame:
             return
+        first = w.slot.frame is None
         w.slot.frame, w.slot.late = frame, None
         w.history.push(frame)
         live = frame.snapshot.live
@@ -405,26 +454,36 @@ class BoardApp(App[None]):
                 self.log_line(w, "ok" if not event.reason else "info", event.text)
         if frame.snapshot.external_change:
             self.log_line(w, "warning", frame.snapshot.external_change)
-        self._changed(w)
+        self._changed(w, soon=first)
 
-    def _changed(self, w: Watched) -> None:
+    def _changed(self, w: Watched, soon: bool = False) -> None:
+        """``w`` changed: its dashboard (if open) now, the board at most ``DRAW_EVERY`` apart, or
+        within ``FIRST_DRAW`` when ``soon`` (a service's first frame: the start is not held up)."""
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, ServiceScreen) and screen.service == w.name:
             self.draw_service(screen)
         self._dirty = True
         wait = DRAW_EVERY - (time.monotonic() - self._drawn_at)
+        if soon:
+            wait = min(wait, FIRST_DRAW)
         if wait <= 0:
             self.draw()
-        elif not self._draw_pending:  # one timer for every frame that arrives meanwhile
-            self._draw_pending = True
-            self.set_timer(wait, self._draw_if_dirty)
+            return
+        loop = asyncio.get_running_loop()
+        pending = self._draw_handle
+        if pending is not None and not pending.cancelled():
+            if pending.when() <= loop.time() + wait:
+                return  # one draw for every frame that arrives meanwhile
+            pending.cancel()
+        self._draw_handle = loop.call_later(wait, self._draw_if_dirty)
 
     def _draw_if_dirty(self) -> None:
-        self._draw_pending = False
-        if self._dirty:
+        self._draw_handle = None
+        if self._dirty and not self._closed:
             self.draw()
 
     def _tick(self) -> None:
+        release_dead_styles()  # as the console does each poll (see console.app)
         if time.monotonic() - self._drawn_at >= DRAW_EVERY * 0.9:
             self.draw()  # ages and the bake's time left move without frames too
 
@@ -446,26 +505,29 @@ class BoardApp(App[None]):
 
     def draw(self) -> None:
         """Redraw the board (and the heading) from every service's last frame."""
-        self._dirty = False
-        self._drawn_at = time.monotonic()
         screen = next((s for s in self.screen_stack if isinstance(s, BoardScreen)), None)
         if screen is None:
             return
         try:
             table = screen.query_one(BoardTable)
         except NoMatches:
-            return
+            return  # not composed yet: BoardScreen.on_mount draws (the first frames at once)
+        self._dirty = False
+        self._drawn_at = time.monotonic()
         rows = ordered(self.rows(), self.query_text)
         self.order = [r.name for r in rows]
-        if self.selected not in self.order:
-            self.selected = self.order[0] if self.order else None
+        if self._selected not in self.order or not self._picked:  # until a row is picked, the
+            self._selected = self.order[0] if self.order else None  # worst (the top) is selected
         stale = {w.name: self._stale_after(w) for w in self.watched.values()}
         with self.batch_update():
             table.rows = tuple(_cells(r, stale.get(r.name)) for r in rows)
             table.selected = self.order.index(self.selected) if self.selected else 0
             table.note = f"no service matches {self.query_text!r}" if self.query_text else ""
             counts = {lvl: sum(1 for r in rows if r.level == lvl) for lvl in Level}
-            head = f"{len(self.watched)} services · {counts[Level.CRITICAL]} critical · "
+            many = len(self.watched)
+            head = (
+                f"{many} service{'s' if many != 1 else ''} · {counts[Level.CRITICAL]} critical · "
+            )
             head += f"{counts[Level.WARNING]} warning · "
             head += f"{sum(1 for r in rows if r.bake.startswith('baking'))} baking"
             if self.query_text:
@@ -546,7 +608,19 @@ class BoardApp(App[None]):
             self._help = BoardHelp()
             self.install_screen(self._help, name="board-help")
         if self._help not in self.screen_stack:
-            self.push_screen(self._help)
+            self._push_dialog(self._help)
+
+    def _push_dialog(
+        self, screen: Screen[Any], answered: Callable[[Any], None] | None = None
+    ) -> None:
+        """Show a dialog, without Textual's refresh of the whole screen under it (which the dialog
+        draws whole, dimmed, at its first frame anyway: ``DashboardScreen.covered``)."""
+        below = self.screen
+        if isinstance(below, DashboardScreen):
+            with below.covered():
+                self.push_screen(screen, answered)
+        else:
+            self.push_screen(screen, answered)
 
     def act_selected(self, action: str) -> None:
         if self.selected is not None:
@@ -622,7 +696,7 @@ class BoardApp(App[None]):
             else:
                 self._cancel_worker(w, plan)
 
-        self.push_screen(ConfirmScreen(plan), answered)
+        self._push_dialog(ConfirmScreen(plan), answered)
 
     def _confirm_caution(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
         gate = tags.get("gate") == "failed"
@@ -642,7 +716,7 @@ class BoardApp(App[None]):
             else:
                 self._cancel_worker(w, plan)
 
-        self.call_after_refresh(self.push_screen, ConfirmScreen(second), answered)
+        self.call_after_refresh(self._push_dialog, ConfirmScreen(second), answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def _execute_worker(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
@@ -696,6 +770,8 @@ class BoardApp(App[None]):
 
     def on_unmount(self) -> None:
         self._closed = True
+        if self._draw_handle is not None:
+            self._draw_handle.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.recorder is not None:
             self.recorder.close()

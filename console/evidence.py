@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from statistics import NormalDist
 
 DEFAULT_CONFIDENCE = 0.999
@@ -74,12 +74,27 @@ class Judgement:
     below: bool
     requests: int
     errors: int
-    low: float
-    high: float
     threshold: float
     confidence: float
     margin: float = 0.0
     polls: int = 0
+    evidence: float = 0.0  # n x KL the bounds are drawn at (``surprise`` of the confidence)
+
+    # The bounds are worked out when asked (the "why" view, a sentence): every poll judges each
+    # colour against each threshold, and their search was a fifth of a poll's work on the board.
+    @cached_property
+    def low(self) -> float:
+        """The lowest plausible rate over the stretch, in percent."""
+        if not self.requests:
+            return 0.0
+        return _bound(self.errors / self.requests, self.requests, self.evidence, -1) * 100
+
+    @cached_property
+    def high(self) -> float:
+        """The highest plausible rate over the stretch, in percent."""
+        if not self.requests:
+            return 100.0
+        return _bound(self.errors / self.requests, self.requests, self.evidence, +1) * 100
 
     @property
     def rate(self) -> float | None:
@@ -151,12 +166,15 @@ def surprise(confidence: float, looks: int = 1) -> float:
     return math.log(max(1, looks) / (1.0 - confidence))
 
 
+BOUND_TOLERANCE = 1e-9  # the bounds' precision, as a fraction (a millionth of a percentage point)
+
+
 def _bound(p: float, n: int, c: float, side: int) -> float:
     """The rate ``q`` on ``side`` (-1 below ``p``, +1 above) where ``n * kl(p, q)`` reaches ``c``."""
     lo, hi = (0.0, p) if side < 0 else (p, 1.0)
     if (side < 0 and p <= 0) or (side > 0 and p >= 1):
         return p
-    for _ in range(50):
+    while hi - lo > BOUND_TOLERANCE:  # about 30 halvings: shown to 2-3 digits of a percent
         mid = (lo + hi) / 2
         inside = n * kl(p, min(max(mid, 1e-12), 1 - 1e-12)) < c
         if (side < 0) == inside:
@@ -188,28 +206,10 @@ def judge(
             best = (strength, req, err, n)
     if best is not None:
         _, r, e, n = best
-        p = e / r
-        low, high = _bound(p, r, c, -1), _bound(p, r, c, +1)
-        return Judgement(
-            True, False, r, e, low * 100, high * 100, threshold_pct, confidence, margin, n
-        )
+        return Judgement(True, False, r, e, threshold_pct, confidence, margin, n, c)
     c1 = surprise(confidence)
     if not req:
-        return Judgement(
-            False, False, 0, 0, 0.0, 100.0, threshold_pct, confidence, margin, len(window)
-        )
+        return Judgement(False, False, 0, 0, threshold_pct, confidence, margin, len(window), c1)
     p, clear = err / req, t * (1.0 - margin)
     below = p < clear and req * kl(p, clear) >= c1
-    low, high = _bound(p, req, c1, -1), _bound(p, req, c1, +1)
-    return Judgement(
-        False,
-        below,
-        req,
-        err,
-        low * 100,
-        high * 100,
-        threshold_pct,
-        confidence,
-        margin,
-        len(window),
-    )
+    return Judgement(False, below, req, err, threshold_pct, confidence, margin, len(window), c1)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from console.audit import (
     took_effect,
 )
 from console.baseline import BaselineTracker
+from console.guard import Guard, Pending
 from console.model import (
     METRIC_KEYS,
     BakeState,
@@ -75,7 +75,6 @@ class Monitor:
         self._late: list[dict[str, Any]] = []  # intents whose outcome is unknown, still open
         self._late_notes: list[str] = []  # "the switch to green ... took effect late; recorded"
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"poll-{cfg.name}")
         self._router: RouterState | None = None
         self._router_time: float | None = None
         self._metrics: Mapping[Colour, ColourMetrics] = {}
@@ -96,14 +95,14 @@ class Monitor:
         # looked up in the audit log once per window
         self._warm: tuple[tuple[Colour, float], WarmWindow | None] | None = None
 
-    def _read_router(self) -> RouterState:
-        return self.runtime.router_guard.call(self.runtime.router.state)
-
-    def _read_metrics(self) -> Mapping[Colour, ColourMetrics] | None:
+    def _begin_reads(self) -> tuple[Pending[RouterState] | str, Pending[Any] | str | None]:
+        """Start the router's and the metrics source's reads side by side, each on its own guard's
+        thread (or the reason one could not start: busy, or an earlier call still hung)."""
         rt = self.runtime
-        if rt.metrics is None or rt.metrics_guard is None:
-            return None
-        return rt.metrics_guard.call(rt.metrics.sample)
+        metrics: Pending[Any] | str | None = None
+        if rt.metrics is not None and rt.metrics_guard is not None:
+            metrics = _begin(rt.metrics_guard, rt.metrics.sample)
+        return _begin(rt.router_guard, rt.router.state), metrics
 
     def _load_last_switch(self) -> None:
         """The last switch recorded for this service: "switched 2m ago" and the bake window survive
@@ -136,13 +135,10 @@ class Monitor:
             self._load_last_switch()
         with self._lock:
             actions_before = self._actions
-        fr = self._pool.submit(self._read_router)
-        fm = self._pool.submit(self._read_metrics)
-        read = _outcome(
-            fr
-        )  # in two steps: unpacked at once, mypy would want a Future[RouterState | None]
+        fr, fm = self._begin_reads()
+        read = _outcome(fr)  # in two steps: unpacked at once, mypy would want RouterState | None
         router, router_error = read
-        metrics, metrics_error = _outcome(fm)
+        metrics, metrics_error = _outcome(fm) if fm is not None else (None, None)
         late = self._check_late(router) if router is not None else []
         now, mono = self.clock(), monotonic(self.clock)
         with self._lock:
@@ -506,14 +502,22 @@ class Monitor:
         return wall
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
         if self.verdicts is not None:
             self.verdicts.close()
 
 
-def _outcome(future: Future[T]) -> tuple[T | None, str | None]:
+def _begin(guard: Guard, fn: Callable[[], T]) -> Pending[T] | str:
     try:
-        return future.result(), None
+        return guard.begin(fn)
+    except BackendError as exc:
+        return str(exc)
+
+
+def _outcome(pending: Pending[T] | str) -> tuple[T | None, str | None]:
+    if isinstance(pending, str):
+        return None, pending
+    try:
+        return pending.result(), None
     except BackendError as exc:
         return None, str(exc)
     except Exception as exc:  # the guard wraps everything; this is a last line of defence
