@@ -24,7 +24,9 @@ _GROUP_NOUN = {ROUTERS: "router", METRICS: "metrics source"}
 _runtime: dict[str, dict[str, Callable[..., Any]]] = {ROUTERS: {}, METRICS: {}}
 
 
-_loaded: dict[tuple[str, str], Callable[..., Any]] = {}  # (group, kind) -> what its entry point gave
+_loaded: dict[
+    tuple[str, str], Callable[..., Any]
+] = {}  # (group, kind) -> what its entry point gave
 
 
 def _entry_points(group: str) -> dict[str, EntryPoint]:
