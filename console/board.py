@@ -46,7 +46,7 @@ from console.fmt import duration, router_notice
 from console.gate import gate_from_config
 from console.model import Frame, Level
 from console.recorder import Recorder
-from console.screens import ConfirmScreen, DashboardScreen, Dialog
+from console.screens import ConfirmScreen, DashboardScreen, Dialog, WhyScreen
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 from widgets.board_table import BoardCells, BoardTable
 
@@ -134,12 +134,19 @@ class BoardScreen(DashboardScreen):
         Binding("s", "act('switch')", "Switch"),
         Binding("d", "act('drain')", "Drain/ready"),
         Binding("r", "act('rollback')", "Rollback"),
+        Binding("left_square_bracket", "act('more_blue')", "+blue", show=False),
+        Binding("right_square_bracket", "act('more_green')", "+green", show=False),
+        Binding("w", "why", "Why"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
 
     def on_mount(self) -> None:
         self.board.draw()
+
+    def action_why(self) -> None:
+        if self.board.selected is not None:
+            self.board.why(self.board.selected)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="board-head", markup=False)
@@ -205,8 +212,17 @@ class ServiceScreen(Screen[None]):
         Binding("s", "act('switch')", "Switch"),
         Binding("d", "act('drain')", "Drain/ready"),
         Binding("r", "act('rollback')", "Rollback"),
+        Binding("left_square_bracket", "act('more_blue')", "+blue", show=False),
+        Binding("right_square_bracket", "act('more_green')", "+green", show=False),
+        Binding("w", "why", "Why"),
+        Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    def action_why(self) -> None:
+        app = self.app
+        assert isinstance(app, BoardApp)
+        app.why(self.service)
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -256,6 +272,7 @@ class BoardHelp(Dialog[None]):
   [b]Enter[/b]   open the service's dashboard ([b]Esc[/b] returns to the board)
   [b]s[/b] [b]d[/b] [b]r[/b]   switch, drain (or ready), rollback the selected service: the same
           preflight, confirmation, read-back and audit as its own dashboard
+  [b][ ][/b]     10 points more traffic to blue / green     [b]w[/b]  why its alarms fired
   [b]Ctrl+P[/b]  the services and actions, by name       [b]?[/b] this help   [b]q[/b] quit
 Columns: live colour and weights (blue/green %), bake with time left, the worst alarm, the
 live colour's req/s, error % and p99 with its error % trend, and the data's age."""
@@ -272,6 +289,7 @@ class BoardCommands(Provider):
         ("switch", "Switch"),
         ("drain", "Drain/ready"),
         ("rollback", "Rollback"),
+        ("why", "Why"),
     )
 
     def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
@@ -280,13 +298,12 @@ class BoardCommands(Provider):
         out: list[tuple[str, Callable[[], None], str]] = []
         for name in sorted(app.watched):
             for verb, label in self.VERBS:
-                if verb != "open" and app.opts.read_only:
+                if verb not in ("open", "why") and app.opts.read_only:
                     continue
-                run = (
-                    partial(app.open_service, name)
-                    if verb == "open"
-                    else partial(app.act, name, verb)
-                )
+                if verb in ("open", "why"):
+                    run = partial(app.open_service if verb == "open" else app.why, name)
+                else:
+                    run = partial(app.act, name, verb)
                 out.append((f"{label} {name}", run, f"{label.lower()} the service {name}"))
         return out
 
@@ -350,6 +367,7 @@ class BoardApp(App[None]):
         self.sub_title = self.opts.subtitle
         self._closed = False  # unmounted: no poll is started any more
         self._help: BoardHelp | None = None
+        self._why: WhyScreen | None = None
         self._inbox: list[ServiceFramePolled] = []  # polled frames not yet taken by the UI
         self._inbox_lock = threading.Lock()
         self._inbox_armed = False  # a FramesArrived message is on its way
@@ -622,6 +640,29 @@ class BoardApp(App[None]):
         else:
             self.push_screen(screen, answered)
 
+    def why(self, name: str) -> None:
+        """``w``: why each alarm of ``name`` fired (or not), and where its figures come from."""
+        w = self.watched.get(name)
+        if w is None:
+            return
+        rt, monitor = w.slot.runtime, w.slot.monitor
+        if rt is None or monitor is None:
+            self.notice = f"{name}: not watched: {w.slot.error}"
+            self.draw()
+            return
+        if rt.metrics is not None:
+            queries, source = dict(rt.metrics.describe()), f"{rt.metrics.kind} metrics"
+        else:
+            queries, source = {}, f"the {rt.router.kind} router's own figures"
+        text = views.why_text(w.slot.frame, monitor.engine.rules, queries, source, w.history)
+        if self._why is None:
+            self._why = WhyScreen(text)
+            self.install_screen(self._why, name="board-why")
+        else:
+            self._why.show(text)
+        if self._why not in self.screen_stack:
+            self._push_dialog(self._why)
+
     def act_selected(self, action: str) -> None:
         if self.selected is not None:
             self.act(self.selected, action)
@@ -647,6 +688,16 @@ class BoardApp(App[None]):
             self.draw()
             return
         colour: Colour | None = None
+        weights: dict[Colour, int] | None = None
+        if action in ("more_blue", "more_green"):  # [ and ]: 10 points more to that colour
+            towards = Colour.BLUE if action == "more_blue" else Colour.GREEN
+            router = w.slot.frame.snapshot.router if w.slot.frame else None
+            if router is None:
+                self.log_line(w, "error", "weights: the router state is not known yet")
+                self.draw()
+                return
+            new = min(100, (router.colour(towards).weight or 0) + 10)
+            action, weights = "weights", {towards: new, towards.other: 100 - new}
         if action == "drain":
             router = w.slot.frame.snapshot.router if w.slot.frame else None
             colour = router.live.other if router and router.live else None
@@ -655,13 +706,15 @@ class BoardApp(App[None]):
         w.busy = action
         self.log_line(w, "info", f"{action}: preflight…")
         self.draw()
-        self._plan_worker(w, action, colour)
+        self._plan_worker(w, action, colour, weights)
 
     @work(thread=True, group="action", exit_on_error=False)
-    def _plan_worker(self, w: Watched, action: str, colour: Colour | None) -> None:
+    def _plan_worker(
+        self, w: Watched, action: str, colour: Colour | None, weights: dict[Colour, int] | None
+    ) -> None:
         assert w.controller is not None and w.slot.runtime is not None
         try:
-            plan = w.controller.plan(action, colour, None)
+            plan = w.controller.plan(action, colour, weights)
         except BackendError as exc:
             self.post_message(BoardActionFinished(w.name, action, None, f"refused: {exc}"))
             return
