@@ -42,13 +42,23 @@ def _shown(path: str) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     try:
         state = stack.up(
-            args.dir, duration=args.duration, rate=args.rate, install=not args.no_install, say=_say
+            args.dir,
+            duration=args.duration,
+            rate=args.rate,
+            install=not args.no_install,
+            services=args.services,
+            say=_say,
         )
     except LabError as exc:
         return _fail("up", exc)
-    blue = ", ".join(f"{i['name']} {i['url']}" for i in state.fleet["blue"])
-    green = ", ".join(f"{i['name']} {i['url']}" for i in state.fleet["green"])
-    config = _shown(state.console_config)
+    config, where = _shown(state.console_config), _shown(state.dir)
+    notify = f"what [notify] sends lands in {_shown(state.notifications)} (tail -f it)"
+    stop = f"""Stop it all:
+  bluegreen lab down --dir {where}"""
+    if state.multi:
+        _say(_up_services(state, config, where, notify, stop))
+        return EXIT_OK
+    blue, green = (_instances(state.fleet[c]) for c in ("blue", "green"))
     _say(
         f"""
 The lab is up (everything on 127.0.0.1):
@@ -59,19 +69,52 @@ The lab is up (everything on 127.0.0.1):
   HAProxy      stats {state.haproxy_stats_url}, admin socket {state.socket}
   load         {state.rate:g} req/s through HAProxy for {state.duration:g} s, then it stops
   console      {config}
-  notify       what [notify] sends lands in {_shown(state.notifications)} (tail -f it)
+  notify       {notify}
 
 Open the console on it (metrics appear within about 10 s):
   bluegreen watch --config {config}
 
 Break something, then look:
-  bluegreen lab fault green --error-rate 0.5 --latency-ms 300 --dir {_shown(state.dir)}
-  bluegreen lab fault --reset --dir {_shown(state.dir)}
+  bluegreen lab fault green --error-rate 0.5 --latency-ms 300 --dir {where}
+  bluegreen lab fault --reset --dir {where}
 
-Stop it all:
-  bluegreen lab down --dir {_shown(state.dir)}"""
+{stop}"""
     )
     return EXIT_OK
+
+
+def _instances(instances: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{i['name']} {i['url']}" for i in instances)
+
+
+def _up_services(state: stack.LabState, config: str, where: str, notify: str, stop: str) -> str:
+    """What ``up --services N`` prints: each service's way in and fleets, then the shared parts."""
+    services = state.layout()
+    names = [s.name for s in services]
+    rows = "".join(
+        f"""  {svc.name:<12} {state.url_of(svc)}  (HAProxy, map {_shown(svc.map)} key {svc.map_key}; blue is live)
+    blue  v1   {_instances(svc.fleet["blue"])}
+    green v2   {_instances(svc.fleet["green"])}
+"""
+        for svc in services
+    )
+    return f"""
+The lab is up with {len(names)} services behind one HAProxy (everything on 127.0.0.1):
+{rows}  Prometheus   {state.prometheus_url}  (scrapes the fleets, labelled {stack.SERVICE_LABEL}="<name>", and HAProxy every 1 s)
+  HAProxy      stats {state.haproxy_stats_url}, admin socket {state.socket}
+  load         {state.rate:g} req/s to each service through HAProxy for {state.duration:g} s, then it stops
+  console      {config} (one [[service]] per service: a board)
+  notify       {notify}
+
+Open the board on it (metrics appear within about 10 s):
+  bluegreen watch --config {config}
+  bluegreen watch --config {config} --service {names[-1]}    # one service's console
+
+Break something in one service, then look:
+  bluegreen lab fault green --service {names[-1]} --error-rate 0.5 --latency-ms 300 --dir {where}
+  bluegreen lab fault --reset --dir {where}
+
+{stop}"""
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -99,6 +142,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
             error_rate=args.error_rate,
             latency_ms=args.latency_ms,
             reset=args.reset,
+            service=args.service,
             say=_say,
         )
     except LabError as exc:
@@ -108,7 +152,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        info = stack.status(args.dir)
+        info = stack.status(args.dir, args.service)
     except LabError as exc:
         return _fail("status", exc)
     if args.json:
@@ -125,8 +169,12 @@ def _print_status(info: dict[str, Any]) -> None:
         else "DEGRADED (a process stopped; see its log, or `lab down` + `lab up`)"
     )
     _say(f"lab in {info['dir']}: {state}")
-    live = info["live"] or f"unknown ({info['live_error'] or 'map entry missing'})"
-    _say(f"  live colour  {live}")
+    width = max([15, *(len(n) + 1 for n in [*info["processes"], *info["fleet"]])])
+    if "live" in info:  # the one-service lab
+        _say(f"  live colour  {_live(info)}")
+    else:
+        for name, svc in info["services"].items():
+            _say(f"  {name:<{width}}live {_live(svc):<7} {svc['url']}  (map key {svc['map_key']})")
     for name, p in info["processes"].items():
         if p["running"]:
             what = "running"
@@ -134,14 +182,27 @@ def _print_status(info: dict[str, Any]) -> None:
             what = "finished (its --duration is over)"
         else:
             what = f"STOPPED (log: {p['log']})"
-        _say(f"  {name:<15}pid {p['pid']:<8} {what}")
+        _say(f"  {name:<{width}}pid {p['pid']:<8} {what}")
     for name, f in info["fleet"].items():
         _say(
-            f"  {name:<15}{f['url']:<25} {'healthy' if f['healthy'] else 'NOT ANSWERING /healthz'}"
+            f"  {name:<{width}}{f['url']:<25} {'healthy' if f['healthy'] else 'NOT ANSWERING /healthz'}"
         )
     for name, url in info["urls"].items():
         _say(f"  {name:<16} {url}")
     _say(f"  console config   {info['console_config']}")
+
+
+def _live(svc: dict[str, Any]) -> str:
+    return str(svc["live"] or f"unknown ({svc['live_error'] or 'map entry missing'})")
+
+
+def _service_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--service",
+        default=None,
+        metavar="NAME",
+        help=f"{what} (shop or cart; needed when the lab runs two services)",
+    )
 
 
 def _dir_option(p: argparse.ArgumentParser) -> None:
@@ -173,7 +234,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=3600.0,
         help="seconds the load generator runs (default 3600)",
     )
-    u.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    u.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="requests per second, to each service (default 50)",
+    )
+    u.add_argument(
+        "--services",
+        type=int,
+        default=1,
+        metavar="N",
+        help=(
+            f"1 (default): one service; {stack.MAX_SERVICES}: "
+            f"{' and '.join(stack.SERVICE_NAMES)} behind the one HAProxy, each with its own fleets "
+            "and map, and a console.toml that opens the board"
+        ),
+    )
     u.add_argument(
         "--no-install",
         action="store_true",
@@ -196,10 +273,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     f.add_argument("--error-rate", type=float, metavar="R", help="fraction of 500s, 0..1")
     f.add_argument("--latency-ms", type=float, metavar="MS", help="base latency in milliseconds")
     f.add_argument("--reset", action="store_true", help="back to no errors and the base latency")
+    _service_option(f, "whose fleet (with --reset: every service's when left out)")
     _dir_option(f)
     f.set_defaults(func=cmd_fault)
 
     s = actions.add_parser("status", help="what runs, where, and which colour is live")
+    _service_option(s, "only this service's live colour and fleet (default: every service's)")
     _dir_option(s)
     s.add_argument("--json", action="store_true", help="as one JSON object")
     s.set_defaults(func=cmd_status)

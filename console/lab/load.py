@@ -2,9 +2,11 @@
 
 ``python -m console.lab.load --url http://127.0.0.1:8080/ --rate 50 --duration 3600``
 
-A few worker threads share the rate (so one slow answer does not stall the stream), each keeps one
-keep-alive connection, and the whole thing stops by itself after ``--duration`` seconds or
-``rate * duration`` requests, whichever comes first. Failed connections (HAProxy restarting, a fleet
+``--url`` may be given several times (the two-service lab: ``.../shop/`` and ``.../cart/``): each URL
+gets ``--rate`` requests per second. A few worker threads share the total rate (so one slow answer
+does not stall the stream), each sending to the URLs in turn over one keep-alive connection per
+host, and the whole thing stops by itself after ``--duration`` seconds or ``rate * duration``
+requests per URL, whichever comes first. Failed connections (HAProxy restarting, a fleet
 down) are retried after a short pause, still within the same bounds. SIGTERM stops it at once.
 """
 
@@ -15,17 +17,23 @@ import http.client
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 
-def run(url: str, rate: float, duration: float, workers: int = 8) -> dict[str, int]:
-    """Send ``rate`` requests per second to ``url`` for ``duration`` seconds; return counts by code."""
+def _target(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    path = parts.path or "/"
-    workers = max(1, min(workers, int(rate) or 1))
-    per_worker = rate / workers
-    limit = int(rate * duration / workers) + 1
+    return parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
+
+
+def run(url: str | Sequence[str], rate: float, duration: float, workers: int = 8) -> dict[str, int]:
+    """Send ``rate`` requests per second to each of ``url`` (one URL or several) for ``duration``
+    seconds; return counts by code."""
+    targets = [_target(u) for u in ([url] if isinstance(url, str) else url)]
+    total = rate * len(targets)
+    workers = max(1, min(workers, int(total) or 1))
+    per_worker = total / workers
+    limit = int(total * duration / workers) + 1
     stop = threading.Event()
     counts: dict[str, int] = {}
     lock = threading.Lock()
@@ -34,32 +42,33 @@ def run(url: str, rate: float, duration: float, workers: int = 8) -> dict[str, i
         with lock:
             counts[key] = counts.get(key, 0) + 1
 
-    def worker(offset: float) -> None:
+    def worker(index: int, offset: float) -> None:
         started = time.monotonic() + offset
-        conn: http.client.HTTPConnection | None = None
+        conns: dict[tuple[str, int], http.client.HTTPConnection] = {}
         for n in range(limit):
             pause = started + n / per_worker - time.monotonic()
             if pause > 0 and stop.wait(pause):
                 break
             if stop.is_set() or time.monotonic() - started >= duration:
                 break
+            host, port, path = targets[(index + n) % len(targets)]
+            conn = conns.get((host, port))
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection(host, port, timeout=10)
+                    conn = conns[host, port] = http.client.HTTPConnection(host, port, timeout=10)
                 conn.request("GET", path)
                 resp = conn.getresponse()
                 resp.read()
                 count(str(resp.status))
                 if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
+                    conns.pop((host, port)).close()
             except (OSError, http.client.HTTPException):
                 count("error")
                 if conn is not None:
+                    conns.pop((host, port), None)
                     conn.close()
-                    conn = None
                 stop.wait(0.2)
-        if conn is not None:
+        for conn in conns.values():
             conn.close()
 
     def on_term(signum: int, frame: object) -> None:
@@ -68,7 +77,7 @@ def run(url: str, rate: float, duration: float, workers: int = 8) -> dict[str, i
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
     threads = [
-        threading.Thread(target=worker, args=(i / rate,), daemon=True) for i in range(workers)
+        threading.Thread(target=worker, args=(i, i / total), daemon=True) for i in range(workers)
     ]
     for t in threads:
         t.start()
@@ -83,8 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m console.lab.load", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--url", required=True, help="where to send GET requests (HAProxy's frontend)")
-    p.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    p.add_argument(
+        "--url",
+        required=True,
+        action="append",
+        help="where to send GET requests (HAProxy's frontend); several: each gets --rate",
+    )
+    p.add_argument(
+        "--rate", type=float, default=50.0, help="requests per second per URL (default 50)"
+    )
     p.add_argument("--duration", type=float, default=3600.0, help="seconds (default 3600)")
     p.add_argument("--workers", type=int, default=8)
     a = p.parse_args(argv)

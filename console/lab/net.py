@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from console.lab.state import BACKENDS, MAP_KEY, LabError, LabState
+from console.lab.state import LabError, LabState
 
 # --------------------------------------------------------------------------------------------------
 # HTTP and the admin socket
@@ -41,21 +41,25 @@ def haproxy_command(sock_path: str, command: str, timeout: float = 2.0) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def live_backend(state: LabState) -> str | None:
-    """The backend the map entry ``/`` names now (HAProxy's memory, not the file)."""
-    answer = haproxy_command(state.socket, f"show map {state.map}")
+def live_backend(state: LabState, service: str | None = None) -> str | None:
+    """The backend the service's map entry (``/`` for the one-service lab) names now (HAProxy's
+    memory, not the file). ``service``: required when the lab runs several."""
+    svc = state.service(service)
+    answer = haproxy_command(state.socket, f"show map {svc.map}")
     for line in answer.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[1] == MAP_KEY:
+        if len(parts) >= 3 and parts[1] == svc.map_key:
             return parts[2]
     return None
 
 
-def set_live(state: LabState, colour: str) -> None:
-    """Point the map entry ``/`` at ``colour``'s backend, in HAProxy and in the map file."""
-    answer = haproxy_command(state.socket, f"set map {state.map} {MAP_KEY} {BACKENDS[colour]}")
+def set_live(state: LabState, colour: str, service: str | None = None) -> None:
+    """Point the service's map entry at ``colour``'s backend, in HAProxy and in the map file."""
+    svc = state.service(service)
+    line = f"{svc.map_key} {svc.backends[colour]}"
+    answer = haproxy_command(state.socket, f"set map {svc.map} {line}")
     if answer.strip():
         raise LabError(f"HAProxy refused `set map`: {answer.strip()}")
-    tmp = Path(state.map).with_suffix(".tmp")
-    tmp.write_text(f"{MAP_KEY} {BACKENDS[colour]}\n")
-    tmp.replace(state.map)
+    tmp = Path(svc.map).with_suffix(".tmp")
+    tmp.write_text(line + "\n")
+    tmp.replace(svc.map)

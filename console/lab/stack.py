@@ -10,13 +10,20 @@ Everything listens on 127.0.0.1 only, on free ports picked at ``up`` and recorde
 * Prometheus scraping the four fleet instances and HAProxy every second, storage in ``<dir>``;
 * a bounded load generator: ``--rate`` requests per second through HAProxy for ``--duration`` s.
 
+With ``services=2`` (``up --services 2``) there are two services, ``shop`` and ``cart``, behind the
+same HAProxy: each with its own two fleets, its own backends and its own map (``<dir>/shop.map``, key
+``/shop``, routing the path ``/shop``), Prometheus labelling each fleet ``service="shop"`` (or
+``"cart"``), and the load generator sending ``--rate`` to each (:mod:`console.lab.layout`).
+
 Each is a detached background process (its own session, output in ``<dir>/logs``). ``down`` stops
 exactly the pids ``up`` recorded, after checking that each pid is still the same process (same
 command line and start time in ``/proc``), then removes the state.
 
-The parts: :mod:`console.lab.state` (layout, ``state.json``), :mod:`console.lab.procs` (processes,
-``/proc``, tools, ports), :mod:`console.lab.configs` (haproxy.cfg, prometheus.yml, console.toml) and
-:mod:`console.lab.net` (HTTP, the admin socket); this module runs the verbs and re-exports them all.
+The parts: :mod:`console.lab.state` (layout, ``state.json``), :mod:`console.lab.layout` (the services,
+fleets and ports of a new lab), :mod:`console.lab.procs` (processes, ``/proc``, tools, ports),
+:mod:`console.lab.configs` (haproxy.cfg, prometheus.yml, console.toml), :mod:`console.lab.net`
+(HTTP, the admin socket) and :mod:`console.lab.live` (``fault`` and ``status`` on a running lab);
+this module runs ``up`` and ``down`` and re-exports them all.
 
 No Textual here: the CLI calls these functions, the tests and the benchmark too.
 """
@@ -29,14 +36,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from console.lab.configs import console_config, haproxy_config, prometheus_config
+from console.lab.layout import check_services, plan
+from console.lab.live import fault, require, status
 from console.lab.net import haproxy_command, http, live_backend, set_live
 from console.lab.procs import ensure_tools, find_tool, free_ports, is_ours, spawn, stop, tail
 from console.lab.state import (
@@ -44,13 +50,17 @@ from console.lab.state import (
     DEFAULT_DIR,
     INSTANCES,
     MAP_KEY,
+    MAX_SERVICES,
     QUERY_WINDOW,
     SCRAPE_INTERVAL,
     SERVICE,
+    SERVICE_LABEL,
+    SERVICE_NAMES,
     STATE_FILE,
     TOOLS,
     VERSIONS,
     LabError,
+    LabService,
     LabState,
     Proc,
     Say,
@@ -62,13 +72,17 @@ __all__ = [
     "DEFAULT_DIR",
     "INSTANCES",
     "MAP_KEY",
+    "MAX_SERVICES",
     "QUERY_WINDOW",
     "SCRAPE_INTERVAL",
     "SERVICE",
+    "SERVICE_LABEL",
+    "SERVICE_NAMES",
     "STATE_FILE",
     "TOOLS",
     "VERSIONS",
     "LabError",
+    "LabService",
     "LabState",
     "Proc",
     "Say",
@@ -124,9 +138,12 @@ def up(
     duration: float = 3600.0,
     rate: float = 50.0,
     install: bool = True,
+    services: int = 1,
     say: Say = print,
 ) -> LabState:
-    """Start the whole stack in the background and record it; refuse if this dir's lab is up."""
+    """Start the whole stack in the background and record it; refuse if this dir's lab is up.
+    ``services``: 1 (the lab), or 2 (``shop`` and ``cart`` behind the one HAProxy)."""
+    check_services(services)
     root = resolve_dir(lab_dir)
     existing = LabState.load(root)
     if existing is not None:
@@ -151,35 +168,10 @@ def up(
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
-    fleet_names = [f"{c}-{i}" for c in BACKENDS for i in range(1, INSTANCES + 1)]
-    ports = free_ports(["frontend", "haproxy_metrics", "prometheus", "notify", *fleet_names])
-    sock = root / "admin.sock"
-    runtime_dir = None
-    if len(str(sock)) > 100:  # sun_path holds 108 bytes
-        runtime_dir = tempfile.mkdtemp(prefix="bglab-")
-        sock = Path(runtime_dir) / "admin.sock"
-    state = LabState(
-        dir=str(root),
-        started=time.time(),
-        ports=ports,
-        socket=str(sock),
-        map=str(root / "backend.map"),
-        fleet={
-            c: [
-                {
-                    "name": f"{c}-{i}",
-                    "port": ports[f"{c}-{i}"],
-                    "url": f"http://127.0.0.1:{ports[f'{c}-{i}']}",
-                }
-                for i in range(1, INSTANCES + 1)
-            ]
-            for c in BACKENDS
-        },
-        runtime_dir=runtime_dir,
-        duration=duration,
-        rate=rate,
-    )
-    Path(state.map).write_text(f"{MAP_KEY} {BACKENDS['blue']}\n")
+    state = plan(root, services, duration=duration, rate=rate)
+    ports = state.ports
+    for svc in state.layout():
+        Path(svc.map).write_text(f"{svc.map_key} {svc.backends['blue']}\n")
     cfg = root / "haproxy.cfg"
     cfg.write_text(haproxy_config(state))
     prom_cfg = root / "prometheus.yml"
@@ -193,8 +185,8 @@ def up(
 
     try:
         say(f"starting the lab in {root}")
-        for colour, instances in state.fleet.items():
-            for inst in instances:
+        for svc in state.layout():
+            for colour, inst in ((c, i) for c in svc.fleet for i in svc.fleet[c]):
                 cmd = [
                     sys.executable,
                     "-m",
@@ -224,7 +216,7 @@ def up(
         state.save()
         _wait(
             "HAProxy",
-            lambda: http(state.frontend_url, timeout=0.5)[0] == 200,
+            lambda: http(state.url_of(state.layout()[0]), timeout=0.5)[0] == 200,
             15,
             state.processes,
         )
@@ -269,8 +261,7 @@ def up(
             sys.executable,
             "-m",
             "console.lab.load",
-            "--url",
-            state.frontend_url,
+            *(arg for svc in state.layout() for arg in ("--url", state.url_of(svc))),
             "--rate",
             f"{rate:g}",
             "--duration",
@@ -300,92 +291,6 @@ def down(lab_dir: str | os.PathLike[str] | None = None, *, say: Say = print) -> 
     return state
 
 
-def fault(
-    lab_dir: str | os.PathLike[str] | None,
-    colour: str | None,
-    *,
-    error_rate: float | None = None,
-    latency_ms: float | None = None,
-    reset: bool = False,
-    say: Say = print,
-) -> list[tuple[str, str]]:
-    """POST a fault (or a reset) to every instance of ``colour`` (all colours for a reset)."""
-    state = require(lab_dir)
-    if reset:
-        path = "/-/reset"
-    else:
-        if colour is None:
-            raise LabError("say which colour: bluegreen lab fault green --error-rate 0.5")
-        if error_rate is None and latency_ms is None:
-            raise LabError("give --error-rate R (0..1) and/or --latency-ms MS, or --reset")
-        if error_rate is not None and not 0 <= error_rate <= 1:
-            raise LabError(f"--error-rate is a fraction from 0 to 1, not {error_rate:g}")
-        if latency_ms is not None and latency_ms < 0:
-            raise LabError(f"--latency-ms must be 0 or more, not {latency_ms:g}")
-        params = {}
-        if error_rate is not None:
-            params["error_rate"] = f"{error_rate:g}"
-        if latency_ms is not None:
-            params["latency_ms"] = f"{latency_ms:g}"
-        path = "/-/fault?" + urllib.parse.urlencode(params)
-    results = []
-    for inst in state.instances(colour):
-        status, body = http(inst["url"] + path, method="POST")
-        if status != 200:
-            raise LabError(
-                f"{inst['name']} at {inst['url']} did not take the fault: {status} {body}"
-            )
-        results.append((inst["name"], body.strip()))
-        say(f"{inst['name']}: {body.strip()}")
-    return results
-
-
-def status(lab_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """What runs, where, and which colour HAProxy sends traffic to."""
-    state = require(lab_dir)
-    procs = {p.name: {"pid": p.pid, "running": is_ours(p), "log": p.log} for p in state.processes}
-    try:
-        backend = live_backend(state)
-        live = next((c for c, b in BACKENDS.items() if b == backend), None)
-        live_error = None
-    except OSError as exc:
-        live, live_error = None, f"admin socket {state.socket}: {exc}"
-    fleet = {
-        inst["name"]: {
-            "url": inst["url"],
-            "healthy": http(inst["url"] + "/healthz", timeout=1)[0] == 200,
-        }
-        for inst in state.instances()
-    }
-    return {
-        "dir": state.dir,
-        "up": all(p["running"] for n, p in procs.items() if n != "load"),
-        "live": live,
-        "live_error": live_error,
-        "processes": procs,
-        "fleet": fleet,
-        "urls": {
-            "frontend": state.frontend_url,
-            "prometheus": state.prometheus_url,
-            "haproxy_metrics": state.haproxy_metrics_url,
-            "haproxy_stats": state.haproxy_stats_url,
-        },
-        "socket": state.socket,
-        "map": state.map,
-        "console_config": state.console_config,
-        "started": state.started,
-        "load_ends": state.started + state.duration,
-    }
-
-
-def require(lab_dir: str | os.PathLike[str] | None) -> LabState:
-    root = resolve_dir(lab_dir)
-    state = LabState.load(root)
-    if state is None:
-        raise LabError(f"no lab in {root}: start one with `bluegreen lab up --dir {root}`")
-    return state
-
-
 def _stop_all(state: LabState, say: Say) -> None:
     # The load first (no errors logged while its target goes), then everything else in reverse.
     for proc in reversed(state.processes):
@@ -394,14 +299,15 @@ def _stop_all(state: LabState, say: Say) -> None:
 
 
 def _remove_state(root: Path, state: LabState) -> None:
+    maps = [Path(svc.map) for svc in state.layout()]
     for name in (
         "console.toml",
         "notify-urls",
         "notifications.jsonl",
         "haproxy.cfg",
         "prometheus.yml",
-        "backend.map",
-        "backend.tmp",
+        *(m.name for m in maps),
+        *(m.with_suffix(".tmp").name for m in maps),
         "admin.sock",
         STATE_FILE,
     ):

@@ -4,10 +4,7 @@ nothing behind. Real HAProxy, Prometheus and fleet processes, all on 127.0.0.1; 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -25,30 +22,9 @@ from backends.base import BackendContext, Colour
 from backends.prometheus import PrometheusMetrics
 from console.lab import stack
 from console.lab.stack import LabState
+from tests.support.lab import bluegreen, down_leaves_nothing, get, lab_dir_for
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def bluegreen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``bluegreen ARGS`` through the real CLI entry point, in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def prom_query(base: str, promql: str) -> list[dict[str, Any]]:
@@ -63,18 +39,7 @@ def alive(proc: stack.Proc) -> bool:
 
 @pytest.fixture
 def lab_dir(tmp_path: Path) -> Iterator[Path]:
-    for tool in ("haproxy", "prometheus"):
-        if stack.find_tool(tool) is None:
-            pytest.skip(
-                f"{tool} is not installed: `sudo apt-get install -y {tool}` (CI installs it)"
-            )
-    d = tmp_path / "lab"
-    yield d
-    # Whatever happened in the test, stop what the lab recorded (bounded: stop() waits <= 10 s).
-    state = LabState.load(d) if (d / stack.STATE_FILE).exists() else None
-    if state is not None:
-        for proc in state.processes:
-            stack.stop(proc)
+    yield from lab_dir_for(tmp_path)
 
 
 def test_lab_up_fault_down(lab_dir: Path) -> None:
@@ -176,13 +141,6 @@ def test_lab_up_fault_down(lab_dir: Path) -> None:
     assert set(green_codes) == {200}
 
     # Down: every recorded process gone, state removed, ports closed.
-    down = bluegreen("lab", "down", "--dir", str(lab_dir))
-    assert down.returncode == 0, down.stderr
-    for proc in state.processes:
-        assert not alive(proc), f"{proc.name} (pid {proc.pid}) still runs"
-    assert not (lab_dir / stack.STATE_FILE).exists()
-    assert not lab_dir.exists()  # nothing else was in it
-    with pytest.raises(OSError):
-        urllib.request.urlopen(state.frontend_url, timeout=1)  # noqa: S310
+    down_leaves_nothing(lab_dir, state)
     again = bluegreen("lab", "status", "--dir", str(lab_dir))
     assert again.returncode == 1 and "no lab in" in again.stderr
