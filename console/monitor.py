@@ -507,10 +507,14 @@ class Monitor:
 
 
 def _begin(guard: Guard, fn: Callable[[], T]) -> Pending[T] | str:
+    """The call started, or why not: never raises, so a read started before it (whose guard
+    stays taken until its result is collected) is always collected."""
     try:
         return guard.begin(fn)
     except BackendError as exc:
         return str(exc)
+    except Exception as exc:  # e.g. no thread could be started: said on the frame
+        return f"{guard.name}: {type(exc).__name__}: {exc}"
 
 
 def _outcome(pending: Pending[T] | str) -> tuple[T | None, str | None]:
