@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,6 +63,21 @@ def p95(samples: list[float]) -> float:
 
 def worlds(app: BoardApp) -> list:
     return [w.slot.runtime.router.world for w in app.watched.values() if w.slot.runtime is not None]
+
+
+async def help_presses(app: Any, painted: Painted, help_screen: type, presses: int) -> list[float]:
+    """``presses`` times ``?`` then Escape; the seconds from each ``?`` to the help drawn."""
+    opens = []
+    for _ in range(presses):
+        opens.append(
+            await keystroke(
+                app, painted, "question_mark", "?", lambda: isinstance(app.screen, help_screen)
+            )
+        )
+        await keystroke(
+            app, painted, "escape", "\x1b", lambda: not isinstance(app.screen, help_screen)
+        )
+    return opens
 
 
 async def one(n: int, seconds: float, presses: int) -> dict:
@@ -99,20 +115,7 @@ async def one(n: int, seconds: float, presses: int) -> dict:
                 for w in ws:
                     w.set_fault("metrics", "hang")
             await asyncio.sleep(4)  # the first hung calls reach their deadline
-            opens = []
-            for _ in range(presses):
-                opens.append(
-                    await keystroke(
-                        app,
-                        painted,
-                        "question_mark",
-                        "?",
-                        lambda: isinstance(app.screen, BoardHelp),
-                    )
-                )
-                await keystroke(
-                    app, painted, "escape", "\x1b", lambda: not isinstance(app.screen, BoardHelp)
-                )
+            opens = await help_presses(app, painted, BoardHelp, presses)
             for w in ws:
                 w.release()
             out[cond] = {"median": statistics.median(opens) * 1000, "p95": p95(opens)}
@@ -144,20 +147,7 @@ async def dashboard(presses: int) -> dict:
             elif cond == "all metrics hung":
                 world.set_fault("metrics", "hang")
             await asyncio.sleep(4)  # the first hung calls reach their deadline
-            opens = []
-            for _ in range(presses):
-                opens.append(
-                    await keystroke(
-                        app,
-                        painted,
-                        "question_mark",
-                        "?",
-                        lambda: isinstance(app.screen, HelpScreen),
-                    )
-                )
-                await keystroke(
-                    app, painted, "escape", "\x1b", lambda: not isinstance(app.screen, HelpScreen)
-                )
+            opens = await help_presses(app, painted, HelpScreen, presses)
             world.release()
             world.set_fault("router", None)
             world.set_fault("metrics", None)

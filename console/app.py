@@ -41,7 +41,13 @@ from console.monitor import Monitor
 from console.notify import Notifications
 from console.recorder import Recorder
 from console.runtime import ServiceRuntime
-from console.screens import ConfirmScreen, DashboardScreen, HelpScreen, WhyScreen
+from console.screens import (
+    ConfirmScreen,
+    DashboardScreen,
+    HelpScreen,
+    WhyScreen,
+    push_dialog,
+)
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
 DialogT = TypeVar("DialogT", bound=Screen[Any])
@@ -488,14 +494,8 @@ class BlueGreenApp(App[None]):
         screen: Screen[DialogResultT],
         answered: Callable[[DialogResultT | None], None] | None = None,
     ) -> None:
-        """Show a dialog over the dashboard, which it draws whole (dimmed) at its first frame:
-        without Textual's refresh of the whole dashboard as it goes under (see DashboardScreen)."""
-        below = self.screen
-        if isinstance(below, DashboardScreen):
-            with below.covered():
-                self.push_screen(screen, answered)
-        else:
-            self.push_screen(screen, answered)
+        """Show a dialog over the dashboard (``console.screens.push_dialog``)."""
+        push_dialog(self, screen, answered)
 
     def action_help(self) -> None:
         cfg = self.runtime.config

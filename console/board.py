@@ -46,7 +46,7 @@ from console.fmt import duration, router_notice
 from console.gate import gate_from_config
 from console.model import Frame, Level
 from console.recorder import Recorder
-from console.screens import ConfirmScreen, DashboardScreen, Dialog, WhyScreen
+from console.screens import ConfirmScreen, DashboardScreen, Dialog, WhyScreen, push_dialog
 from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 from widgets.board_table import BoardCells, BoardTable
 
@@ -631,14 +631,8 @@ class BoardApp(App[None]):
     def _push_dialog(
         self, screen: Screen[Any], answered: Callable[[Any], None] | None = None
     ) -> None:
-        """Show a dialog, without Textual's refresh of the whole screen under it (which the dialog
-        draws whole, dimmed, at its first frame anyway: ``DashboardScreen.covered``)."""
-        below = self.screen
-        if isinstance(below, DashboardScreen):
-            with below.covered():
-                self.push_screen(screen, answered)
-        else:
-            self.push_screen(screen, answered)
+        """Show a dialog over the board (``console.screens.push_dialog``)."""
+        push_dialog(self, screen, answered)
 
     def why(self, name: str) -> None:
         """``w``: why each alarm of ``name`` fired (or not), and where its figures come from."""

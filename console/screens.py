@@ -16,7 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events, messages
 from textual._compositor import LayoutUpdate
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Vertical, VerticalScroll
@@ -218,6 +218,17 @@ class DashboardScreen(Screen[None]):
 
 
 ResultT = TypeVar("ResultT")
+
+
+def push_dialog(app: App[Any], screen: Screen[Any], answered: Any = None) -> None:
+    """Show a dialog over the screen on top, which it draws whole (dimmed) at its first frame:
+    without Textual's refresh of the whole screen as it goes under (see DashboardScreen)."""
+    below = app.screen
+    if isinstance(below, DashboardScreen):
+        with below.covered():
+            app.push_screen(screen, answered)
+    else:
+        app.push_screen(screen, answered)
 
 
 class Dialog(ModalScreen[ResultT]):
