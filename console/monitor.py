@@ -97,7 +97,7 @@ class Monitor:
         self._warm: tuple[tuple[Colour, float], WarmWindow | None] | None = None
 
     def _read_router(self) -> RouterState:
-        return self.runtime.router_guard.call(self.runtime.router.state)
+        return self.runtime.router_guard.call(self.runtime.router.poll_state)
 
     def _read_metrics(self) -> Mapping[Colour, ColourMetrics] | None:
         rt = self.runtime
