@@ -158,3 +158,46 @@ def test_a_service_alone_on_its_socket_or_on_the_board_shares_nothing():
     assert share_routers([runtime(one)]) == []
     assert share_routers([runtime(one), runtime(two)]) == []
     assert one._group is None and two._group is None
+
+
+def kube(name: str, **options: Any) -> Any:
+    from backends.kubernetes import KubernetesRouter
+
+    opts = {
+        "host": "https://10.0.0.1:6443",
+        "service": name,
+        "deployments": {"blue": f"{name}-blue", "green": f"{name}-green"},
+        **options,
+    }
+    return KubernetesRouter(opts, BackendContext(service=name, timeout=2.0))
+
+
+def test_kubernetes_routers_share_by_cluster_access_and_namespace():
+    from backends.kubernetes.shared import NamespaceGroup
+
+    routers = {
+        "shop": kube("shop", namespace="prod", preview_service="shop-preview"),
+        "cart": kube("cart", namespace="prod", colours={"blue": "b", "green": "g"}),
+        "blog": kube("blog", namespace="prod", selector_label="track"),
+        # another namespace, another API server, another credential: read on their own
+        "dev": kube("dev", namespace="dev"),
+        "far": kube("far", namespace="prod", host="https://10.9.9.9:6443"),
+        "token": kube("token", namespace="prod", token="t0ken"),
+    }
+    groups = share_routers([runtime(r) for r in routers.values()])
+    try:
+        (group,) = groups
+        assert isinstance(group, NamespaceGroup)
+        assert [r._group is group for r in routers.values()] == [True] * 3 + [False] * 3
+        assert group.names["services"] == ["blog", "cart", "shop", "shop-preview"]
+        assert len(group.names["deployments"]) == 6
+        # two selector labels in the group: the pods are listed whole, and split per service
+        assert group.pod_selector is None
+    finally:
+        for r in routers.values():
+            r.close()
+    one, two = kube("one"), kube("two", colours={"blue": "b", "green": "g"})
+    (group,) = share_routers([runtime(one), runtime(two)])
+    assert group.pod_selector == "version in (b,blue,g,green)"  # one label: one selector
+    one.close()
+    two.close()
