@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Colour
+from backends.base import BackendContext, Colour
+from backends.haproxy import HAProxyRouter
 from console.board_config import load_board
 from console.board_poll import BoardPoller, Slot, build_slots
 from tests.support.socket_proxy import CountingProxy
@@ -147,3 +148,27 @@ def test_a_map_haproxy_does_not_know_fails_its_service_only(five, tmp_path):
         assert "HAProxy does not know the map" in str(bad.snapshot.router_error)
     finally:
         poller.close()
+
+
+def test_two_fleets_on_the_same_instances_share_each_instances_read(haproxy_fleet):
+    """Fleets share per instance: two services on lb1..lb3 (map keys / and /cart) read each
+    instance once per poll; a switch of one fleet shows at its very next poll."""
+    for lab in haproxy_fleet.labs:
+        lab.command(f"add map {lab.map} /cart green-backend")
+    shop = HAProxyRouter(haproxy_fleet.router_options(), BackendContext("shop", timeout=1.0))
+    cart = HAProxyRouter(
+        haproxy_fleet.router_options(map_key="/cart", map_file_write=False),
+        BackendContext("cart", timeout=1.0),
+    )
+    groups = HAProxyRouter.share_reads([(shop, 5.0), (cart, 5.0)])
+    try:
+        assert len(groups) == 3  # one per instance's socket
+        assert (shop.poll_state().live, cart.poll_state().live) == (BLUE, GREEN)
+        assert [g.reads for g in groups] == [1, 1, 1]  # one read of each instance for both
+        assert shop.switch(GREEN).live is GREEN  # straight to every instance, read back there
+        assert shop.poll_state().live is GREEN  # within the age: read afresh all the same
+        assert cart.poll_state().live is GREEN
+        assert [g.reads for g in groups] == [2, 2, 2]
+    finally:
+        shop.close()
+        cart.close()
