@@ -494,6 +494,21 @@ class Router(abc.ABC):
             "is nothing to sync"
         )
 
+    def poll_state(self) -> RouterState:
+        """``state()`` as a poll reads it: from the read its group shares this poll, when
+        ``share_reads`` put it in one (several services on one HAProxy socket, one Kubernetes
+        namespace), else ``state()`` itself. Actions never use it: their reads stay direct."""
+        return self.state()
+
+    @classmethod
+    def share_reads(cls, routers: Sequence[tuple[Router, float]]) -> list[Any]:
+        """Put those of ``routers`` (all of this class; each with the age in seconds a shared read
+        may have when its poll asks: half its poll interval) that can read together into groups
+        reading once per poll for all their members (``backends.shared.SharedRead``), so that
+        their ``poll_state()`` answers from it. A router's writes must invalidate its group's
+        read. Returns the groups made (tests count their reads). The default shares nothing."""
+        return []
+
     def keep_warm_hint(self) -> float | None:
         """Seconds the colour that was live before a change may still receive clients after it,
         whatever the router says (cached DNS answers: Route 53 returns 2 x the records' TTL), so

@@ -8,7 +8,9 @@ another service's figures.
 
 Services that share a Prometheus are read together (``share_prometheus``): one query per metric per
 server per poll, split per service by the label their ``matchers`` name
-(``backends.prometheus.batch``).
+(``backends.prometheus.batch``). Services whose routers read one thing (one HAProxy stats socket, one
+Kubernetes namespace) read it once per poll for all of them (``share_routers``, each router kind's
+``Router.share_reads``); their actions still go straight to their own router.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from backends.base import Router
 from backends.clock import Clock, system_clock
 from console.audit import AuditLog
 from console.board_config import BoardConfig, BoardEntry
@@ -64,7 +67,8 @@ def build_slots(
     share: bool = True,
 ) -> list[Slot]:
     """A slot per entry of ``board``; a service whose backends cannot be built keeps its error.
-    ``share``: services sharing a Prometheus read it together (``share_prometheus``)."""
+    ``share``: services sharing a Prometheus read it together (``share_prometheus``), and so do
+    services sharing a router's read (``share_routers``)."""
     slots: list[Slot] = []
     for entry in board:
         if not entry.ok or entry.service is None:
@@ -78,8 +82,27 @@ def build_slots(
         audit = audit_for(entry)
         slots.append(Slot(entry, runtime, Monitor(runtime, audit, verdicts), audit))
     if share:
-        share_prometheus([s.runtime for s in slots if s.runtime is not None])
+        runtimes = [s.runtime for s in slots if s.runtime is not None]
+        share_prometheus(runtimes)
+        share_routers(runtimes)
     return slots
+
+
+def share_routers(runtimes: Sequence[ServiceRuntime]) -> list[object]:
+    """Routers of one kind that read the same thing read it once per poll for all their services:
+    each kind groups its own (``Router.share_reads``), with half each service's poll interval as
+    the age a shared read may have. Returns the groups made (tests count their reads). A kind
+    whose grouping fails is left unshared: its services read on their own, as before."""
+    by_kind: dict[type[Router], list[tuple[Router, float]]] = {}
+    for rt in runtimes:
+        by_kind.setdefault(type(rt.router), []).append((rt.router, 0.5 * rt.config.poll_interval))
+    groups: list[object] = []
+    for kind, routers in by_kind.items():
+        if len(routers) < 2:
+            continue
+        with contextlib.suppress(Exception):  # a plugin's grouping must never stop the board
+            groups += kind.share_reads(routers)
+    return groups
 
 
 def share_prometheus(runtimes: Sequence[ServiceRuntime]) -> list[object]:

@@ -102,7 +102,9 @@ class Monitor:
         metrics: Pending[Any] | str | None = None
         if rt.metrics is not None and rt.metrics_guard is not None:
             metrics = _begin(rt.metrics_guard, rt.metrics.sample)
-        return _begin(rt.router_guard, rt.router.state), metrics
+        # poll_state: a read shared with the other services on the same router (the board), or
+        # state() itself; actions read with state() directly
+        return _begin(rt.router_guard, rt.router.poll_state), metrics
 
     def _load_last_switch(self) -> None:
         """The last switch recorded for this service: "switched 2m ago" and the bake window survive

@@ -50,6 +50,7 @@ class HAProxyRouter(Protocol):
     @property
     def history(self) -> CounterHistory: ...
     def read(self, admin: bool = True) -> HAProxyRead: ...
+    def poll_read(self) -> HAProxyRead: ...
     def switch_check(self, to: Colour, verb: str) -> HAProxyRead: ...
     def point_map_at(self, value: str, verb: str) -> HAProxyRead: ...
     def map_put_back(self, value: str) -> None: ...
@@ -155,7 +156,9 @@ class Fleet:
 
     # -- state ----------------------------------------------------------------------------------
 
-    def state(self) -> RouterState:
+    def state(self, poll: bool = False) -> RouterState:
+        """Every instance read side by side (``poll``: each from its socket's shared read, when
+        the board grouped it with other routers on that socket)."""
         deadline = READ_SHARE * self.opts.timeout
         reads: list[tuple[HAProxyRouter, HAProxyRead | BackendError]] = []
         started: list[tuple[HAProxyRouter, Future[HAProxyRead]]] = []
@@ -163,7 +166,7 @@ class Fleet:
             running = self._reading.get(m.name)
             if running is not None and not running.done():
                 continue  # its previous read still hangs: not asked again until it returns
-            self._reading[m.name] = f = self._pool.submit(m.read)
+            self._reading[m.name] = f = self._pool.submit(m.poll_read if poll else m.read)
             started.append((m, f))
         wait([f for _, f in started], timeout=deadline)
         for m in self.members:

@@ -29,7 +29,7 @@ counters), ``state`` (read -> RouterState), ``fleet`` (several instances as one)
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backends.base import (
@@ -39,7 +39,6 @@ from backends.base import (
     Colour,
     Router,
     RouterState,
-    Unreachable,
     Unsupported,
     VerifyFailed,
     percent_split,
@@ -52,17 +51,15 @@ from backends.haproxy.io import (
     rewrite_map_file,
 )
 from backends.haproxy.options import HAProxyOptions, load_options
+from backends.haproxy.shared import SocketGroup, SocketRead, group_by_socket, read_socket
 from backends.haproxy.state import HAProxyRead, build_state, split_groups
 from backends.haproxy.stats import (
     ADMF_FDRAIN,
     ADMF_FMAINT,
     CounterHistory,
-    StatParseError,
     absolute_weights,
     parse_map,
     parse_map_list,
-    parse_servers_state,
-    parse_stat,
 )
 
 __all__ = ["HAProxyRouter", "MapFileNotWritten", "MapUnknown"]
@@ -166,6 +163,7 @@ class HAProxyRouter(Router):
         self._sock = StatsSocket(opts.socket or "", opts.timeout)
         self._history = CounterHistory()
         self._action_lock = threading.Lock()  # one verb at a time; state() may run alongside
+        self._group: SocketGroup | None = None  # the board's shared read of this socket, if any
 
     @property
     def supports_weights(self) -> bool:
@@ -183,25 +181,41 @@ class HAProxyRouter(Router):
 
     def _read(self, admin: bool = True) -> HAProxyRead:
         """``show map``, ``show stat`` and (unless ``admin`` is False: a switch's preflight, which
-        needs only server statuses) ``show servers state``."""
-        o = self.opts
-        map_lines = self._sock.command(f"show map {o.map}")
+        needs only server statuses) ``show servers state``, on this router's own connection."""
+        return self._mine(read_socket(self._sock, [self.opts.map or ""], admin))
+
+    def _mine(self, got: SocketRead) -> HAProxyRead:
+        """This router's read out of a read of its socket (MapUnknown if HAProxy lacks its map)."""
+        map_lines = got.maps[self.opts.map or ""]
         if map_lines and map_lines[0].startswith("Unknown map identifier"):
             raise self._map_unknown()
-        stat_lines = self._sock.command("show stat")
-        try:
-            rows = parse_stat(stat_lines)
-        except StatParseError as exc:
-            raise Unreachable(
-                f"{o.socket} did not answer `show stat` with HAProxy's stats ({exc}): router "
-                "option `socket` must be HAProxy's `stats socket`, not the master CLI."
-            ) from None
-        flags = parse_servers_state(self._sock.command("show servers state")) if admin else {}
-        return HAProxyRead(parse_map(map_lines), rows, flags)
+        return HAProxyRead(parse_map(map_lines), got.rows, got.admin)
 
     def read(self, admin: bool = True) -> HAProxyRead:
         """One read of this instance (a fleet's member reads side by side with the others)."""
         return self._read(admin)
+
+    def poll_read(self) -> HAProxyRead:
+        """A poll's read: from the socket's shared read when the board grouped this router with
+        others on its socket (``backends.haproxy.shared``), else its own."""
+        if self._group is None:
+            return self._read()
+        return self._mine(self._group.read(self.opts.timeout + 1.0))
+
+    def join_group(self, group: SocketGroup) -> None:
+        self._group = group
+        group.join()
+
+    @classmethod
+    def share_reads(cls, routers: Sequence[tuple[Router, float]]) -> list[Any]:
+        """The routers and fleet instances on one stats socket read it once per poll for all of
+        them (``backends.haproxy.shared``). Returns the socket groups."""
+        members: list[tuple[HAProxyRouter, float]] = []
+        for r, age in routers:
+            if isinstance(r, HAProxyRouter):
+                chosen = r.fleet.members if r.fleet is not None else [r]
+                members += [(m, age) for m in chosen if isinstance(m, HAProxyRouter)]
+        return list(group_by_socket(members))
 
     @property
     def history(self) -> CounterHistory:
@@ -225,6 +239,11 @@ class HAProxyRouter(Router):
         if self.fleet is not None:
             return self.fleet.state()
         return build_state(self._read(), self.opts, self._history)
+
+    def poll_state(self) -> RouterState:
+        if self.fleet is not None:
+            return self.fleet.state(poll=True)
+        return build_state(self.poll_read(), self.opts, self._history)
 
     # -- preflight ----------------------------------------------------------------------------
 
@@ -264,8 +283,14 @@ class HAProxyRouter(Router):
     # -- writing ------------------------------------------------------------------------------
 
     def _send(self, command: str, verb: str) -> None:
-        """Send a command whose success is an empty answer."""
-        text = " ".join(line.strip() for line in self._sock.command(command) if line.strip())
+        """Send a command whose success is an empty answer. It may change what the socket's
+        shared read saw: the next poll reads afresh."""
+        try:
+            answer = self._sock.command(command)
+        finally:
+            if self._group is not None:
+                self._group.invalidate()
+        text = " ".join(line.strip() for line in answer if line.strip())
         if not text:
             return
         if text.startswith("Unknown map identifier"):
@@ -542,3 +567,6 @@ class HAProxyRouter(Router):
         if self.fleet is not None:
             self.fleet.close()
         self._sock.close()
+        if self._group is not None:
+            self._group.release()
+            self._group = None

@@ -182,6 +182,8 @@ class KubeApi(ClusterApi):
 
     def __init__(self, o: KubeOptions, client: Any, config: Any) -> None:
         super().__init__(o, client, config)
+        #: called after every write: the board's shared read of the namespace reads afresh
+        self.on_write: Callable[[], None] | None = None
 
     def get(self, resource: str, name: str) -> Any:
         core, apps, _ = self.connect()
@@ -225,6 +227,13 @@ class KubeApi(ClusterApi):
                 by_colour[c].append(p)
         return Snapshot(svc, preview, deps, by_colour, self.slices())
 
+    def _write(self, *args: Any, **kw: Any) -> Any:
+        try:
+            return self.req(*args, **kw)
+        finally:
+            if self.on_write is not None:
+                self.on_write()
+
     def patch(
         self,
         resource: str,
@@ -251,7 +260,7 @@ class KubeApi(ClusterApi):
             rv = obj.metadata.resource_version
             guarded = {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": rv}}
             try:
-                return self.req(
+                return self._write(
                     "patch",
                     resource,
                     name,

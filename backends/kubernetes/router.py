@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,6 +41,7 @@ from backends.kubernetes.objects import (
 )
 from backends.kubernetes.options import KubeOptions, load_options
 from backends.kubernetes.readiness import gate, ready_endpoints, selecting
+from backends.kubernetes.shared import NamespaceGroup, group_by_namespace
 
 ANN_DRAINED = "bluegreen-console/drained"  # on a Deployment: when it was drained (UTC)
 ANN_REPLICAS = "bluegreen-console/replicas-before-drain"  # on a Deployment scaled to 0 by a drain
@@ -122,6 +123,7 @@ class KubernetesRouter(Router):
         from kubernetes import client, config
 
         self.api = KubeApi(self.o, client, config)
+        self._group: NamespaceGroup | None = None  # the board's shared read of the namespace
         self.lease = LeaseLock(self.api, self.o.service, self._wall)
 
     def _wall(self) -> float:
@@ -205,6 +207,30 @@ class KubernetesRouter(Router):
     def state(self) -> RouterState:
         self.api.begin(acting=False)
         return self._state(self.api.read())
+
+    def poll_state(self) -> RouterState:
+        """From the namespace's shared read when the board grouped this router with others
+        (``backends.kubernetes.shared``), else ``state()``."""
+        group = self._group
+        if group is None:
+            return self.state()
+        s = group.snapshot(self.o, self.o.timeout + 1.0)
+        self.api.host = group.api.host  # the same cluster: the address its client connected to
+        return self._state(s)
+
+    def join_group(self, group: NamespaceGroup) -> None:
+        self._group = group
+        group.join()
+        self.api.on_write = group.invalidate
+
+    @classmethod
+    def share_reads(cls, routers: Sequence[tuple[Router, float]]) -> list[Any]:
+        """The routers of one namespace on one cluster read it once per poll for all of them
+        (``backends.kubernetes.shared``). Returns the namespace groups."""
+        from kubernetes import client, config
+
+        members = [(r, age) for r, age in routers if isinstance(r, KubernetesRouter)]
+        return list(group_by_namespace(members, client, config))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -378,3 +404,6 @@ class KubernetesRouter(Router):
 
     def close(self) -> None:
         self.api.close()
+        if self._group is not None:
+            self._group.release()
+            self._group = None

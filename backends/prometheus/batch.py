@@ -22,16 +22,16 @@ Nothing here imports Textual, ``console`` or ``widgets``.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from backends.base import BackendError, Colour, ColourMetrics, MetricsSource
+from backends.base import Colour, ColourMetrics, MetricsSource
 from backends.prometheus.client import PrometheusClient
 from backends.prometheus.options import PrometheusOptions
 from backends.prometheus.queries import Queries
 from backends.prometheus.source import PrometheusMetrics, figures, send_all
+from backends.shared import SharedRead
 
 __all__ = ["PrometheusBatch", "SharedView", "share"]
 
@@ -84,44 +84,29 @@ class PrometheusBatch:
         self._pool = ThreadPoolExecutor(
             max_workers=len(self._clients) + 1, thread_name_prefix="prom-batch"
         )
+        self._shared: SharedRead[list[list[Any]]] = SharedRead(
+            self._read, max_age, f"Prometheus {opts.url}", self._pool
+        )
         self._lock = threading.Lock()
-        self._answer: tuple[float, list[list[Any]] | BackendError] | None = None
-        self._inflight: Future[list[list[Any]]] | None = None
         self._open = len(self.values)
-        self.reads = 0  # batched reads sent (each one query per metric)
 
     @property
     def queries_per_read(self) -> int:
         return len(self.queries)
 
+    @property
+    def reads(self) -> int:
+        """Batched reads sent (each one query per metric)."""
+        return self._shared.reads
+
     def _read(self) -> list[list[Any]]:
-        self.reads += 1
         return send_all(self._clients, self.queries, self._pool, self.opts)
 
     def answer(self, timeout: float) -> list[list[Any]]:
         """The group's answers, at most ``max_age`` old: the last read, the one under way, or a
-        new one. Raises the read's BackendError (shared with every service asking meanwhile)."""
-        with self._lock:
-            now = time.monotonic()
-            last = self._answer
-            if last is not None and now - last[0] <= self.max_age:
-                if isinstance(last[1], BackendError):
-                    raise last[1]
-                return last[1]
-            if self._inflight is None or self._inflight.done():
-                self._inflight = self._pool.submit(self._read)
-            future = self._inflight
-        try:
-            result = future.result(timeout=timeout)
-        except BackendError as exc:
-            with self._lock:
-                if self._inflight is future:
-                    self._answer = (time.monotonic(), exc)
-            raise
-        with self._lock:
-            if self._inflight is future:
-                self._answer = (time.monotonic(), result)
-        return result
+        new one (``backends.shared.SharedRead``). Raises the read's BackendError (shared with
+        every service asking meanwhile)."""
+        return self._shared.get(timeout)
 
     def sample(self, service: str, timeout: float) -> Mapping[Colour, ColourMetrics]:
         """``service``'s figures from the group's answers."""

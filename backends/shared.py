@@ -1,0 +1,99 @@
+"""One read shared by a group of services per poll: what the board's batched reads have in common.
+
+Several services often read the same thing: one Prometheus (``backends.prometheus.batch``), one
+HAProxy stats socket (``backends.haproxy.shared``), one Kubernetes namespace
+(``backends.kubernetes.shared``). :class:`SharedRead` runs the group's read for all of them:
+
+* a read is reused by every member that asks within ``max_age`` seconds of it (the board passes half
+  the shortest poll interval of the group, so every poll still gets its own read);
+* a read under way is waited for (at most the asker's ``timeout``), never sent twice;
+* a failure is shared the same way: every member asking meanwhile gets the same typed error;
+* ``invalidate()`` (after an action wrote to what the group reads) forgets the last read and the one
+  under way: the next ask reads afresh, so no poll shows the state from before the action.
+
+Nothing here imports Textual, ``console`` or ``widgets``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Generic, TypeVar
+
+from backends.base import BackendError, BackendTimeout
+
+__all__ = ["SharedRead"]
+
+T = TypeVar("T")
+
+
+class SharedRead(Generic[T]):
+    """``read()`` run once for every member asking within ``max_age`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        read: Callable[[], T],
+        max_age: float,
+        name: str,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        """``name``: what is read, for a timeout's message ("HAProxy /run/haproxy/admin.sock").
+        ``pool``: where reads run (default: one of its own, shut down by ``close()``)."""
+        self._read = read
+        self.max_age = max_age
+        self.name = name
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="shared-read")
+        self._lock = threading.Lock()
+        self._answer: tuple[float, T | BackendError] | None = None
+        self._inflight: Future[T] | None = None
+        self.reads = 0  # reads started (tests and the docs count them)
+
+    def _run(self) -> T:
+        with self._lock:
+            self.reads += 1
+        return self._read()
+
+    def get(self, timeout: float) -> T:
+        """The group's read, at most ``max_age`` old: the last one, the one under way, or a new one.
+        Raises the read's BackendError (shared with every member asking meanwhile), or
+        BackendTimeout when it does not come back within ``timeout`` seconds."""
+        with self._lock:
+            last = self._answer
+            if last is not None and time.monotonic() - last[0] <= self.max_age:
+                if isinstance(last[1], BackendError):
+                    raise last[1]
+                return last[1]
+            if self._inflight is None or self._inflight.done():
+                self._inflight = self._pool.submit(self._run)
+            future = self._inflight
+        try:
+            result = future.result(timeout=timeout)
+        except FutureTimeout:
+            raise BackendTimeout(
+                f"the shared read of {self.name} did not come back within {timeout:g} s"
+            ) from None
+        except BackendError as exc:
+            self._keep(future, exc)
+            raise
+        self._keep(future, result)
+        return result
+
+    def _keep(self, future: Future[T], answer: T | BackendError) -> None:
+        with self._lock:
+            if self._inflight is future:  # not invalidated meanwhile
+                self._answer = (time.monotonic(), answer)
+
+    def invalidate(self) -> None:
+        """Something the group reads was just written: the next ask reads afresh (a read under way
+        is left to finish for those already waiting, but not kept)."""
+        with self._lock:
+            self._answer = None
+            self._inflight = None
+
+    def close(self) -> None:
+        if self._own_pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
