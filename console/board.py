@@ -404,7 +404,14 @@ class BoardApp(App[None]):
         if monitor is None or w.polling or self._closed:
             return
         w.polling = True
-        self._pool.submit(self._poll_one, w.name, monitor)
+        try:
+            self._pool.submit(self._poll_one, w.name, monitor)
+        except Exception as exc:  # e.g. no thread could be started: said on the row, tried again
+            w.polling = False
+            w.slot.late = f"internal error: the poll could not start: {type(exc).__name__}: {exc}"
+            self._changed(w)
+            interval = w.slot.runtime.config.poll_interval if w.slot.runtime else 1.0
+            asyncio.get_running_loop().call_later(interval, self.request_poll, w)
 
     def _poll_one(self, name: str, monitor: Any) -> None:  # on a pool thread
         started = time.monotonic()

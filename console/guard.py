@@ -43,7 +43,8 @@ class Guard:
         return self.begin(fn, *args, timeout=timeout).result()
 
     def begin(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> Pending[T]:
-        """Start ``fn(*args)`` on the guard's thread and return at once; ``result()`` of what is
+        """Start ``fn(*args)`` on the guard's thread and return (once the guard is free: at most
+        ``timeout`` seconds); ``result()`` of what is
         returned waits for it (at most ``timeout`` seconds from now) and must be called: the guard
         takes no other call until then. So a poll starts its router and metrics reads side by side
         on their own guards' threads, with no thread of its own in between.
@@ -61,7 +62,10 @@ class Guard:
                     "waiting for it before trying again"
                 )
             self._started = time.monotonic()
-            future = self._spawn(fn, args)
+            try:
+                future = self._spawn(fn, args)
+            except Exception as exc:  # no thread could be started: said, never a traceback
+                raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
             self._inflight = future
         except BaseException:
             self._lock.release()
@@ -82,10 +86,11 @@ class Guard:
         future: Future[Any] = Future()
         with self._worker_lock:
             if self._queue is None:
-                self._queue = queue.SimpleQueue()
+                calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
                 threading.Thread(
-                    target=self._serve, args=(self._queue,), name=f"guard-{self.name}", daemon=True
-                ).start()
+                    target=self._serve, args=(calls,), name=f"guard-{self.name}", daemon=True
+                ).start()  # first: a thread that failed to start leaves no queue nobody reads
+                self._queue = calls
             self._queue.put((future, fn, args))
         return future
 
@@ -101,6 +106,8 @@ class Guard:
                         self._queue = None
                         return
                 continue
+            if item is None:  # close()
+                return
             future, fn, args = item
             del item
             if future.set_running_or_notify_cancel():
@@ -111,7 +118,12 @@ class Guard:
             del future, fn, args  # hold nothing of the call while waiting for the next
 
     def close(self) -> None:
-        """Nothing to release: the worker ends on its own once idle (a daemon thread)."""
+        """End the worker once the call it may be running returns (it ends on its own when idle
+        too); a later call starts a new one."""
+        with self._worker_lock:
+            if self._queue is not None:
+                self._queue.put(None)
+                self._queue = None
 
 
 class Pending(Generic[T]):

@@ -138,9 +138,11 @@ class Monitor:
         with self._lock:
             actions_before = self._actions
         fr, fm = self._begin_reads()
-        read = _outcome(fr)  # in two steps: unpacked at once, mypy would want RouterState | None
+        try:  # both collected whatever happens: a read not collected keeps its guard taken
+            read = _outcome(fr)  # in two steps: unpacked at once, mypy would want RouterState|None
+        finally:
+            metrics, metrics_error = _outcome(fm) if fm is not None else (None, None)
         router, router_error = read
-        metrics, metrics_error = _outcome(fm) if fm is not None else (None, None)
         late = self._check_late(router) if router is not None else []
         now, mono = self.clock(), monotonic(self.clock)
         with self._lock:

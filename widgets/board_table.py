@@ -235,7 +235,7 @@ class BoardTable(Widget, can_focus=True):
         if before is None or len(before) != len(after):
             self.refresh()
             return
-        width = self.outer_size.width  # no vertical padding: line y is the widget's row y
+        width = self.content_size.width  # refresh() takes regions of the content area
         changed = [
             Region(0, y, width, 1)
             for y, (a, b) in enumerate(zip(before, after, strict=True))

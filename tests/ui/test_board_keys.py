@@ -73,3 +73,25 @@ async def test_the_worst_row_stays_selected_until_a_row_is_picked(tmp_path):
         await poll_board(pilot, clock, 3)
         assert app.order.index("shop") < order.index("shop")
         assert app.selected == picked  # a picked row stays picked as the board re-sorts
+
+
+async def test_a_poll_that_cannot_start_is_said_on_its_row_and_tried_again(tmp_path):
+    app, clock, _ = board_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll_board(pilot, clock, 1)
+        real_submit, refused = app._pool.submit, []
+
+        def submit(fn, name, monitor):
+            if name == "shop" and not refused:
+                refused.append(name)
+                raise RuntimeError("can't start new thread")
+            return real_submit(fn, name, monitor)
+
+        app._pool.submit = submit  # type: ignore[method-assign]
+        await poll_board(pilot, clock, 1)
+        shop = app.watched["shop"]
+        assert refused and not shop.polling
+        assert "could not start" in (shop.slot.late or "")
+        polls = shop.polls
+        await poll_board(pilot, clock, 1)
+        assert shop.polls == polls + 1 and shop.slot.late is None  # the next poll ran
