@@ -4,6 +4,7 @@ service, small terminals; and its snapshots."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,9 @@ def test_the_renderer_drops_columns_as_the_terminal_narrows():
 
 def _snap(tmp_path: Path, size):
     app, clock, _ = board_app(tmp_path)
+    # One poll thread: frames arrive in the board's order, so the status line (the last notice:
+    # cart's or inventory's alarm, fired at the same poll) is the same at every run
+    app._pool = ThreadPoolExecutor(max_workers=1)
 
     async def run_before(pilot):
         await poll_board(pilot, clock, 12)
