@@ -51,11 +51,20 @@ class SharedRead(Generic[T]):
         self._answer: tuple[float, T | BackendError] | None = None
         self._inflight: Future[T] | None = None
         self.reads = 0  # reads started (tests and the docs count them)
+        self._generation = 0  # bumped at each read started and at each invalidate()
 
-    def _run(self) -> T:
+    def _run(self, generation: int) -> T:
+        """The read itself, on the pool: its answer is kept as it comes back (not when a waiter
+        collects it: an asker arriving between the two would otherwise send a second read)."""
         with self._lock:
             self.reads += 1
-        return self._read()
+        try:
+            result = self._read()
+        except BackendError as exc:
+            self._keep(generation, exc)
+            raise
+        self._keep(generation, result)
+        return result
 
     def get(self, timeout: float) -> T:
         """The group's read, at most ``max_age`` old: the last one, the one under way, or a new one.
@@ -68,23 +77,19 @@ class SharedRead(Generic[T]):
                     raise last[1]
                 return last[1]
             if self._inflight is None or self._inflight.done():
-                self._inflight = self._pool.submit(self._run)
+                self._generation += 1
+                self._inflight = self._pool.submit(self._run, self._generation)
             future = self._inflight
         try:
-            result = future.result(timeout=timeout)
+            return future.result(timeout=timeout)
         except FutureTimeout:
             raise BackendTimeout(
                 f"the shared read of {self.name} did not come back within {timeout:g} s"
             ) from None
-        except BackendError as exc:
-            self._keep(future, exc)
-            raise
-        self._keep(future, result)
-        return result
 
-    def _keep(self, future: Future[T], answer: T | BackendError) -> None:
+    def _keep(self, generation: int, answer: T | BackendError) -> None:
         with self._lock:
-            if self._inflight is future:  # not invalidated meanwhile
+            if self._generation == generation:  # not invalidated (nor read again) meanwhile
                 self._answer = (time.monotonic(), answer)
 
     def invalidate(self) -> None:
@@ -93,6 +98,7 @@ class SharedRead(Generic[T]):
         with self._lock:
             self._answer = None
             self._inflight = None
+            self._generation += 1
 
     def close(self) -> None:
         if self._own_pool:

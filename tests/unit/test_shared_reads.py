@@ -5,6 +5,7 @@ No I/O: building a router does not touch its socket."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -201,3 +202,18 @@ def test_kubernetes_routers_share_by_cluster_access_and_namespace():
     assert group.pod_selector == "version in (b,blue,g,green)"  # one label: one selector
     one.close()
     two.close()
+
+
+def test_a_read_that_came_back_is_reused_even_if_nobody_was_waiting_for_it():
+    fn = Counted()
+    fn.release.clear()
+    shared = SharedRead(fn, max_age=60.0, name="x")
+    with pytest.raises(BackendTimeout):
+        shared.get(0.05)  # the asker gave up; the read goes on and comes back later
+    fn.release.set()
+    deadline = time.monotonic() + 5
+    while shared._inflight is not None and not shared._inflight.done():  # bounded
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert shared.get(1.0) == 1 and fn.calls == 1  # that read, not a second one
+    shared.close()
