@@ -2,8 +2,8 @@
 
 Each service is polled on its own (its own ``Monitor`` behind its own deadline guards, on a thread of
 the board's pool, re-armed when its poll returns): a hung router or Prometheus of one service delays
-no other service's figures and no keystroke. Frames reach the screen as ``ServiceFramePolled``
-messages; the UI thread keeps each service's last frame and history and hands plain rows to the
+no other service's figures and no keystroke. Frames wait in an inbox the UI thread empties every
+``INBOX_EVERY`` seconds; it keeps each service's last frame and history and hands plain rows to the
 ``BoardTable`` widget (at most ``DRAW_EVERY`` seconds apart, so fifty services polled each second
 cost a few redraws a second, not fifty).
 
@@ -51,9 +51,8 @@ from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, S
 from widgets.board_table import BoardCells, BoardTable
 
 DRAW_EVERY = 1.0  # seconds: frames arriving redraw the board at most this often (keys: at once)
-FIRST_DRAW = (
-    0.05  # seconds: a service's first frame is drawn within this (the rest batched with it)
-)
+INBOX_EVERY = 0.05  # seconds: polled frames are taken by the UI this often (see _take_frames)
+FIRST_DRAW = 0.05  # seconds: a service's first frame is drawn within this (the rest with it)
 LOG_KEEP = 200  # lines of each service's log kept for its dashboard
 
 
@@ -88,10 +87,6 @@ class ServiceFramePolled(Message):
     def __init__(self, name: str, frame: Frame | None, error: str | None, elapsed: float) -> None:
         super().__init__()
         self.name, self.frame, self.error, self.elapsed = name, frame, error, elapsed
-
-
-class FramesArrived(Message):
-    """Frames wait in ``BoardApp._inbox`` (one message for all that came meanwhile)."""
 
 
 class BoardActionPlanned(Message):
@@ -370,7 +365,6 @@ class BoardApp(App[None]):
         self._why: WhyScreen | None = None
         self._inbox: list[ServiceFramePolled] = []  # polled frames not yet taken by the UI
         self._inbox_lock = threading.Lock()
-        self._inbox_armed = False  # a FramesArrived message is on its way
 
     @property
     def selected(self) -> str | None:
@@ -387,6 +381,7 @@ class BoardApp(App[None]):
     def on_mount(self) -> None:
         self.draw()
         self.set_interval(1.0, self._tick)
+        self.set_interval(INBOX_EVERY, self._take_frames)
         if self.opts.freeze_startup:
             self.call_after_refresh(freeze_startup)  # as the console: keys free of full GCs
         if self.opts.auto_poll:
@@ -420,19 +415,17 @@ class BoardApp(App[None]):
         except Exception as exc:  # a monitor bug: said on the row, the next poll tries again
             frame, error = None, f"internal error: {type(exc).__name__}: {exc}"
         polled = ServiceFramePolled(name, frame, error, time.monotonic() - started)
-        with self._inbox_lock:  # frames wait in the inbox; one wake-up of the UI takes them all
+        with self._inbox_lock:  # frames wait in the inbox; the UI takes them all at once
             self._inbox.append(polled)
-            if self._inbox_armed:
-                return
-            self._inbox_armed = True
-        self.post_message(FramesArrived())
 
-    def on_frames_arrived(self, _: FramesArrived) -> None:
-        """The frames polled since the last wake-up (a message and a wake-up of the event loop
-        per frame cost a third of the UI thread at 200 services polled each second)."""
+    def _take_frames(self) -> None:
+        """Every ``INBOX_EVERY`` seconds: the frames polled since (a message, and a wake-up of the
+        event loop from another thread, per frame cost a third of the UI thread at 200 services
+        polled each second; most frames are drawn at most once a second anyway)."""
         with self._inbox_lock:
+            if not self._inbox:
+                return
             batch, self._inbox = self._inbox, []
-            self._inbox_armed = False
         for polled in batch:
             self.on_service_frame_polled(polled)
 
