@@ -32,6 +32,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from backends.base import COLOURS, BackendError, Colour
@@ -365,6 +366,8 @@ class BoardApp(App[None]):
         self._why: WhyScreen | None = None
         self._inbox: list[ServiceFramePolled] = []  # polled frames not yet taken by the UI
         self._inbox_lock = threading.Lock()
+        self._inbox_timer: Timer | None = None  # takes the frames, running while polls are out
+        self._outstanding = 0  # polls submitted whose frames the UI has not taken yet
 
     @property
     def selected(self) -> str | None:
@@ -381,7 +384,7 @@ class BoardApp(App[None]):
     def on_mount(self) -> None:
         self.draw()
         self.set_interval(1.0, self._tick)
-        self.set_interval(INBOX_EVERY, self._take_frames)
+        self._inbox_timer = self.set_interval(INBOX_EVERY, self._take_frames, pause=True)
         if self.opts.freeze_startup:
             self.call_after_refresh(freeze_startup)  # as the console: keys free of full GCs
         if self.opts.auto_poll:
@@ -401,6 +404,9 @@ class BoardApp(App[None]):
         w.polling = True
         try:
             self._pool.submit(self._poll_one, w.name, monitor)
+            self._outstanding += 1
+            if self._inbox_timer is not None and self._outstanding == 1:
+                self._inbox_timer.resume()  # paused while no poll is out (an idle board sleeps)
         except Exception as exc:  # e.g. no thread could be started: said on the row, tried again
             w.polling = False
             w.slot.late = f"internal error: the poll could not start: {type(exc).__name__}: {exc}"
@@ -423,11 +429,12 @@ class BoardApp(App[None]):
         event loop from another thread, per frame cost a third of the UI thread at 200 services
         polled each second; most frames are drawn at most once a second anyway)."""
         with self._inbox_lock:
-            if not self._inbox:
-                return
             batch, self._inbox = self._inbox, []
         for polled in batch:
+            self._outstanding -= 1
             self.on_service_frame_polled(polled)
+        if self._outstanding <= 0 and self._inbox_timer is not None:
+            self._inbox_timer.pause()
 
     def on_service_frame_polled(self, message: ServiceFramePolled) -> None:
         w = self.watched.get(message.name)
