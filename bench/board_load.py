@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -215,15 +216,34 @@ def main() -> None:
         action="store_true",
         help="also run the real `bluegreen demo --services N` in a tmux pane (needs tmux)",
     )
+    ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # one measure, as JSON
     a = ap.parse_args()
+    if a.only is not None:  # in a process of its own (see below)
+        if a.only == "dashboard":
+            print(json.dumps(asyncio.run(dashboard(a.presses))))
+        else:
+            print(json.dumps(asyncio.run(one(int(a.only), a.seconds, a.presses))))
+        return
+
+    def fresh(only: str) -> dict:
+        """One measure in a fresh process: the console freezes its start-up heap out of the
+        garbage collector once per process (console.app.freeze_startup), and a board measured
+        after another in the same process carried the other's garbage into its key presses."""
+        cmd = [sys.executable, __file__, "--only", only, "--seconds", str(a.seconds)]
+        cmd += ["--presses", str(a.presses)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"--only {only} failed:\n{done.stderr[-3000:]}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
     results = []
     for n in a.services:
-        r = asyncio.run(one(n, a.seconds, a.presses))
+        r = fresh(str(n))
         if a.terminal:
             r["terminal"] = board_terminal.run(n, a.seconds, a.presses)
         print(r, flush=True)
         results.append(r)
-    single = asyncio.run(dashboard(a.presses)) if 1 in a.services else None
+    single = fresh("dashboard") if 1 in a.services else None
     print(single, flush=True)
     lines = [
         "## Board: many services",
@@ -234,7 +254,8 @@ def main() -> None:
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, load "
         f"average {os.getloadavg()[0]:.1f} at the end (other work shared the machine). The real "
         "board of `bluegreen demo --services N` (seeded simulator services, every one polled on "
-        "its own once a second), headless: no terminal is written to. Help key: `?` handed to "
+        "its own once a second), headless (no terminal is written to), each in a process of its "
+        "own. Help key: `?` handed to "
         "the driver until the first frame drawn with the help up, median / p95 in ms.",
         "",
         "| services | first full frame | CPU (% of a core) | of which the UI thread | RSS "
