@@ -263,15 +263,18 @@ class BoardHelp(Dialog[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
     TEXT = """\
-[b]The board[/b]: one row per service, trouble first (critical, warning, baking, the rest)
-  [b]↑ ↓[/b] / [b]j k[/b]  select          [b]/[/b]  filter by name ([b]Esc[/b] clears)
-  [b]Enter[/b]   open the service's dashboard ([b]Esc[/b] returns to the board)
-  [b]s[/b] [b]d[/b] [b]r[/b]   switch, drain (or ready), rollback the selected service: the same
-          preflight, confirmation, read-back and audit as its own dashboard
-  [b][ ][/b]     10 points more traffic to blue / green     [b]w[/b]  why its alarms fired
-  [b]Ctrl+P[/b]  the services and actions, by name       [b]?[/b] this help   [b]q[/b] quit
-Columns: live colour and weights (blue/green %), bake with time left, the worst alarm, the
-live colour's req/s, error % and p99 with its error % trend, and the data's age."""
+[b]The board[/b]: one row per service, trouble first
+(critical, warning, baking, then the rest)
+  [b]↑ ↓[/b] / [b]j k[/b]  select        [b]/[/b]  filter by name ([b]Esc[/b] clears)
+  [b]Enter[/b]    open the service's dashboard ([b]Esc[/b] returns)
+  [b]s d r[/b]    switch, drain (or ready), roll back the selected service,
+           with its dashboard's preflight, confirmation and audit
+  [b][ ][/b]      10 points more traffic to blue / green
+  [b]w[/b]        why its alarms fired
+  [b]Ctrl+P[/b]   services and actions by name   [b]?[/b] this help   [b]q[/b] quit
+Columns: live colour and weights (blue/green %), bake with time left,
+the worst alarm, the live colour's req/s, error % and p99 with its
+error % trend, and the data's age."""
 
     def compose(self) -> ComposeResult:
         yield Static(self.TEXT)
@@ -593,7 +596,9 @@ class BoardApp(App[None]):
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, ServiceScreen) and screen.service == w.name:
             screen.query_one(ActionLog).add(stamp, level, text)
-        if level in ("error", "ok", "warning", "critical") or text.endswith("preflight…"):
+        # the status line: what happened last that matters, an action's every step included
+        # (a cancel left "preflight…" there)
+        if level in ("error", "ok", "warning", "critical") or text.endswith(("…", "cancelled")):
             self.notice = f"{w.name}: {text}"
 
     # ------------------------------------------------------------------ keys

@@ -87,6 +87,7 @@ async def test_switch_from_the_board_row_uses_the_same_confirmation_and_audit(tm
         await pilot.press("escape")  # cancelled: audited, nothing moved
         await settle_actions(pilot)
         assert next(r for r in app.rows() if r.name == name).live == "blue"
+        assert app.notice == "shop: switch: cancelled"  # the status line says so
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm")
         await pilot.press("y")
