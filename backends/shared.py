@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from backends.base import BackendError, BackendTimeout
 
-__all__ = ["SharedRead"]
+__all__ = ["SharedGroup", "SharedRead"]
 
 T = TypeVar("T")
 
@@ -103,3 +103,34 @@ class SharedRead(Generic[T]):
     def close(self) -> None:
         if self._own_pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class SharedGroup:
+    """What a group of routers reading one thing together holds: its ``SharedRead`` (``shared``)
+    and a count of the members still open; the last member to close closes the group
+    (``_close_group``: the shared read, and the socket or client the group reads with)."""
+
+    shared: SharedRead[Any]
+
+    def __init__(self) -> None:
+        self._members_lock = threading.Lock()
+        self._open = 0
+
+    def invalidate(self) -> None:
+        self.shared.invalidate()
+
+    def join(self) -> None:
+        with self._members_lock:
+            self._open += 1
+
+    def release(self) -> None:
+        """One member closed; the last one closes the group."""
+        with self._members_lock:
+            self._open -= 1
+            last = self._open <= 0
+        if last:
+            self.shared.close()
+            self._close_group()
+
+    def _close_group(self) -> None:
+        """Close what the group reads with (its socket, its API client)."""

@@ -18,7 +18,6 @@ host:port): one HAProxy reached through two addresses (a unix and a TCP socket) 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,7 +26,7 @@ from backends.base import Unreachable
 from backends.haproxy.io import StatsSocket, parse_tcp_address
 from backends.haproxy.options import HAProxyOptions
 from backends.haproxy.stats import StatParseError, parse_servers_state, parse_stat
-from backends.shared import SharedRead
+from backends.shared import SharedGroup, SharedRead
 
 Row = dict[str, str]
 
@@ -65,10 +64,11 @@ def socket_key(address: str) -> str:
     return os.path.normpath(os.path.abspath(address))
 
 
-class SocketGroup:
+class SocketGroup(SharedGroup):
     """The routers polling one stats socket: one read of it per poll for all of them."""
 
     def __init__(self, address: str, timeout: float, maps: Sequence[str], max_age: float) -> None:
+        super().__init__()
         """``timeout``: per command (the smallest of the members'); ``maps``: every member's map."""
         self.address = address
         self.maps = sorted(set(maps))
@@ -76,8 +76,6 @@ class SocketGroup:
         self.shared: SharedRead[SocketRead] = SharedRead(
             lambda: read_socket(self.sock, self.maps), max_age, f"HAProxy {address}"
         )
-        self._lock = threading.Lock()
-        self._open = 0
 
     @property
     def commands_per_read(self) -> int:
@@ -91,21 +89,8 @@ class SocketGroup:
     def read(self, timeout: float) -> SocketRead:
         return self.shared.get(timeout)
 
-    def invalidate(self) -> None:
-        self.shared.invalidate()
-
-    def join(self) -> None:
-        with self._lock:
-            self._open += 1
-
-    def release(self) -> None:
-        """One member closed; the last one closes the socket."""
-        with self._lock:
-            self._open -= 1
-            last = self._open <= 0
-        if last:
-            self.shared.close()
-            self.sock.close()
+    def _close_group(self) -> None:
+        self.sock.close()
 
 
 class Member(Protocol):

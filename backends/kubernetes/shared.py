@@ -26,7 +26,6 @@ Nothing here imports Textual, ``console`` or ``widgets``.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +34,7 @@ from backends.base import COLOURS, Colour, PermissionDenied, Unreachable
 from backends.kubernetes.api import SERVICE_NAME_LABEL, KubeApi, Snapshot
 from backends.kubernetes.objects import selector_of
 from backends.kubernetes.options import KubeOptions
-from backends.shared import SharedRead
+from backends.shared import SharedGroup, SharedRead
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,11 @@ class Member(Protocol):
     def join_group(self, group: NamespaceGroup) -> None: ...
 
 
-class NamespaceGroup:
+class NamespaceGroup(SharedGroup):
     """The Kubernetes routers of one namespace on one cluster: one read of it per poll."""
 
     def __init__(self, options: Sequence[KubeOptions], client: Any, config: Any, max_age: float):
+        super().__init__()
         first = options[0]
         self.options = list(options)
         self.api = KubeApi(
@@ -82,8 +82,6 @@ class NamespaceGroup:
         self.shared: SharedRead[NamespaceRead] = SharedRead(
             self._read, max_age, f"Kubernetes namespace {self.namespace}"
         )
-        self._lock = threading.Lock()
-        self._open = 0
 
     @property
     def reads(self) -> int:
@@ -161,21 +159,8 @@ class NamespaceGroup:
         ]
         return Snapshot(svc, preview, deps, by_colour, slices)
 
-    def invalidate(self) -> None:
-        self.shared.invalidate()
-
-    def join(self) -> None:
-        with self._lock:
-            self._open += 1
-
-    def release(self) -> None:
-        """One member closed; the last one closes the client."""
-        with self._lock:
-            self._open -= 1
-            last = self._open <= 0
-        if last:
-            self.shared.close()
-            self.api.close()
+    def _close_group(self) -> None:
+        self.api.close()
 
 
 def group_by_namespace(

@@ -16,7 +16,9 @@ import pytest
 from backends.base import BackendContext, Colour
 from backends.haproxy import HAProxyRouter
 from console.board_config import load_board
-from console.board_poll import BoardPoller, Slot, build_slots
+from console.board_poll import BoardPoller, build_slots
+from tests.support.board import expected as board_expected
+from tests.support.board import live
 from tests.support.socket_proxy import CountingProxy
 
 pytestmark = pytest.mark.integration
@@ -62,18 +64,8 @@ def five(haproxy_lab, tmp_path: Path) -> Iterator[tuple[object, CountingProxy, P
         yield haproxy_lab, proxy, cfg
 
 
-def live(slots: list[Slot]) -> dict[str, Colour | None]:
-    out = {}
-    for s in slots:
-        assert s.frame is not None and s.late is None, (s.name, s.late)
-        router = s.frame.snapshot.router
-        assert router is not None, (s.name, s.frame.snapshot.router_error)
-        out[s.name] = router.live
-    return out
-
-
 def expected(green: set[int]) -> dict[str, Colour | None]:
-    return {f"s{i}": GREEN if i in green else BLUE for i in range(N)}
+    return board_expected(green, N)
 
 
 def test_five_services_on_one_socket_cost_one_read_per_poll_not_five(five):

@@ -16,6 +16,8 @@ import pytest
 from backends.base import Colour
 from console.board_config import load_board
 from console.board_poll import BoardPoller, Slot, build_slots
+from tests.support.board import expected as board_expected
+from tests.support.board import live
 from tests.support.k8s_fake import FakeKube
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -65,18 +67,8 @@ def requests(fake: FakeKube, since: int) -> Counter[str]:
     return out
 
 
-def live(slots: list[Slot]) -> dict[str, Colour | None]:
-    out = {}
-    for s in slots:
-        assert s.frame is not None and s.late is None, (s.name, s.late)
-        router = s.frame.snapshot.router
-        assert router is not None, (s.name, s.frame.snapshot.router_error)
-        out[s.name] = router.live
-    return out
-
-
 def expected(green: set[int]) -> dict[str, Colour | None]:
-    return {f"s{i}": GREEN if i in green else BLUE for i in range(N)}
+    return board_expected(green, N)
 
 
 LISTS = {"list services": 1, "list deployments": 1, "list pods": 1, "list endpointslices": 1}

@@ -21,6 +21,7 @@ import pytest
 from backends.base import Colour
 from tests.support.cli import audit_records, cli, no_traceback, wait_for
 from tests.support.router_worlds import haproxy_config, haproxy_world
+from tests.support.socket_proxy import accept_each
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -50,14 +51,7 @@ class HoldingProxy:
         self._thread.start()
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_each(self._server, self._stop, self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends.base import Colour
 from backends.clock import ManualClock
 from console.audit import AuditLog
 from console.board import BoardApp, BoardOptions, make_board
 from console.board_config import BoardConfig
 from console.board_demo import demo_board_config, stage
-from console.board_poll import build_slots
+from console.board_poll import Slot, build_slots
 from tests.support.pilot import START
 
 
@@ -62,3 +63,19 @@ async def settle_actions(pilot: Any) -> None:
     app: BoardApp = pilot.app
     await wait_for(pilot, lambda: not any(w.busy for w in app.watched.values()), "actions")
     await pilot.pause()
+
+
+def live(slots: list[Slot]) -> dict[str, Colour | None]:
+    """Each polled slot's live colour (asserting it has a frame with a router state)."""
+    out = {}
+    for s in slots:
+        assert s.frame is not None and s.late is None, (s.name, s.late)
+        router = s.frame.snapshot.router
+        assert router is not None, (s.name, s.frame.snapshot.router_error)
+        out[s.name] = router.live
+    return out
+
+
+def expected(green: set[int], n: int) -> dict[str, Colour | None]:
+    """Services s0..s{n-1}: green where listed, else blue."""
+    return {f"s{i}": Colour.GREEN if i in green else Colour.BLUE for i in range(n)}

@@ -14,9 +14,25 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 CONNECTION_LIMIT = 10.0  # seconds one relayed connection may last
+
+
+def accept_each(
+    server: socket.socket, stop: threading.Event, handle: Callable[[socket.socket], None]
+) -> None:
+    """Accept connections on ``server`` (which has a timeout) until ``stop``; each handled on a
+    daemon thread of its own."""
+    while not stop.is_set():
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
 class CountingProxy:
@@ -56,14 +72,7 @@ class CountingProxy:
             return len(self.commands)
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+        accept_each(self._server, self._stop, self._relay)
 
     def _record(self, data: bytes) -> None:
         for line in data.decode("utf-8", "replace").splitlines():
