@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +35,7 @@ from console.app import BlueGreenApp
 from console.config import from_mapping
 from console.screens import HelpScreen
 from tests.integration.prom_fixture import PrometheusServer, free_port
+from tests.support.http_proxy import LocalServer
 from tests.support.pilot import clock_of, console_app, poll, settle
 from widgets import ColourPanel
 
@@ -105,7 +106,7 @@ class Canned:
     by_query: Callable[[str], bytes] | None = None  # the body per PromQL query, when set
 
 
-class CannedServer:
+class CannedServer(LocalServer):
     def __init__(self) -> None:
         answer = self.answer = Canned()
 
@@ -128,19 +129,7 @@ class CannedServer:
 
             do_POST = do_GET  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self._serve(Handler)
 
 
 EMPTY_VECTOR = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
