@@ -116,6 +116,11 @@ class SharedGroup:
         self._members_lock = threading.Lock()
         self._open = 0
 
+    @property
+    def reads(self) -> int:
+        """Reads the group has sent (tests and the docs count them)."""
+        return self.shared.reads
+
     def invalidate(self) -> None:
         self.shared.invalidate()
 

@@ -49,9 +49,10 @@ from soak_console import Painted, keystroke, rss_mb  # noqa: E402
 
 from console.app import AppOptions  # noqa: E402
 from console.audit import AuditLog  # noqa: E402
-from console.board import BoardApp, BoardHelp, BoardOptions, make_board  # noqa: E402
+from console.board import BoardApp, BoardOptions, make_board  # noqa: E402
 from console.board_demo import demo_board_config, stage  # noqa: E402
 from console.board_poll import build_slots  # noqa: E402
+from console.board_screens import BoardHelp  # noqa: E402
 from console.factory import demo_config, make_app  # noqa: E402
 from console.screens import HelpScreen  # noqa: E402
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from backends.base import (
@@ -754,3 +754,18 @@ def warm_left(audit: AuditLog, runtime: ServiceRuntime, colour: Colour) -> float
 def _mmss(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def second_confirmation(plan: Plan, tags: Mapping[str, Any]) -> tuple[Plan, dict[str, Any], str]:
+    """The second, explicit confirmation a plan with a caution asks for (switching over a failed
+    gate, draining the old colour inside its warm-rollback window): the dialog's plan, the audit
+    tags it adds once confirmed, and the words for the log ("over the failed gate")."""
+    gate = tags.get("gate") == "failed"
+    title = (
+        f"Override the failed gate: {plan.title.removeprefix('Gate FAILED: ')}"
+        if gate
+        else f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?"
+    )
+    second = replace(plan, title=title, lines=(plan.caution,))
+    extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
+    return second, extra, "over the failed gate" if gate else "inside the warm window"

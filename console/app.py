@@ -13,14 +13,13 @@ import gc
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from textual import work
 from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
@@ -29,13 +28,13 @@ from textual.signal import Signal
 from backends.base import COLOURS, BackendError, Colour
 from backends.clock import Clock, monotonic
 from console import verdicts, views
-from console.actions import ActionController, Outcome, Plan
+from console.actions import ActionController, Outcome, Plan, second_confirmation
 from console.audit import AuditError, AuditLog
 from console.autorollback import AutoResult, AutoRollback, Countdown
 from console.autorollback import run as run_auto
 from console.chart import ChartScreen, memory_from
 from console.fmt import router_notice
-from console.gate import gate_from_config
+from console.gate import gated_plan
 from console.model import METRIC_KEYS, BakeVerdict, Frame, Level
 from console.monitor import Monitor
 from console.notify import Notifications
@@ -46,9 +45,10 @@ from console.screens import (
     DashboardScreen,
     HelpScreen,
     WhyScreen,
+    dashboard_widgets,
     push_dialog,
 )
-from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
+from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, StatusHeader
 
 DialogT = TypeVar("DialogT", bound=Screen[Any])
 DialogResultT = TypeVar("DialogResultT")
@@ -208,14 +208,7 @@ class BlueGreenApp(App[None]):
         return DashboardScreen(id="_default")  # a dialog over it draws it once per change
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(id="header")
-        yield AlarmBanner(id="banner")
-        with Horizontal(id="panels"):
-            yield ColourPanel("blue", id="panel-blue")
-            yield ColourPanel("green", id="panel-green")
-        yield BakeTimer(id="bake")
-        yield ActionLog(id="log")
-        yield KeyFooter()  # Textual's Footer minus the leak of textual#6666 (see widgets/key_footer.py)
+        yield from dashboard_widgets()
 
     def on_mount(self) -> None:
         self._apply_compact(self.size.height)
@@ -472,9 +465,7 @@ class BlueGreenApp(App[None]):
         if router is None:
             self.log_line("error", "weights: the router state is not known yet")
             return
-        now = router.colour(towards).weight or 0
-        new = min(100, now + 10)
-        self._begin("weights", None, {towards: new, towards.other: 100 - new})
+        self._begin("weights", None, views.ten_more(router, towards))
 
     def _dialog(self, name: str, build: Callable[[], DialogT]) -> DialogT:
         """The one ``name`` dialog of this console, built (and installed) on first use and shown
@@ -513,12 +504,7 @@ class BlueGreenApp(App[None]):
         self._push_dialog(screen)
 
     def action_why(self) -> None:
-        rt = self.runtime
-        if rt.metrics is not None:
-            queries, source = dict(rt.metrics.describe()), f"{rt.metrics.kind} metrics"
-        else:
-            queries, source = {}, f"the {rt.router.kind} router's own figures"
-        text = views.why_text(self.frame, self.monitor.engine.rules, queries, source, self.history)
+        text = views.why_for(self.runtime, self.frame, self.monitor.engine.rules, self.history)
         screen = self._dialog("why", lambda: WhyScreen(text))
         screen.show(text)
         self._push_dialog(screen)
@@ -567,24 +553,9 @@ class BlueGreenApp(App[None]):
         except BackendError as exc:
             self.post_message(ActionFinished(action, None, f"refused: {exc}"))
             return
-        tags: dict[str, Any] = {}
-        gate = self.runtime.config.gate
-        if plan.action == "switch" and gate is not None and plan.target is not None:
-            # The pre-switch gate on the colour about to take traffic (console.gate), in this
-            # worker: its result is shown in the confirmation; a failed gate asks twice.
-            result = gate_from_config(gate, plan.target)
-            tags = {"gate": "passed" if result.ok else "failed"}
-            lines = plan.lines + tuple(result.lines())
-            if result.ok:
-                plan = replace(plan, lines=lines)
-            else:
-                plan = replace(
-                    plan,
-                    title=f"Gate FAILED: {plan.title}",
-                    lines=lines,
-                    caution=f"the gate on {plan.target} failed: {result.reason}. Switching all "
-                    "the same is audited as a gate override",
-                )
+        # The pre-switch gate on the colour about to take traffic (console.gate), in this worker:
+        # its result is shown in the confirmation; a failed gate asks twice.
+        plan, tags = gated_plan(plan, self.runtime.config.gate)
         self.post_message(ActionPlanned(plan, tags))
 
     def on_action_planned(self, message: ActionPlanned) -> None:
@@ -611,18 +582,10 @@ class BlueGreenApp(App[None]):
         """A second, explicit confirmation (draining the old colour inside its warm-rollback
         window, or switching over a failed gate): the same dialog, saying what is at stake;
         audited as such when confirmed."""
-        gate = tags.get("gate") == "failed"
-        title = (
-            f"Override the failed gate: {plan.title.removeprefix('Gate FAILED: ')}"
-            if gate
-            else f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?"
-        )
-        second = replace(plan, title=title, lines=(plan.caution,))
-        extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
+        second, extra, why = second_confirmation(plan, tags)
 
         def answered(yes: bool | Colour | None) -> None:
             if yes:
-                why = "over the failed gate" if gate else "inside the warm window"
                 self.log_line("warning", f"{plan.action}: confirmed twice, {why}")
                 self._execute_worker(plan, {**tags, **extra})
             else:

@@ -1,16 +1,15 @@
 """The board: every service of a config (or of ``--config DIR``) on one screen.
 
-Each service is polled on its own (its own ``Monitor`` behind its own deadline guards, on a thread of
-the board's pool, re-armed when its poll returns): a hung router or Prometheus of one service delays
-no other service's figures and no keystroke. Frames wait in an inbox the UI thread empties every
-``INBOX_EVERY`` seconds; it keeps each service's last frame and history and hands plain rows to the
-``BoardTable`` widget (at most ``DRAW_EVERY`` seconds apart, so fifty services polled each second
-cost a few redraws a second, not fifty).
+Each service is polled on its own (its own ``Monitor`` behind its own deadline guards, on a thread
+of the board's pool, re-armed when its poll returns): a hung router or Prometheus of one service
+delays no other service's figures and no keystroke. Polled frames (``Polled``) wait in an inbox the
+UI thread empties every ``INBOX_EVERY`` seconds; it keeps each service's last frame and history and
+hands plain rows to the ``BoardTable`` widget (at most ``DRAW_EVERY`` seconds apart, so fifty
+services polled each second cost a few redraws a second, not fifty).
 
-Keys on the board: arrows / j k move, ``/`` filters by name, Enter opens the service's dashboard
-(``ServiceScreen``; Escape returns), ``s`` / ``d`` / ``r`` switch, drain (or ready) and roll back the
-selected service with the same preflight, confirmation, read-back and audit as its own dashboard
-(``ActionController``, ``ConfirmScreen``), Ctrl+P lists services and actions, ``?`` help, ``q`` quits.
+The screens and keys are in ``console.board_screens``, the actions (the same preflight,
+confirmation, read-back and audit as a service's own dashboard) in ``console.board_actions``, what
+the board keeps per service in ``console.board_state``.
 """
 
 from __future__ import annotations
@@ -20,35 +19,30 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
-from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Horizontal
+from textual.app import App
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
-from backends.base import COLOURS, BackendError, Colour
+from backends.base import COLOURS
 from backends.clock import Clock, monotonic, system_clock
 from console import views
-from console.actions import ActionController, Outcome, Plan
+from console.actions import ActionController
 from console.app import freeze_startup, release_dead_styles
-from console.audit import AuditError, AuditLog
+from console.audit import AuditLog
+from console.board_actions import BoardActions
 from console.board_poll import Slot, close_slots
+from console.board_screens import BoardCommands, BoardHelp, BoardScreen, ServiceScreen
+from console.board_state import BoardOptions, Polled, Watched
 from console.board_view import BoardRow, error_row, frame_row, ordered
 from console.fmt import duration, router_notice
-from console.gate import gate_from_config
 from console.model import Frame, Level
 from console.recorder import Recorder
-from console.screens import ConfirmScreen, DashboardScreen, Dialog, WhyScreen, push_dialog
-from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
+from console.screens import WhyScreen, push_dialog
+from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, StatusHeader
 from widgets.board_table import BoardCells, BoardTable
 
 DRAW_EVERY = 1.0  # seconds: frames arriving redraw the board at most this often (keys: at once)
@@ -57,271 +51,10 @@ FIRST_DRAW = 0.05  # seconds: a service's first frame is drawn within this (the 
 LOG_KEEP = 200  # lines of each service's log kept for its dashboard
 
 
-@dataclass
-class BoardOptions:
-    read_only: bool = False
-    auto_poll: bool = True  # tests turn it off and call poll_all() themselves
-    title: str = "bluegreen"
-    subtitle: str = ""
-    freeze_startup: bool = True  # gc.freeze() once the first frame is drawn (console.app)
-
-
-@dataclass
-class Watched:
-    """What the board keeps of one service on the UI thread."""
-
-    slot: Slot
-    controller: ActionController | None = None
-    history: views.History = field(default_factory=views.History)
-    trend: list[float | None] = field(default_factory=list)
-    log: list[tuple[str, str, str]] = field(default_factory=list)  # (clock, level, text)
-    busy: str | None = None
-    polling: bool = False
-    polls: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.slot.name
-
-
-class ServiceFramePolled(Message):
-    def __init__(self, name: str, frame: Frame | None, error: str | None, elapsed: float) -> None:
-        super().__init__()
-        self.name, self.frame, self.error, self.elapsed = name, frame, error, elapsed
-
-
-class BoardActionPlanned(Message):
-    def __init__(self, name: str, plan: Plan, tags: dict[str, Any]) -> None:
-        super().__init__()
-        self.name, self.plan, self.tags = name, plan, tags
-
-
-class BoardActionFinished(Message):
-    def __init__(self, name: str, action: str, outcome: Outcome | None, error: str | None) -> None:
-        super().__init__()
-        self.name, self.action, self.outcome, self.error = name, action, outcome, error
-
-
-# ------------------------------------------------------------------------------------------ screens
-
-
-class BoardScreen(DashboardScreen):
-    """The board: a heading, the table, a filter line (after ``/``), a status line, the keys.
-    A ``DashboardScreen``: a dialog over it (help, a confirmation) draws it dimmed from its lines
-    as last drawn, not composited afresh (see ``console.screens``)."""
-
-    DEFAULT_CSS = """
-    BoardScreen { layout: vertical; }
-    BoardScreen #board-head { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    BoardScreen #board-filter { dock: bottom; display: none; height: 3; }
-    BoardScreen #board-filter.-open { display: block; }
-    BoardScreen #board-status { height: 1; padding: 0 1; color: $text-muted; }
-    """
-    BINDINGS = [
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("pagedown", "move(10)", show=False),
-        Binding("pageup", "move(-10)", show=False),
-        Binding("home", "move(-100000)", show=False),
-        Binding("end", "move(100000)", show=False),
-        Binding("enter", "open", "Open"),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("s", "act('switch')", "Switch"),
-        Binding("d", "act('drain')", "Drain/ready"),
-        Binding("r", "act('rollback')", "Rollback"),
-        Binding("left_square_bracket", "act('more_blue')", "+blue", show=False),
-        Binding("right_square_bracket", "act('more_green')", "+green", show=False),
-        Binding("w", "why", "Why"),
-        Binding("question_mark", "app.help", "Help"),
-        Binding("q", "app.quit", "Quit"),
-    ]
-
-    def on_mount(self) -> None:
-        self.board.draw()
-
-    def action_why(self) -> None:
-        if self.board.selected is not None:
-            self.board.why(self.board.selected)
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="board-head", markup=False)
-        yield BoardTable(id="board")
-        yield Static("", id="board-status", markup=False)
-        yield Input(placeholder="filter by name (Enter keeps it, Esc clears)", id="board-filter")
-        yield KeyFooter()
-
-    @property
-    def board(self) -> BoardApp:
-        app = self.app
-        assert isinstance(app, BoardApp)
-        return app
-
-    def action_move(self, by: int) -> None:
-        self.board.move(by)
-
-    def action_open(self) -> None:
-        self.board.open_selected()
-
-    def action_act(self, action: str) -> None:
-        self.board.act_selected(action)
-
-    def action_filter(self) -> None:
-        box = self.query_one("#board-filter", Input)
-        box.add_class("-open")
-        box.focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#board-filter", Input)
-        box.value = ""
-        box.remove_class("-open")
-        self.query_one(BoardTable).focus()
-        self.board.set_filter("")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.board.set_filter(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-open")
-        self.query_one(BoardTable).focus()
-
-    def on_key(self, event: Any) -> None:
-        box = self.query_one("#board-filter", Input)
-        if box.has_focus and event.key == "escape":
-            self.action_clear_filter()
-            event.stop()
-
-
-class ServiceScreen(Screen[None]):
-    """One service's dashboard, opened from the board (Enter); Escape returns to the board. The
-    same widgets as the single-service console, fed from the board's frames of this service."""
-
-    DEFAULT_CSS = """
-    ServiceScreen { layout: vertical; }
-    ServiceScreen #header { height: 1; }
-    ServiceScreen #panels { height: auto; }
-    ServiceScreen #panels > ColourPanel { width: 1fr; }
-    ServiceScreen #log { height: 1fr; min-height: 3; }
-    """
-    BINDINGS = [
-        Binding("escape", "back", "Board"),
-        Binding("s", "act('switch')", "Switch"),
-        Binding("d", "act('drain')", "Drain/ready"),
-        Binding("r", "act('rollback')", "Rollback"),
-        Binding("left_square_bracket", "act('more_blue')", "+blue", show=False),
-        Binding("right_square_bracket", "act('more_green')", "+green", show=False),
-        Binding("w", "why", "Why"),
-        Binding("question_mark", "app.help", "Help"),
-        Binding("q", "app.quit", "Quit"),
-    ]
-
-    def action_why(self) -> None:
-        app = self.app
-        assert isinstance(app, BoardApp)
-        app.why(self.service)
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.service = name
-
-    def compose(self) -> ComposeResult:
-        yield StatusHeader(id="header")
-        yield AlarmBanner(id="banner")
-        with Horizontal(id="panels"):
-            yield ColourPanel("blue", id="panel-blue")
-            yield ColourPanel("green", id="panel-green")
-        yield BakeTimer(id="bake")
-        yield ActionLog(id="log")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        app = self.app
-        assert isinstance(app, BoardApp)
-        log = self.query_one(ActionLog)
-        for clock, level, text in app.watched[self.service].log:
-            log.add(clock, level, text)
-        app.draw_service(self)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_act(self, action: str) -> None:
-        app = self.app
-        assert isinstance(app, BoardApp)
-        app.act(self.service, action)
-
-
-class BoardHelp(Dialog[None]):
-    DEFAULT_CSS = """
-    BoardHelp { align: center middle; }
-    BoardHelp > Static { width: 80; max-width: 98%; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface; }
-    """
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("question_mark", "dismiss", "Close", show=False),
-        Binding("q", "dismiss", "Close", show=False),
-    ]
-    TEXT = """\
-[b]The board[/b]: one row per service, trouble first
-(critical, warning, baking, then the rest)
-  [b]↑ ↓[/b] / [b]j k[/b]  select        [b]/[/b]  filter by name ([b]Esc[/b] clears)
-  [b]Enter[/b]    open the service's dashboard ([b]Esc[/b] returns)
-  [b]s d r[/b]    switch, drain (or ready), roll back the selected service,
-           with its dashboard's preflight, confirmation and audit
-  [b][ ][/b]      10 points more traffic to blue / green
-  [b]w[/b]        why its alarms fired
-  [b]Ctrl+P[/b]   services and actions by name   [b]?[/b] this help   [b]q[/b] quit
-Columns: live colour and weights (blue/green %), bake with time left,
-the worst alarm, the live colour's req/s, error % and p99 with its
-error % trend, and the data's age."""
-
-    def compose(self) -> ComposeResult:
-        yield Static(self.TEXT)
-
-
-class BoardCommands(Provider):
-    """Ctrl+P: open, switch, drain or roll back any service by name."""
-
-    VERBS = (
-        ("open", "Open"),
-        ("switch", "Switch"),
-        ("drain", "Drain/ready"),
-        ("rollback", "Rollback"),
-        ("why", "Why"),
-    )
-
-    def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
-        app = self.app
-        assert isinstance(app, BoardApp)
-        out: list[tuple[str, Callable[[], None], str]] = []
-        for name in sorted(app.watched):
-            for verb, label in self.VERBS:
-                if verb not in ("open", "why") and app.opts.read_only:
-                    continue
-                if verb in ("open", "why"):
-                    run = partial(app.open_service if verb == "open" else app.why, name)
-                else:
-                    run = partial(app.act, name, verb)
-                out.append((f"{label} {name}", run, f"{label.lower()} the service {name}"))
-        return out
-
-    async def discover(self) -> Hits:
-        for text, run, help_text in self._commands():
-            yield DiscoveryHit(text, run, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for text, run, help_text in self._commands():
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), run, help=help_text)
-
-
 # ---------------------------------------------------------------------------------------------- app
 
 
-class BoardApp(App[None]):
+class BoardApp(BoardActions, App[None]):
     TITLE = "bluegreen"
     COMMANDS = App.COMMANDS | {BoardCommands}
 
@@ -367,7 +100,7 @@ class BoardApp(App[None]):
         self._closed = False  # unmounted: no poll is started any more
         self._help: BoardHelp | None = None
         self._why: WhyScreen | None = None
-        self._inbox: list[ServiceFramePolled] = []  # polled frames not yet taken by the UI
+        self._inbox: list[Polled] = []  # polled frames not yet taken by the UI
         self._inbox_lock = threading.Lock()
         self._inbox_timer: Timer | None = None  # takes the frames, running while polls are out
         self._outstanding = 0  # polls submitted whose frames the UI has not taken yet
@@ -423,7 +156,7 @@ class BoardApp(App[None]):
             frame, error = monitor.poll(), None
         except Exception as exc:  # a monitor bug: said on the row, the next poll tries again
             frame, error = None, f"internal error: {type(exc).__name__}: {exc}"
-        polled = ServiceFramePolled(name, frame, error, time.monotonic() - started)
+        polled = Polled(name, frame, error, time.monotonic() - started)
         with self._inbox_lock:  # frames wait in the inbox; the UI takes them all at once
             self._inbox.append(polled)
 
@@ -435,11 +168,11 @@ class BoardApp(App[None]):
             batch, self._inbox = self._inbox, []
         for polled in batch:
             self._outstanding -= 1
-            self.on_service_frame_polled(polled)
+            self._take_polled(polled)
         if self._outstanding <= 0 and self._inbox_timer is not None:
             self._inbox_timer.pause()
 
-    def on_service_frame_polled(self, message: ServiceFramePolled) -> None:
+    def _take_polled(self, message: Polled) -> None:
         w = self.watched.get(message.name)
         if w is None:
             return
@@ -656,11 +389,7 @@ class BoardApp(App[None]):
             self.notice = f"{name}: not watched: {w.slot.error}"
             self.draw()
             return
-        if rt.metrics is not None:
-            queries, source = dict(rt.metrics.describe()), f"{rt.metrics.kind} metrics"
-        else:
-            queries, source = {}, f"the {rt.router.kind} router's own figures"
-        text = views.why_text(w.slot.frame, monitor.engine.rules, queries, source, w.history)
+        text = views.why_for(rt, w.slot.frame, monitor.engine.rules, w.history)
         if self._why is None:
             self._why = WhyScreen(text)
             self.install_screen(self._why, name="board-why")
@@ -672,152 +401,6 @@ class BoardApp(App[None]):
     def act_selected(self, action: str) -> None:
         if self.selected is not None:
             self.act(self.selected, action)
-
-    def act(self, name: str, action: str) -> None:
-        """``action`` (switch, drain, rollback) on the service ``name``: preflight in a worker,
-        the confirmation, then the action in a worker; each step logged on the service."""
-        w = self.watched.get(name)
-        if w is None:
-            return
-        if self.opts.read_only:
-            self.log_line(
-                w, "warning", "read-only: actions are disabled (started with --read-only)"
-            )
-            self.draw()
-            return
-        if w.controller is None:
-            self.log_line(w, "error", f"{action}: refused, {name} is not watched: {w.slot.error}")
-            self.draw()
-            return
-        if w.busy:
-            self.log_line(w, "warning", f"{action}: refused, {w.busy} is still under way")
-            self.draw()
-            return
-        colour: Colour | None = None
-        weights: dict[Colour, int] | None = None
-        if action in ("more_blue", "more_green"):  # [ and ]: 10 points more to that colour
-            towards = Colour.BLUE if action == "more_blue" else Colour.GREEN
-            router = w.slot.frame.snapshot.router if w.slot.frame else None
-            if router is None:
-                self.log_line(w, "error", "weights: the router state is not known yet")
-                self.draw()
-                return
-            new = min(100, (router.colour(towards).weight or 0) + 10)
-            action, weights = "weights", {towards: new, towards.other: 100 - new}
-        if action == "drain":
-            router = w.slot.frame.snapshot.router if w.slot.frame else None
-            colour = router.live.other if router and router.live else None
-            if colour is not None and router and router.colour(colour).draining:
-                action = "ready"
-        w.busy = action
-        self.log_line(w, "info", f"{action}: preflight…")
-        self.draw()
-        self._plan_worker(w, action, colour, weights)
-
-    @work(thread=True, group="action", exit_on_error=False)
-    def _plan_worker(
-        self, w: Watched, action: str, colour: Colour | None, weights: dict[Colour, int] | None
-    ) -> None:
-        assert w.controller is not None and w.slot.runtime is not None
-        try:
-            plan = w.controller.plan(action, colour, weights)
-        except BackendError as exc:
-            self.post_message(BoardActionFinished(w.name, action, None, f"refused: {exc}"))
-            return
-        tags: dict[str, Any] = {}
-        gate = w.slot.runtime.config.gate
-        if plan.action == "switch" and gate is not None and plan.target is not None:
-            result = gate_from_config(gate, plan.target)
-            tags = {"gate": "passed" if result.ok else "failed"}
-            lines = plan.lines + tuple(result.lines())
-            plan = replace(plan, lines=lines)
-            if not result.ok:
-                plan = replace(
-                    plan,
-                    title=f"Gate FAILED: {plan.title}",
-                    caution=f"the gate on {plan.target} failed: {result.reason}. Switching all "
-                    "the same is audited as a gate override",
-                )
-        self.post_message(BoardActionPlanned(w.name, plan, tags))
-
-    def on_board_action_planned(self, message: BoardActionPlanned) -> None:
-        w = self.watched[message.name]
-        plan, tags = message.plan, message.tags
-
-        def answered(yes: bool | Colour | None) -> None:
-            # the board plans with no colour to pick: a split fleet is refused, naming `--to`
-            yes = yes is True
-            if yes and plan.caution:
-                self._confirm_caution(w, plan, tags)
-            elif yes:
-                self.log_line(w, "info", f"{plan.action}: confirmed, running…")
-                self._execute_worker(w, plan, tags)
-            else:
-                self._cancel_worker(w, plan)
-
-        self._push_dialog(ConfirmScreen(plan), answered)
-
-    def _confirm_caution(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
-        gate = tags.get("gate") == "failed"
-        title = (
-            f"Override the failed gate: {plan.title.removeprefix('Gate FAILED: ')}"
-            if gate
-            else f"{plan.title.rstrip('?')} INSIDE its warm-rollback window?"
-        )
-        second = replace(plan, title=title, lines=(plan.caution,))
-        extra = {"gate_overridden": True} if gate else {"inside_warm_window": True}
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                why = "over the failed gate" if gate else "inside the warm window"
-                self.log_line(w, "warning", f"{plan.action}: confirmed twice, {why}")
-                self._execute_worker(w, plan, {**tags, **extra})
-            else:
-                self._cancel_worker(w, plan)
-
-        self.call_after_refresh(self._push_dialog, ConfirmScreen(second), answered)
-
-    @work(thread=True, group="action", exit_on_error=False)
-    def _execute_worker(self, w: Watched, plan: Plan, tags: dict[str, Any]) -> None:
-        assert w.controller is not None
-        try:
-            outcome = w.controller.execute(plan, tags=tags)
-        except AuditError as exc:
-            self.post_message(BoardActionFinished(w.name, plan.action, None, f"ran, but {exc}"))
-            return
-        self.post_message(BoardActionFinished(w.name, plan.action, outcome, None))
-
-    @work(thread=True, group="action", exit_on_error=False)
-    def _cancel_worker(self, w: Watched, plan: Plan) -> None:
-        assert w.controller is not None
-        try:
-            w.controller.cancel(plan)
-        except AuditError as exc:
-            self.post_message(BoardActionFinished(w.name, plan.action, None, f"cancelled ({exc})"))
-            return
-        self.post_message(BoardActionFinished(w.name, plan.action, None, "cancelled"))
-
-    def on_board_action_finished(self, message: BoardActionFinished) -> None:
-        w = self.watched[message.name]
-        w.busy = None
-        out = message.outcome
-        if out is None:
-            level = "info" if message.error == "cancelled" else "error"
-            self.log_line(w, level, f"{message.action}: {message.error}")
-            self.draw()
-            return
-        if out.ok:
-            self.log_line(w, "ok", out.message)
-        else:
-            self.log_line(w, "error", f"{message.action}: {out.result}: {out.message}")
-        rt = w.slot.runtime
-        if self.recorder is not None and rt is not None:
-            self.recorder.action(
-                w.name, rt.router.identity, out.audit, out.result, out.message, message.action
-            )
-        if out.frame is not None:
-            self.apply_frame(w, out.frame)
-        self.draw()
 
     def on_worker_state_changed(self, event: Any) -> None:
         worker = event.worker

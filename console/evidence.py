@@ -85,16 +85,17 @@ class Judgement:
     @cached_property
     def low(self) -> float:
         """The lowest plausible rate over the stretch, in percent."""
-        if not self.requests:
-            return 0.0
-        return _bound(self.errors / self.requests, self.requests, self.evidence, -1) * 100
+        return self._bound_pct(-1)
 
     @cached_property
     def high(self) -> float:
         """The highest plausible rate over the stretch, in percent."""
+        return self._bound_pct(+1)
+
+    def _bound_pct(self, side: int) -> float:
         if not self.requests:
-            return 100.0
-        return _bound(self.errors / self.requests, self.requests, self.evidence, +1) * 100
+            return 0.0 if side < 0 else 100.0
+        return _bound(self.errors / self.requests, self.requests, self.evidence, side) * 100
 
     @property
     def rate(self) -> float | None:

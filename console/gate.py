@@ -21,11 +21,13 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import requests
 
 from backends.base import Colour
+from console.actions import Plan
 from console.config import GateConfig
 
 BODY_READ = 64 * 1024  # bytes of a smoke check's body searched for the expected text
@@ -300,3 +302,22 @@ def gate_from_config(cfg: GateConfig, colour: Colour) -> GateResult:
         w.requests, w.concurrency, tuple(w.paths), w.timeout, w.deadline, w.max_error_pct
     )
     return run_gate(colour, cfg.preview[colour], checks, warmup)
+
+
+def gated_plan(plan: Plan, cfg: GateConfig | None) -> tuple[Plan, dict[str, Any]]:
+    """A switch's plan with the pre-switch gate run on the colour about to take traffic (in the
+    caller's worker): its result in the confirmation's lines, and a failed gate as the plan's
+    caution (so it asks twice) and title. Returns the plan and the audit tags ({"gate": ...})."""
+    if plan.action != "switch" or cfg is None or plan.target is None:
+        return plan, {}
+    result = gate_from_config(cfg, plan.target)
+    tags: dict[str, Any] = {"gate": "passed" if result.ok else "failed"}
+    plan = replace(plan, lines=plan.lines + tuple(result.lines()))
+    if not result.ok:
+        plan = replace(
+            plan,
+            title=f"Gate FAILED: {plan.title}",
+            caution=f"the gate on {plan.target} failed: {result.reason}. Switching all "
+            "the same is audited as a gate override",
+        )
+    return plan, tags

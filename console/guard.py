@@ -44,9 +44,8 @@ class Guard:
 
     def begin(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> Pending[T]:
         """Start ``fn(*args)`` on the guard's thread and return (once the guard is free: at most
-        ``timeout`` seconds); ``result()`` of what is
-        returned waits for it (at most ``timeout`` seconds from now) and must be called: the guard
-        takes no other call until then. So a poll starts its router and metrics reads side by side
+        ``timeout`` seconds). ``result()`` of what is returned waits for it (at most ``timeout``
+        seconds from its start) and must be called: the guard takes no other call until then. So a poll starts its router and metrics reads side by side
         on their own guards' threads, with no thread of its own in between.
 
         Raises (at once): BackendTimeout, as ``call``, when the guard is busy or an earlier call

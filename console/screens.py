@@ -19,7 +19,7 @@ from textual._compositor import LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.styles import RulesMap
 from textual.geometry import Region
 from textual.renderables.background_screen import BackgroundScreen
@@ -32,6 +32,7 @@ from typing_extensions import Self
 
 from backends.base import Colour
 from console.actions import Plan
+from widgets import ActionLog, AlarmBanner, BakeTimer, ColourPanel, KeyFooter, StatusHeader
 
 
 class Backdrop(Visual):
@@ -218,6 +219,19 @@ class DashboardScreen(Screen[None]):
 
 
 ResultT = TypeVar("ResultT")
+
+
+def dashboard_widgets() -> ComposeResult:
+    """One service's dashboard, top to bottom (the console's, and a service's opened from the
+    board): header, alarm banner, the two colour panels, bake timer, action log, keys."""
+    yield StatusHeader(id="header")
+    yield AlarmBanner(id="banner")
+    with Horizontal(id="panels"):
+        yield ColourPanel("blue", id="panel-blue")
+        yield ColourPanel("green", id="panel-green")
+    yield BakeTimer(id="bake")
+    yield ActionLog(id="log")
+    yield KeyFooter()  # Textual's Footer minus the leak of textual#6666 (see widgets/key_footer.py)
 
 
 def push_dialog(app: App[Any], screen: Screen[Any], answered: Any = None) -> None:

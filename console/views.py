@@ -256,6 +256,24 @@ def _evidence_lines(frame: Frame | None, a: AlarmState) -> list[str]:
     return out
 
 
+def why_for(runtime: Any, frame: Frame | None, rules: list, history: History) -> str:
+    """``why_text`` of one service (its ``ServiceRuntime``): the queries its metrics source sends,
+    or the router's own figures when it has none."""
+    if runtime.metrics is not None:
+        queries = dict(runtime.metrics.describe())
+        source = f"{runtime.metrics.kind} metrics"
+    else:
+        queries, source = {}, f"the {runtime.router.kind} router's own figures"
+    return why_text(frame, rules, queries, source, history)
+
+
+def ten_more(router: Any, towards: Colour) -> dict[Colour, int]:
+    """``[`` / ``]``: the weights with 10 points more to ``towards`` (at most 100), from
+    ``router`` (a ``RouterState``)."""
+    new = min(100, (router.colour(towards).weight or 0) + 10)
+    return {towards: new, towards.other: 100 - new}
+
+
 def why_text(
     frame: Frame | None,
     rules: list,  # list[AlarmRule]

@@ -68,8 +68,8 @@ class SocketGroup(SharedGroup):
     """The routers polling one stats socket: one read of it per poll for all of them."""
 
     def __init__(self, address: str, timeout: float, maps: Sequence[str], max_age: float) -> None:
-        super().__init__()
         """``timeout``: per command (the smallest of the members'); ``maps``: every member's map."""
+        super().__init__()
         self.address = address
         self.maps = sorted(set(maps))
         self.sock = StatsSocket(address, timeout)
@@ -81,10 +81,6 @@ class SocketGroup(SharedGroup):
     def commands_per_read(self) -> int:
         """``show map`` per distinct map, ``show stat``, ``show servers state``."""
         return len(self.maps) + 2
-
-    @property
-    def reads(self) -> int:
-        return self.shared.reads
 
     def read(self, timeout: float) -> SocketRead:
         return self.shared.get(timeout)

@@ -83,10 +83,6 @@ class NamespaceGroup(SharedGroup):
             self._read, max_age, f"Kubernetes namespace {self.namespace}"
         )
 
-    @property
-    def reads(self) -> int:
-        return self.shared.reads
-
     def _objects(self, resource: str, list_fn: Any, get_fn: Any) -> dict[str, Any]:
         """The group's Services (or Deployments) by name: one list, or a get each without it."""
         if self.listed[resource]:

@@ -21,7 +21,6 @@ Nothing here imports Textual, ``console`` or ``widgets``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -31,7 +30,7 @@ from backends.prometheus.client import PrometheusClient
 from backends.prometheus.options import PrometheusOptions
 from backends.prometheus.queries import Queries
 from backends.prometheus.source import PrometheusMetrics, figures, send_all
-from backends.shared import SharedRead
+from backends.shared import SharedGroup, SharedRead
 
 __all__ = ["PrometheusBatch", "SharedView", "share"]
 
@@ -67,7 +66,7 @@ def _service_label(group: Sequence[PrometheusOptions]) -> str | None:
     return key if len(set(values)) == len(values) else None
 
 
-class PrometheusBatch:
+class PrometheusBatch(SharedGroup):
     """One batched read of a group of services sharing a Prometheus (see the module docstring)."""
 
     def __init__(
@@ -75,6 +74,7 @@ class PrometheusBatch:
     ) -> None:
         """``values``: service name -> its value of ``label``; ``opts``: any member's options
         (they agree on everything but that label)."""
+        super().__init__()
         self.opts = opts
         self.label = label
         self.values = dict(values)
@@ -84,20 +84,14 @@ class PrometheusBatch:
         self._pool = ThreadPoolExecutor(
             max_workers=len(self._clients) + 1, thread_name_prefix="prom-batch"
         )
-        self._shared: SharedRead[list[list[Any]]] = SharedRead(
+        self.shared: SharedRead[list[list[Any]]] = SharedRead(
             self._read, max_age, f"Prometheus {opts.url}", self._pool
         )
-        self._lock = threading.Lock()
-        self._open = len(self.values)
+        self._open = len(self.values)  # every member joined: each SharedView releases once
 
     @property
     def queries_per_read(self) -> int:
         return len(self.queries)
-
-    @property
-    def reads(self) -> int:
-        """Batched reads sent (each one query per metric)."""
-        return self._shared.reads
 
     def _read(self) -> list[list[Any]]:
         return send_all(self._clients, self.queries, self._pool, self.opts)
@@ -106,7 +100,7 @@ class PrometheusBatch:
         """The group's answers, at most ``max_age`` old: the last read, the one under way, or a
         new one (``backends.shared.SharedRead``). Raises the read's BackendError (shared with
         every service asking meanwhile)."""
-        return self._shared.get(timeout)
+        return self.shared.get(timeout)
 
     def sample(self, service: str, timeout: float) -> Mapping[Colour, ColourMetrics]:
         """``service``'s figures from the group's answers."""
@@ -117,15 +111,11 @@ class PrometheusBatch:
         ]
         return figures(self.queries, self.opts.colour_label, mine)
 
-    def release(self) -> None:
-        """One member closed; the last one closes the clients."""
-        with self._lock:
-            self._open -= 1
-            last = self._open <= 0
-        if last:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for client in self._clients:
-                client.close()
+    def _close_group(self) -> None:
+        """The last member closed: the clients and their pool."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for client in self._clients:
+            client.close()
 
 
 class SharedView(MetricsSource):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 
-from console.board import BoardScreen, ServiceScreen
 from console.board_config import load_board
+from console.board_screens import BoardScreen, ServiceScreen
 from console.model import Level
 from console.screens import ConfirmScreen
 from tests.support.board import board_app, poll_board, settle_actions, wait_for

@@ -4,7 +4,7 @@ offers"): [ and ] shift weights, w says why, and the selection follows the worst
 from __future__ import annotations
 
 from backends.base import Colour
-from console.board import BoardScreen, ServiceScreen
+from console.board_screens import BoardScreen, ServiceScreen
 from console.screens import ConfirmScreen, WhyScreen
 from tests.support.board import board_app, poll_board, settle_actions, wait_for
 
